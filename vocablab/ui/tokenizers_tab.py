@@ -1,0 +1,119 @@
+"""Tokenizer view: the same text side by side, and the vocabulary-overlap panel."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from vocablab.compare import compare_tokenization
+from vocablab.plots import overlap_chart
+from vocablab.sources import load_vocabulary
+from vocablab.ui.common import chosen, user_errors
+from vocablab.ui.token_html import render_comparison
+from vocablab.vocab import VocabOverlap, token_membership
+
+DEMO_TEXT = (
+    "The café's 2024 revenue grew 12.5% to $1,234,567.89 — 日本語も少し。\n"
+    "def add(a, b):\n    return a + b  # 🙂 naïve ﬁx"
+)
+MEMBERSHIP = {"only in first": "only_a", "only in second": "only_b", "shared (by bytes)": "shared"}
+
+
+def summary_table(result) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "tokenizer": t.name,
+                "tokens": t.n_tokens,
+                "bytes/token": round(t.bytes_per_token, 2),
+                "chars/token": round(t.chars_per_token, 2),
+                "round-trips": t.round_trips,
+            }
+            for t in result.tokenized
+        ]
+    )
+
+
+def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
+    rows = []
+    for p in overlap.pairs:
+        rows.append(
+            {
+                "pair": f"{p.a} vs {p.b}",
+                f"size A": overlap.sizes[p.a],
+                f"size B": overlap.sizes[p.b],
+                "shared by string": p.shared_by_string,
+                "shared by bytes": p.shared_by_bytes,
+                "only in A": p.only_a_by_bytes,
+                "only in B": p.only_b_by_bytes,
+                "MCV": p.mcv_size,
+                "specials by role (A / B)": "; ".join(
+                    f"{role}: {a} / {b}" for role, (a, b) in p.special_roles.items() if a or b
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@user_errors
+def tokenize_side_by_side(text, show_ids, a, b, c, d, progress=gr.Progress()):
+    specs = chosen(a, b, c, d)
+    if len(specs) < 2:
+        raise gr.Error("choose at least two tokenizers")
+    vocabs = []
+    for n, spec in enumerate(specs):
+        progress((n, len(specs)), desc=f"loading {spec}")
+        vocabs.append(load_vocabulary(spec, progress=lambda f, m: progress(f, desc=m)))
+    result = compare_tokenization(vocabs, text)
+    return (
+        render_comparison(result, show_ids=show_ids),
+        summary_table(result),
+        overlap_table(result.overlap),
+        overlap_chart(result.overlap),
+        f"{len(result.disagreeing_boundaries)} token boundaries are not shared by all tokenizers "
+        "(marked with a red bar).",
+    )
+
+
+@user_errors
+def search_tokens(query, which, a, b):
+    specs = chosen(a, b)
+    if len(specs) < 2:
+        raise gr.Error("choose two different tokenizers")
+    first, second = (load_vocabulary(s) for s in specs)
+    rows = token_membership(first, second, query or "", MEMBERSHIP[which], limit=300)
+    return pd.DataFrame(rows) if rows else pd.DataFrame({"token": ["(no match)"]})
+
+
+def build(pickers: list[gr.Dropdown]) -> None:
+    """The tab's components and events, inside an open ``gr.Tab``."""
+    text = gr.Textbox(
+        value=DEMO_TEXT, lines=5, label="Text", max_length=20_000, elem_id="tok-text",
+        info="up to 20,000 characters",
+    )  # fmt: skip
+    with gr.Row():
+        show_ids = gr.Checkbox(value=False, label="show token ids (they are also shown on hover)")
+        run = gr.Button("Tokenize", variant="primary", elem_id="tok-run")
+    cut_note = gr.Markdown()
+    tokens_html = gr.HTML(elem_id="tok-html")
+    summary = gr.Dataframe(label="Per tokenizer", elem_id="tok-summary", interactive=False)
+    with gr.Accordion("Vocabulary overlap", open=True):
+        gr.Markdown(
+            "Tokens are the same when their UTF-8 bytes are equal (ALGORITHMS.md section 1); "
+            "raw string matching under-counts across byte-level BPE and SentencePiece. "
+            "MCV: the maximal common vocabulary (shared byte strings, all single bytes, "
+            "kept when each model's nested tokenizer can produce them)."
+        )
+        overlap = gr.Dataframe(label="Overlap of each pair", elem_id="overlap-table", interactive=False)
+        chart = gr.Plot(label="Overlap chart", elem_id="overlap-chart")
+        with gr.Row():
+            query = gr.Textbox(label="Search tokens (substring)", value="", elem_id="token-search")
+            which = gr.Radio(list(MEMBERSHIP), value="only in first", label="Tokens of the first two")
+        found = gr.Dataframe(label="Tokens", elem_id="token-search-table", interactive=False)
+
+    inputs = [text, show_ids, *pickers]
+    outputs = [tokens_html, summary, overlap, chart, cut_note]
+    run.click(tokenize_side_by_side, inputs, outputs)
+    show_ids.change(tokenize_side_by_side, inputs, outputs)
+    for trigger in (query.submit, which.change, run.click):
+        trigger(search_tokens, [query, which, pickers[0], pickers[1]], found)

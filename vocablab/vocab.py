@@ -1,0 +1,369 @@
+"""The byte view of a vocabulary, vocabulary overlap and the maximal common vocabulary.
+
+Every token id maps to the exact bytes it contributes to decoded text, or to ``None`` when it is
+a special/control token (ALGORITHMS.md section 1). Two tokens of different tokenizers are the same
+iff their byte strings are equal and neither is special.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
+
+from vocablab.errors import VocabLabError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+ROLES = ("bos", "eos", "pad", "unk")
+BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+WORD_START_MARKERS = ("Ġ", "▁")
+
+
+@lru_cache(maxsize=1)
+def gpt2_unicode_to_byte() -> dict[str, int]:
+    """Inverse of GPT-2's byte-to-unicode alphabet: printable bytes stand for themselves, the
+    other 68 bytes are shifted to code points 256 and up ("Ġ" is the space, "Ċ" the newline)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    mapping = {chr(b): b for b in printable}
+    shifted = 0
+    for b in range(256):
+        if b not in printable:
+            mapping[chr(256 + shifted)] = b
+            shifted += 1
+    return mapping
+
+
+def _decoder_kinds(decoder: dict | None) -> set[str]:
+    """The decoder component types of a tokenizer.json, flattened (Sequence is opened)."""
+    if not decoder:
+        return set()
+    if decoder.get("type") == "Sequence":
+        kinds: set[str] = set()
+        for part in decoder.get("decoders", []):
+            kinds |= _decoder_kinds(part)
+        return kinds
+    kind = decoder["type"]
+    if kind == "Replace" and decoder.get("pattern", {}).get("String") == "▁":
+        return {"Metaspace"}
+    return {kind}
+
+
+def piece_to_bytes(token: str, decoder_kinds: set[str]) -> bytes:
+    """The bytes one (non-special) token string contributes to decoded text."""
+    if "ByteLevel" in decoder_kinds:
+        alphabet = gpt2_unicode_to_byte()
+        out = bytearray()
+        for ch in token:
+            if ch in alphabet:
+                out.append(alphabet[ch])
+            else:  # added tokens may hold characters outside the byte alphabet
+                out += ch.encode("utf-8")
+        return bytes(out)
+    if "ByteFallback" in decoder_kinds:
+        match = BYTE_FALLBACK.match(token)
+        if match:
+            return bytes([int(match.group(1), 16)])
+    if "Metaspace" in decoder_kinds:
+        token = token.replace("▁", " ")
+    if "WordPiece" in decoder_kinds and token.startswith("##"):
+        token = token[2:]
+    return token.encode("utf-8")
+
+
+@dataclass(eq=False)
+class Vocabulary:
+    """A tokenizer seen as bytes: ``pieces[id]`` is the token's bytes, or None for specials.
+
+    ``dummy_prefix`` is True for tokenizers that add a space ("▁") in front of the text when
+    encoding (Llama-2, Mistral); that space is part of how they encode, not of the user's text.
+    """
+
+    name: str
+    backend: Tokenizer
+    pieces: list[bytes | None]
+    strings: list[str | None]
+    special_ids: frozenset[int]
+    roles: dict[str, int]
+    dummy_prefix: bool
+    chat_template: str | None = None
+    _ids_by_bytes: dict[bytes, list[int]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: Tokenizer,
+        name: str,
+        roles: dict[str, int] | None = None,
+        chat_template: str | None = None,
+    ) -> Vocabulary:
+        """Build the byte view from a ``tokenizers.Tokenizer`` (what every fast tokenizer wraps)."""
+        spec = json.loads(backend.to_str())
+        kinds = _decoder_kinds(spec.get("decoder"))
+        size = max(backend.get_vocab_size(with_added_tokens=True), 1)
+        vocab = backend.get_vocab(with_added_tokens=True)
+        size = max(size, max(vocab.values(), default=-1) + 1)
+        strings: list[str | None] = [None] * size
+        for token, idx in vocab.items():
+            strings[idx] = token
+        special = {idx for idx, tok in backend.get_added_tokens_decoder().items() if tok.special}
+        pieces: list[bytes | None] = [None] * size
+        model_vocab = backend.get_vocab(with_added_tokens=False)
+        added = backend.get_added_tokens_decoder()
+        for idx, token in enumerate(strings):
+            if token is None or idx in special:
+                continue
+            if idx in added and token not in model_vocab:
+                # Non-special added tokens are matched literally in the input text.
+                pieces[idx] = added[idx].content.encode("utf-8")
+            else:
+                pieces[idx] = piece_to_bytes(token, kinds)
+        vocabulary = cls(
+            name=name,
+            backend=backend,
+            pieces=pieces,
+            strings=strings,
+            special_ids=frozenset(special),
+            roles={role: i for role, i in (roles or {}).items() if i is not None and i < size},
+            dummy_prefix=False,
+            chat_template=chat_template,
+        )
+        vocabulary.dummy_prefix = vocabulary._concat(vocabulary.encode("a")) == b" a"
+        return vocabulary
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({self.name!r}, {len(self)} ids)"
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` without BOS/EOS (special tokens typed in the text still match)."""
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.backend.decode(ids, skip_special_tokens=False)
+
+    def display_bytes(self, idx: int) -> bytes:
+        """Bytes of a token as it stands in text; specials give their own name."""
+        piece = self.pieces[idx]
+        if piece is not None:
+            return piece
+        return (self.strings[idx] or "").encode("utf-8")
+
+    def _concat(self, ids: list[int]) -> bytes:
+        return b"".join(self.display_bytes(i) for i in ids)
+
+    def text_bytes(self, ids: list[int]) -> bytes:
+        """The text bytes a sequence of ids stands for, with the dummy-prefix space removed."""
+        data = self._concat(ids)
+        if self.dummy_prefix and data.startswith(b" "):
+            data = data[1:]
+        return data
+
+    def byte_spans(self, ids: list[int]) -> list[tuple[int, int]]:
+        """[start, end) byte offsets of each token in the text (dummy-prefix space removed)."""
+        spans = []
+        offset = -1 if self.dummy_prefix and ids and self._concat(ids[:1]).startswith(b" ") else 0
+        for idx in ids:
+            end = offset + len(self.display_bytes(idx))
+            spans.append((max(offset, 0), max(end, 0)))
+            offset = end
+        return spans
+
+    @cached_property
+    def text_ids(self) -> list[int]:
+        return [i for i, piece in enumerate(self.pieces) if piece is not None]
+
+    def ids_by_bytes(self) -> dict[bytes, list[int]]:
+        """Byte string to every id with those bytes (SentencePiece vocabularies have duplicates,
+        e.g. "<0x41>" and "A")."""
+        if self._ids_by_bytes is None:
+            table: dict[bytes, list[int]] = {}
+            for i in self.text_ids:
+                table.setdefault(self.pieces[i], []).append(i)
+            self._ids_by_bytes = table
+        return self._ids_by_bytes
+
+    def byte_set(self) -> frozenset[bytes]:
+        return frozenset(self.ids_by_bytes())
+
+    def string_set(self) -> frozenset[str]:
+        return frozenset(self.strings[i] for i in self.text_ids)
+
+    def role_token(self, role: str) -> str | None:
+        idx = self.roles.get(role)
+        return None if idx is None else self.strings[idx]
+
+
+def display_token(piece: bytes | None, special_name: str | None = None) -> str:
+    """A token's bytes made readable: whitespace made visible, invalid UTF-8 shown as <0xNN>."""
+    if piece is None:
+        return special_name or "<special>"
+    text = piece.decode("utf-8", errors="backslashreplace")
+    text = re.sub(r"\\x([0-9a-f]{2})", lambda m: f"<0x{m.group(1).upper()}>", text)
+    return text.replace(" ", "·").replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
+
+
+def greedy_segment(piece: bytes, allowed: frozenset[bytes] | set[bytes], max_len: int) -> list[bytes]:
+    """Segment ``piece`` by greedy longest match over ``allowed`` (which holds every single byte).
+
+    This is the nested tokenizer tau_S of one token (ALGORITHMS.md section 4).
+    """
+    out = []
+    i = 0
+    while i < len(piece):
+        for length in range(min(max_len, len(piece) - i), 0, -1):
+            chunk = piece[i : i + length]
+            if chunk in allowed:
+                out.append(chunk)
+                i += length
+                break
+        else:
+            raise VocabLabError(f"sub-vocabulary lacks the single byte {piece[i:i + 1]!r}")
+    return out
+
+
+def producible_pieces(vocab: Vocabulary, allowed: frozenset[bytes]) -> set[bytes]:
+    """Every element of ``allowed`` that the nested tokenizer of ``vocab`` can emit."""
+    max_len = max(map(len, allowed))
+    produced: set[bytes] = set()
+    for piece in vocab.ids_by_bytes():
+        if piece in allowed:
+            produced.add(piece)  # greedy longest match keeps an allowed token whole
+        else:
+            produced.update(greedy_segment(piece, allowed, max_len))
+    return produced
+
+
+ALL_BYTES = frozenset(bytes([b]) for b in range(256))
+
+
+def maximal_common_vocabulary(vocabs: list[Vocabulary]) -> frozenset[bytes]:
+    """Byte strings every vocabulary has, plus all single bytes, keeping a multi-byte string only
+    if every model's nested tokenizer can produce it (specials are matched by role separately).
+
+    Dropping a string changes other segmentations, so the filter runs until nothing changes.
+    """
+    candidates = ALL_BYTES | frozenset.intersection(*[v.byte_set() for v in vocabs])
+    while True:
+        kept = candidates
+        for v in vocabs:
+            kept = ALL_BYTES | (kept & producible_pieces(v, kept))
+        if kept == candidates:
+            return candidates
+        candidates = kept
+
+
+def strip_word_marker(token: str) -> str:
+    """The reference tool's string matching: drop a leading "Ġ" or "▁" word-start marker."""
+    for marker in WORD_START_MARKERS:
+        if token.startswith(marker):
+            return token[len(marker) :]
+    return token
+
+
+@dataclass
+class PairOverlap:
+    """How two vocabularies overlap; every count excludes special tokens."""
+
+    a: str
+    b: str
+    shared_by_string: int
+    shared_by_bytes: int
+    only_a_by_bytes: int
+    only_b_by_bytes: int
+    mcv_size: int
+    special_roles: dict[str, tuple[str | None, str | None]]
+
+
+@dataclass
+class VocabOverlap:
+    """Sizes of two or more vocabularies and their pairwise overlaps."""
+
+    names: list[str]
+    sizes: dict[str, int]
+    text_tokens: dict[str, int]
+    distinct_bytes: dict[str, int]
+    special_counts: dict[str, int]
+    pairs: list[PairOverlap]
+    common_to_all_by_string: int
+    common_to_all_by_bytes: int
+    mcv_size: int
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def compare_vocabularies(vocabs: list[Vocabulary]) -> VocabOverlap:
+    """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role."""
+    if len(vocabs) < 2:
+        raise VocabLabError("compare needs at least two tokenizers")
+    pairs = []
+    for i, a in enumerate(vocabs):
+        for b in vocabs[i + 1 :]:
+            a_bytes, b_bytes = a.byte_set(), b.byte_set()
+            pairs.append(
+                PairOverlap(
+                    a=a.name,
+                    b=b.name,
+                    shared_by_string=len(a.string_set() & b.string_set()),
+                    shared_by_bytes=len(a_bytes & b_bytes),
+                    only_a_by_bytes=len(a_bytes - b_bytes),
+                    only_b_by_bytes=len(b_bytes - a_bytes),
+                    mcv_size=len(cached_mcv(a, b)),
+                    special_roles={r: (a.role_token(r), b.role_token(r)) for r in ROLES},
+                )
+            )
+    all_strings = frozenset.intersection(*[v.string_set() for v in vocabs])
+    all_bytes = frozenset.intersection(*[v.byte_set() for v in vocabs])
+    mcv = pairs[0].mcv_size if len(vocabs) == 2 else len(maximal_common_vocabulary(vocabs))
+    return VocabOverlap(
+        names=[v.name for v in vocabs],
+        sizes={v.name: len(v) for v in vocabs},
+        text_tokens={v.name: len(v.text_ids) for v in vocabs},
+        distinct_bytes={v.name: len(v.byte_set()) for v in vocabs},
+        special_counts={v.name: len(v.special_ids) for v in vocabs},
+        pairs=pairs,
+        common_to_all_by_string=len(all_strings),
+        common_to_all_by_bytes=len(all_bytes),
+        mcv_size=mcv,
+    )
+
+
+@lru_cache(maxsize=16)
+def cached_mcv(a: Vocabulary, b: Vocabulary) -> frozenset[bytes]:
+    return maximal_common_vocabulary([a, b])
+
+
+def token_membership(
+    a: Vocabulary, b: Vocabulary, query: str = "", which: str = "only_a", limit: int = 200
+) -> list[dict]:
+    """Rows of tokens only in ``a``, only in ``b`` or shared (by bytes) whose text contains
+    ``query``; shortest first so that a search shows the most basic tokens."""
+    a_bytes, b_bytes = a.byte_set(), b.byte_set()
+    pool = {"only_a": a_bytes - b_bytes, "only_b": b_bytes - a_bytes, "shared": a_bytes & b_bytes}
+    if which not in pool:
+        raise VocabLabError(f"unknown token set {which!r}; use only_a, only_b or shared")
+    needle = query.encode("utf-8")
+    hits = sorted((p for p in pool[which] if needle in p), key=lambda p: (len(p), p))[:limit]
+    rows = []
+    for piece in hits:
+        rows.append(
+            {
+                "token": display_token(piece),
+                "bytes": len(piece),
+                f"id in {a.name}": _first(a.ids_by_bytes().get(piece)),
+                f"id in {b.name}": _first(b.ids_by_bytes().get(piece)),
+            }
+        )
+    return rows
+
+
+def _first(ids: list[int] | None) -> int | None:
+    return ids[0] if ids else None
