@@ -5,7 +5,7 @@ import os
 import threading
 
 from vocablab.presets import DEFAULT_MODELS, ensure_preset
-from vocablab.ui import build_app
+from vocablab.ui.app import build_app
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

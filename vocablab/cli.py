@@ -1,8 +1,8 @@
 """The `vocablab` command line: one small function per command over the library.
 
-    vocablab compare smollm2-135m gemma3-270m --text "12,345 apples" [--json]
-    vocablab numbers llama3 qwen3 [--json]
-    vocablab presets [--fetch NAME ... | --fetch-all]
+vocablab compare smollm2-135m gemma3-270m --text "12,345 apples" [--json]
+vocablab numbers llama3 qwen3 [--json]
+vocablab presets [--fetch NAME ... | --fetch-all]
 """
 
 from __future__ import annotations
@@ -63,7 +63,13 @@ def cmd_numbers(args: argparse.Namespace) -> None:
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
-    from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, ensure_preset, is_cached, unavailable_reason
+    from vocablab.presets import (
+        MODEL_PRESETS,
+        TOKENIZER_PRESETS,
+        ensure_preset,
+        is_cached,
+        unavailable_reason,
+    )
 
     names = [*MODEL_PRESETS, *TOKENIZER_PRESETS] if args.fetch_all else args.fetch
     for name in names:

@@ -112,9 +112,7 @@ def tokenize_text(vocab: Vocabulary, text: str) -> TokenizedText:
     )
 
 
-def compare_tokenization(
-    vocabs: list[Vocabulary], text: str, *, with_overlap: bool = True
-) -> TokenComparison:
+def compare_tokenization(vocabs: list[Vocabulary], text: str, *, with_overlap: bool = True) -> TokenComparison:
     """Tokenize ``text`` with each vocabulary and find the cuts they do not all share."""
     check_text(text)
     if not vocabs:

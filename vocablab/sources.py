@@ -38,6 +38,7 @@ TOKENIZER_FILES = [
     "config.json",
 ]
 WEIGHT_FILES = ["*.safetensors", "*.safetensors.index.json", "generation_config.json"]
+NOT_GGUF_MODELS = {"general", "tokenizer", "t5", "umt5"}  # mapping entries that are not causal LMs
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -94,9 +95,7 @@ def resolve(
         return Source(spec, "local", path)
     name, rev = split_revision(spec)
     if not HUB_ID.match(name):
-        raise VocabLabError(
-            f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'"
-        )
+        raise VocabLabError(f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'")
     return Source(spec, "hub", download_from_hub(name, revision or rev, need, token), revision=rev)
 
 
@@ -122,9 +121,7 @@ def check_causal_lm(path: Path) -> None:
     config = json.loads(config_path.read_text())
     archs = config.get("architectures") or []
     if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
-        raise VocabLabError(
-            f"{path}: architecture {', '.join(archs)} is not a causal language model"
-        )
+        raise VocabLabError(f"{path}: architecture {', '.join(archs)} is not a causal language model")
 
 
 def check_gguf(path: Path) -> None:
@@ -139,7 +136,7 @@ def check_gguf(path: Path) -> None:
         arch = bytes(field.parts[field.data[0]]).decode("utf-8")
     except Exception as exc:  # noqa: BLE001 - any parse failure means "not a usable GGUF"
         raise VocabLabError(f"{path}: not a readable GGUF file ({type(exc).__name__})") from exc
-    supported = {a.replace("_", "") for a in GGUF_CONFIG_MAPPING}
+    supported = {a.replace("_", "") for a in GGUF_CONFIG_MAPPING if a not in NOT_GGUF_MODELS}
     if arch.replace("_", "") not in supported:
         raise VocabLabError(
             f"{path}: GGUF architecture {arch!r} is not supported by transformers "
@@ -160,9 +157,7 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
     patterns = TOKENIZER_FILES + (WEIGHT_FILES if need == "model" else [])
     LOG.info("downloading %s (revision %s, %s files) from the hub", name, revision or "default", need)
     try:
-        local = Path(
-            snapshot_download(name, revision=revision, allow_patterns=patterns, token=token or None)
-        )
+        local = Path(snapshot_download(name, revision=revision, allow_patterns=patterns, token=token or None))
     except GatedRepoError as exc:
         raise VocabLabError(f"{name} is gated: accept its licence on the hub and give a token") from exc
     except RepositoryNotFoundError as exc:

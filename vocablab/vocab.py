@@ -188,9 +188,11 @@ class Vocabulary:
             self._ids_by_bytes = table
         return self._ids_by_bytes
 
+    @cached_property
     def byte_set(self) -> frozenset[bytes]:
         return frozenset(self.ids_by_bytes())
 
+    @cached_property
     def string_set(self) -> frozenset[str]:
         return frozenset(self.strings[i] for i in self.text_ids)
 
@@ -223,7 +225,7 @@ def greedy_segment(piece: bytes, allowed: frozenset[bytes] | set[bytes], max_len
                 i += length
                 break
         else:
-            raise VocabLabError(f"sub-vocabulary lacks the single byte {piece[i:i + 1]!r}")
+            raise VocabLabError(f"sub-vocabulary lacks the single byte {piece[i : i + 1]!r}")
     return out
 
 
@@ -248,7 +250,7 @@ def maximal_common_vocabulary(vocabs: list[Vocabulary]) -> frozenset[bytes]:
 
     Dropping a string changes other segmentations, so the filter runs until nothing changes.
     """
-    candidates = ALL_BYTES | frozenset.intersection(*[v.byte_set() for v in vocabs])
+    candidates = ALL_BYTES | frozenset.intersection(*[v.byte_set for v in vocabs])
     while True:
         kept = candidates
         for v in vocabs:
@@ -301,18 +303,24 @@ class VocabOverlap:
 
 
 def compare_vocabularies(vocabs: list[Vocabulary]) -> VocabOverlap:
-    """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role."""
+    """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role
+    (cached: the same vocabularies give the same, unmodified result object)."""
     if len(vocabs) < 2:
         raise VocabLabError("compare needs at least two tokenizers")
+    return _compare_vocabularies(tuple(vocabs))
+
+
+@lru_cache(maxsize=32)
+def _compare_vocabularies(vocabs: tuple[Vocabulary, ...]) -> VocabOverlap:
     pairs = []
     for i, a in enumerate(vocabs):
         for b in vocabs[i + 1 :]:
-            a_bytes, b_bytes = a.byte_set(), b.byte_set()
+            a_bytes, b_bytes = a.byte_set, b.byte_set
             pairs.append(
                 PairOverlap(
                     a=a.name,
                     b=b.name,
-                    shared_by_string=len(a.string_set() & b.string_set()),
+                    shared_by_string=len(a.string_set & b.string_set),
                     shared_by_bytes=len(a_bytes & b_bytes),
                     only_a_by_bytes=len(a_bytes - b_bytes),
                     only_b_by_bytes=len(b_bytes - a_bytes),
@@ -320,14 +328,14 @@ def compare_vocabularies(vocabs: list[Vocabulary]) -> VocabOverlap:
                     special_roles={r: (a.role_token(r), b.role_token(r)) for r in ROLES},
                 )
             )
-    all_strings = frozenset.intersection(*[v.string_set() for v in vocabs])
-    all_bytes = frozenset.intersection(*[v.byte_set() for v in vocabs])
+    all_strings = frozenset.intersection(*[v.string_set for v in vocabs])
+    all_bytes = frozenset.intersection(*[v.byte_set for v in vocabs])
     mcv = pairs[0].mcv_size if len(vocabs) == 2 else len(maximal_common_vocabulary(vocabs))
     return VocabOverlap(
         names=[v.name for v in vocabs],
         sizes={v.name: len(v) for v in vocabs},
         text_tokens={v.name: len(v.text_ids) for v in vocabs},
-        distinct_bytes={v.name: len(v.byte_set()) for v in vocabs},
+        distinct_bytes={v.name: len(v.byte_set) for v in vocabs},
         special_counts={v.name: len(v.special_ids) for v in vocabs},
         pairs=pairs,
         common_to_all_by_string=len(all_strings),
@@ -346,7 +354,7 @@ def token_membership(
 ) -> list[dict]:
     """Rows of tokens only in ``a``, only in ``b`` or shared (by bytes) whose text contains
     ``query``; shortest first so that a search shows the most basic tokens."""
-    a_bytes, b_bytes = a.byte_set(), b.byte_set()
+    a_bytes, b_bytes = a.byte_set, b.byte_set
     pool = {"only_a": a_bytes - b_bytes, "only_b": b_bytes - a_bytes, "shared": a_bytes & b_bytes}
     if which not in pool:
         raise VocabLabError(f"unknown token set {which!r}; use only_a, only_b or shared")

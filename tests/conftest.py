@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny tokenizers built in code, and the real preset tokenizers."""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS
+from vocablab.sources import load_vocabulary
+from vocablab.vocab import Vocabulary
+
+CORPUS = [
+    "the cat sat on the mat; the dog sat on the log",
+    "héllo wörld, naïve café 12345 + 678 = 13023",
+    "日本語のテキスト and emoji 🙂🙃 and tabs\tand\nnewlines   runs",
+] * 20
+
+PRESETS = [*MODEL_PRESETS, *TOKENIZER_PRESETS]
+
+
+def tiny_byte_level_bpe(vocab_size: int = 320) -> Tokenizer:
+    """A GPT-2-style byte-level BPE trained on a few lines."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|endoftext|>"],
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    return tokenizer
+
+
+def tiny_sentencepiece_bpe() -> Tokenizer:
+    """A Llama-2-style tokenizer by hand: "▁" for spaces, a dummy prefix, byte fallback."""
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    chars = ["▁", *"abcdehilmnorstw"]
+    merges = [("▁", "t"), ("h", "e"), ("▁t", "he"), ("a", "t"), ("▁", "c"), ("▁c", "at")]
+    pieces += chars + [a + b for a, b in merges]
+    vocab = {p: i for i, p in enumerate(pieces)}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    tokenizer.add_special_tokens([AddedToken("<s>", special=True), AddedToken("</s>", special=True)])
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def byte_level_vocab() -> Vocabulary:
+    tok = tiny_byte_level_bpe()
+    return Vocabulary.from_backend(tok, "tiny-bytelevel", roles={"eos": tok.token_to_id("<|endoftext|>")})
+
+
+@pytest.fixture(scope="session")
+def sentencepiece_vocab() -> Vocabulary:
+    tok = tiny_sentencepiece_bpe()
+    return Vocabulary.from_backend(tok, "tiny-sp", roles={"bos": 1, "eos": 2, "unk": 0})
+
+
+@pytest.fixture(scope="session", params=PRESETS)
+def preset_vocab(request) -> Vocabulary:
+    """Every real preset tokenizer (fetched into the cache on first use)."""
+    return load_vocabulary(request.param)

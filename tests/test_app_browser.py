@@ -1,0 +1,110 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=sink, stderr=sink)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited: {log.read_text()[-2000:]}")
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail(f"the app did not start: {log.read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture()
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(app_url)
+        yield page
+        browser.close()
+
+
+def pick(page, picker: str, value: str) -> None:
+    box = page.locator(f"#{picker} input")
+    box.fill(value)
+    box.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
+    page.locator("#tok-text textarea").fill("In 2024, 12,345 people paid $3.50 each. 日本語 🙂")
+    page.locator("#tok-run").click()
+    columns = page.locator("#tok-html .vl-col")
+    columns.first.wait_for(timeout=180_000)
+    page.screenshot(path=str(tmp_path / "tokenizers.png"), full_page=True)
+    assert columns.count() == 2
+    names = [columns.nth(i).get_attribute("data-tokenizer") for i in range(2)]
+    assert names == ["smollm2-135m", "gemma3-270m"]
+    for i in range(2):
+        assert columns.nth(i).locator(".vl-tok").count() > 10
+        assert int(columns.nth(i).locator(".vl-count").inner_text()) > 10
+    assert "\ufffd" not in page.locator("#tok-html").inner_text()
+    page.locator("#overlap-table").get_by_text("shared by bytes").wait_for(timeout=60_000)
+
+
+def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
+    pick(page, "picker-b", "no-such-org/no-such-model")
+    page.locator("#tok-run").click()
+    page.get_by_text("cannot be reached").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
+    pick(page, "picker-b", "gemma3-270m")
+    page.locator("#tok-run").click()
+    page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)
+
+
+def test_number_view_shows_a_mismatch_table(page, tmp_path):
+    pick(page, "picker-b", "llama3")  # 3-digit groups against SmolLM2's single digits
+    page.get_by_role("tab", name="Numbers").click()
+    page.locator("#numbers-run").click()
+    table = page.locator("#number-mismatch-table")
+    expect(table).to_contain_text(re.compile(r"1\|2\|3\|4\|5"), timeout=180_000)  # SmolLM2's digits
+    expect(table).to_contain_text(re.compile(r"123\|45"))  # Llama 3's left-to-right groups
+    page.screenshot(path=str(tmp_path / "numbers.png"), full_page=True)

@@ -1,0 +1,70 @@
+"""The `vocablab` command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import tiny_byte_level_bpe, tiny_sentencepiece_bpe
+
+
+def vocablab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vocablab", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory):
+    a, b = tmp_path_factory.mktemp("bytelevel"), tmp_path_factory.mktemp("sp")
+    tiny_byte_level_bpe().save(str(a / "tokenizer.json"))
+    tiny_sentencepiece_bpe().save(str(b / "tokenizer.json"))
+    return str(a), str(b)
+
+
+def test_compare_json(tiny_dirs):
+    run = vocablab("compare", *tiny_dirs, "--text", "the cat 🙂", "--json")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert [t["name"] for t in data["tokenizers"]] == list(tiny_dirs)
+    for t in data["tokenizers"]:
+        assert len(t["ids"]) == len(t["tokens"]) == len(t["byte_lengths"])
+        assert sum(t["byte_lengths"]) == len("the cat 🙂".encode())
+    assert data["overlap"]["pairs"][0]["shared_by_bytes"] > 0
+
+
+def test_compare_text_output(tiny_dirs):
+    run = vocablab("compare", *tiny_dirs, "--text", "the cat")
+    assert run.returncode == 0 and "shared by string" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compare", "no-such-preset", "gpt2", "--text", "x"], "not a preset"),
+        (["compare", "gpt2", "mistral", "--text", ""], "empty"),
+        (["compare", "gpt2", "mistral", "--file", "/nonexistent/file.txt"], "cannot read"),
+        (["compare", "some-org/missing-model", "gpt2", "--text", "x"], "hub"),
+    ],
+)
+def test_bad_input_exits_non_zero_without_traceback(args, message):
+    run = vocablab(*args)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.slow
+def test_numbers_json():
+    run = vocablab("numbers", "llama3", "qwen3", "--json")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert "groups" in json.dumps(data) and "single" in json.dumps(data)
+
+
+@pytest.mark.slow
+def test_compare_default_models():
+    run = vocablab("compare", "smollm2-135m", "gemma3-270m", "--text", "12,345 cats", "--json")
+    assert run.returncode == 0, run.stderr
+    pair = json.loads(run.stdout)["overlap"]["pairs"][0]
+    assert pair["shared_by_bytes"] > pair["shared_by_string"] > 0
