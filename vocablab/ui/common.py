@@ -7,12 +7,13 @@ import logging
 
 import gradio as gr
 
+from vocablab.compare import MAX_TEXT_CHARS
 from vocablab.errors import VocabLabError
 from vocablab.presets import preset_names
 
 LOG = logging.getLogger(__name__)
 
-MAX_TEXT_CHARS = 20_000
+__all__ = ["MAX_TEXT_CHARS", "chosen", "model_picker", "user_errors"]
 
 
 def model_picker(label: str, value: str | None, elem_id: str | None = None) -> gr.Dropdown:

@@ -8,7 +8,7 @@ import pandas as pd
 from vocablab.compare import compare_tokenization
 from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
-from vocablab.ui.common import chosen, user_errors
+from vocablab.ui.common import MAX_TEXT_CHARS, chosen, user_errors
 from vocablab.ui.token_html import render_comparison
 from vocablab.vocab import VocabOverlap, token_membership
 
@@ -88,7 +88,7 @@ def search_tokens(query, which, a, b):
 def build(pickers: list[gr.Dropdown]) -> None:
     """The tab's components and events, inside an open ``gr.Tab``."""
     text = gr.Textbox(
-        value=DEMO_TEXT, lines=5, label="Text", max_length=20_000, elem_id="tok-text",
+        value=DEMO_TEXT, lines=5, label="Text", max_length=MAX_TEXT_CHARS, elem_id="tok-text",
         info="up to 20,000 characters",
     )  # fmt: skip
     with gr.Row():
