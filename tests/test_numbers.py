@@ -26,9 +26,7 @@ ALPHABET = [chr(c) for c in range(32, 127)]
 WORDS = pre_tokenizers.Split(Regex(r" ?[^\s]+|\s+"), behavior="isolated")
 
 
-def char_bpe(
-    name: str, digit_rule: pre_tokenizers.PreTokenizer | None, digit_tokens: list[str]
-) -> Vocabulary:
+def char_bpe(name: str, digit_rule: pre_tokenizers.PreTokenizer | None, digit_tokens: list[str]) -> Vocabulary:
     """A BPE over printable ASCII characters whose only merges build ``digit_tokens``; every way
     of building a token is a merge, so a pre-token that is a vocabulary token stays whole."""
     vocab = {ch: i for i, ch in enumerate(ALPHABET)}

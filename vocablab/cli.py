@@ -59,7 +59,15 @@ def cmd_numbers(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
-    print(result.summary())
+    print(f"A {result.a}: {result.scheme_a.description} ({result.scheme_a.kind})")
+    print(f"B {result.b}: {result.scheme_b.description} ({result.scheme_b.kind})")
+    print(f"{result.mismatch_total:,} of {result.samples_total:,} sample numbers are split differently")
+    for rate in result.category_rates:
+        print(f"   {rate['category']:20s} {'leading space' if rate['leading_space'] else 'no space':14s} "
+              f"{rate['mismatches']:>7,} / {rate['samples']:<7,}")  # fmt: skip
+    for row in result.mismatches[:20]:
+        print(f"   {row['number']!r:>16}  A {row['split_a']:<24} B {row['split_b']}")
+    print(f"digit tokens only in A: {len(result.digit_tokens_only_a):,}; only in B: {len(result.digit_tokens_only_b):,}")
 
 
 def cmd_presets(args: argparse.Namespace) -> None:

@@ -243,9 +243,7 @@ def number_samples() -> tuple[NumberSample, ...]:
         "decimal": lambda: f"{_random_int(rng, 5)}.{rng.randrange(10 ** rng.randint(1, 4))}",
         "thousands separator": lambda: f"{rng.randrange(1000, 10 ** rng.randint(4, 12)):,}",
         "negative": lambda: (
-            f"-{_random_int(rng, 6)}"
-            if rng.random() < 0.5
-            else f"-{_random_int(rng, 3)}.{rng.randrange(100)}"
+            f"-{_random_int(rng, 6)}" if rng.random() < 0.5 else f"-{_random_int(rng, 3)}.{rng.randrange(100)}"
         ),
         "date": lambda: _random_date(rng),
         "price": lambda: (
@@ -368,9 +366,7 @@ def compare_numbers(a: Vocabulary, b: Vocabulary, *, max_rows: int | None = 2000
     )
 
 
-def _tokens_per_length(
-    samples: tuple[NumberSample, ...], splits: tuple[tuple[bytes, ...], ...]
-) -> dict[int, float]:
+def _tokens_per_length(samples: tuple[NumberSample, ...], splits: tuple[tuple[bytes, ...], ...]) -> dict[int, float]:
     """Mean tokens of the bare integer samples, by digit count."""
     totals: dict[int, list[int]] = {}
     for sample, split in zip(samples, splits, strict=True):

@@ -44,9 +44,7 @@ def tokens_per_number_chart(comparison: NumberComparison) -> go.Figure:
         (label_a, comparison.tokens_per_length_a, "#3b6fb6"),
         (label_b, comparison.tokens_per_length_b, "#c0504d"),
     ):
-        fig.add_scatter(
-            x=comparison.digit_lengths, y=values, name=label, mode="lines+markers", line_color=colour
-        )
+        fig.add_scatter(x=comparison.digit_lengths, y=values, name=label, mode="lines+markers", line_color=colour)
     fig.update_layout(
         title="Tokens per integer by number of digits (no leading space)",
         xaxis=dict(title="digits", dtick=1),
