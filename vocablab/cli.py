@@ -67,7 +67,8 @@ def cmd_numbers(args: argparse.Namespace) -> None:
               f"{rate['mismatches']:>7,} / {rate['samples']:<7,}")  # fmt: skip
     for row in result.mismatches[:20]:
         print(f"   {row['number']!r:>16}  A {row['split_a']:<24} B {row['split_b']}")
-    print(f"digit tokens only in A: {len(result.digit_tokens_only_a):,}; only in B: {len(result.digit_tokens_only_b):,}")
+    only_a, only_b = len(result.digit_tokens_only_a), len(result.digit_tokens_only_b)
+    print(f"digit tokens only in A: {only_a:,}; only in B: {only_b:,}")
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
