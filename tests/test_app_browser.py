@@ -93,8 +93,11 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
 def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     pick(page, "picker-b", "no-such-org/no-such-model")
     page.locator("#tok-run").click()
-    page.get_by_text("cannot be reached").first.wait_for(timeout=60_000)
-    page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
+    toast = page.get_by_test_id("toast-text").filter(has_text="cannot be reached").first
+    toast.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # let the toast slide in before the screenshot
+    assert toast.is_visible()
+    page.screenshot(path=str(tmp_path / "error.png"))
     pick(page, "picker-b", "gemma3-270m")
     page.locator("#tok-run").click()
     page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)

@@ -47,11 +47,12 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except VocabLabError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(str(exc), duration=30, title="Cannot do that") from exc
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary between the app and its users
             LOG.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})") from exc
+            message = f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})"
+            raise gr.Error(message, duration=30, title="Internal error") from exc
 
     return wrapper
