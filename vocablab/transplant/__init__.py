@@ -1,0 +1,1 @@
+"""Tokenizer transplant by orthogonal matching pursuit (Goddard & Fernandes Neto 2025)."""
