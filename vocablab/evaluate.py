@@ -1,0 +1,103 @@
+"""Bits per byte of a causal LM on text, with its own tokenizer (ALGORITHMS.md section 0).
+
+bits per byte = total negative log2-likelihood of the text / number of UTF-8 bytes of the text.
+Each document (one per line of a file) is scored on its own, after the model's BOS token (or, for
+tokenizers without one, its EOS token, the usual document separator), so every byte of the text
+is predicted. Long documents are scored in windows of the model's context that overlap by half.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from vocablab.errors import VocabLabError
+from vocablab.presets import Progress
+from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
+from vocablab.vocab import Vocabulary
+
+MAX_WINDOW = 2048
+
+
+@dataclass
+class BitsPerByte:
+    model: str
+    bits_per_byte: float
+    total_bits: float
+    n_bytes: int
+    n_tokens: int
+    n_documents: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_documents(path: str | Path, limit: int | None = None) -> list[str]:
+    """Non-empty lines of a UTF-8 text file."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VocabLabError(f"cannot read {path}: {exc}") from exc
+    documents = [line for line in lines if line.strip()]
+    if not documents:
+        raise VocabLabError(f"{path} holds no text")
+    return documents[:limit] if limit else documents
+
+
+def start_token(vocab: Vocabulary) -> int:
+    for role in ("bos", "eos"):
+        if vocab.roles.get(role) is not None:
+            return vocab.roles[role]
+    raise VocabLabError(f"{vocab.name} has neither a BOS nor an EOS token to start a document with")
+
+
+@torch.no_grad()
+def document_bits(model, vocab: Vocabulary, text: str, window: int = MAX_WINDOW) -> tuple[float, int]:
+    """Negative log2-likelihood of one document and its number of tokens."""
+    device = next(model.parameters()).device
+    ids = [start_token(vocab), *vocab.encode(text)]
+    limit = getattr(model.config, "max_position_embeddings", window) or window
+    window = max(2, min(window, limit))
+    stride = max(1, window // 2)
+    nats = 0.0
+    scored = 1  # the start token is given, not predicted
+    while scored < len(ids):
+        begin = max(0, scored - (window - stride)) if scored > 1 else 0
+        end = min(len(ids), begin + window)
+        chunk = torch.tensor([ids[begin:end]], device=device)
+        logits = model(chunk).logits[0].float()
+        log_probs = torch.log_softmax(logits[:-1], dim=-1)
+        targets = chunk[0, 1:]
+        token_nats = -log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
+        nats += token_nats[scored - begin - 1 :].sum().item()
+        scored = end
+    return nats / math.log(2), len(ids) - 1
+
+
+def bits_per_byte(
+    model_spec: str | Source,
+    documents: list[str],
+    *,
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    progress: Progress | None = None,
+    model=None,
+) -> BitsPerByte:
+    """Bits per byte of a model on ``documents`` (pass ``model`` to reuse one already loaded)."""
+    if not documents:
+        raise VocabLabError("no text to score")
+    source = model_spec if isinstance(model_spec, Source) else resolve(model_spec, need="model", progress=progress)
+    vocab = load_vocabulary(source, trust_remote_code=trust_remote_code)
+    model = model or load_causal_lm(source, device=device, trust_remote_code=trust_remote_code)
+    total_bits, n_tokens = 0.0, 0
+    for n, text in enumerate(documents):
+        bits, tokens = document_bits(model, vocab, text)
+        total_bits += bits
+        n_tokens += tokens
+        if progress:
+            progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
+    n_bytes = sum(len(t.encode("utf-8")) for t in documents)
+    return BitsPerByte(source.spec, total_bits / n_bytes, total_bits, n_bytes, n_tokens, len(documents))

@@ -1,0 +1,133 @@
+"""Read embedding tensors lazily and write a model with new ones, copying the rest byte for byte.
+
+A safetensors file is an 8-byte little-endian header length, a JSON header (dtype, shape and byte
+offsets of each tensor) and the raw tensor bytes. To replace a few tensors we write a new header
+and stream every other tensor's bytes straight from the source file, so memory stays at the size
+of the replaced tensors and the copied tensors are bit-for-bit the base model's.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from vocablab.errors import VocabLabError
+
+EMBEDDING_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "tok_embeddings.weight")
+HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
+COPY_BLOCK = 16 << 20
+DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float64: "F64",
+}
+
+
+def weight_files(model_dir: Path) -> dict[str, Path]:
+    """Tensor name to the safetensors file that holds it."""
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return {name: model_dir / file for name, file in weight_map.items()}
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise VocabLabError(f"{model_dir}: no .safetensors weights")
+    out = {}
+    for file in files:
+        header, _ = read_header(file)
+        out.update({name: file for name in header if name != "__metadata__"})
+    return out
+
+
+def read_header(path: Path) -> tuple[dict, int]:
+    """The JSON header of a safetensors file and the offset where its data starts."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    return header, 8 + length
+
+
+def find_embeddings(model_dir: Path) -> tuple[str, str | None]:
+    """Names of the input embedding and of the output head (None when tied to the embedding)."""
+    names = weight_files(model_dir)
+    embed = next((n for n in names if n.endswith(EMBEDDING_SUFFIXES)), None)
+    if embed is None:
+        raise VocabLabError(
+            f"{model_dir}: no input embedding tensor found (looked for names ending in {', '.join(EMBEDDING_SUFFIXES)})"
+        )
+    head = next((n for n in names if n in HEAD_NAMES or n.endswith(".lm_head.weight")), None)
+    config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
+    tied = config.get("tie_word_embeddings", config.get("text_config", {}).get("tie_word_embeddings", head is None))
+    return embed, None if tied and head is None else head
+
+
+def read_tensor(model_dir: Path, name: str) -> torch.Tensor:
+    """One tensor, read without touching the rest of the checkpoint."""
+    with safe_open(str(weight_files(model_dir)[name]), framework="pt") as handle:
+        return handle.get_tensor(name)
+
+
+def write_with_replacements(base_dir: Path, out_dir: Path, replacements: dict[str, torch.Tensor]) -> None:
+    """Write ``base_dir``'s safetensors into ``out_dir`` with some tensors replaced."""
+    files = weight_files(base_dir)
+    missing = set(replacements) - set(files)
+    if missing:
+        raise VocabLabError(f"{base_dir}: no tensor named {sorted(missing)[0]}")
+    total = 0
+    for file in sorted(set(files.values())):
+        total += _write_shard(file, out_dir / file.name, {n: t for n, t in replacements.items() if files[n] == file})
+    index = base_dir / "model.safetensors.index.json"
+    if index.is_file():
+        data = json.loads(index.read_text())
+        data.setdefault("metadata", {})["total_size"] = total
+        (out_dir / index.name).write_text(json.dumps(data, indent=2))
+
+
+def _write_shard(source: Path, target: Path, replacements: dict[str, torch.Tensor]) -> int:
+    header, data_start = read_header(source)
+    metadata = header.pop("__metadata__", None)
+    layout: dict = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    order = sorted(header, key=lambda n: header[n]["data_offsets"][0])
+    for name in order:
+        if name in replacements:
+            tensor = replacements[name]
+            if tensor.dtype not in DTYPES:
+                raise VocabLabError(f"cannot write dtype {tensor.dtype}")
+            size = tensor.numel() * tensor.element_size()
+            layout[name] = {"dtype": DTYPES[tensor.dtype], "shape": list(tensor.shape)}
+        else:
+            begin, end = header[name]["data_offsets"]
+            size = end - begin
+            layout[name] = {"dtype": header[name]["dtype"], "shape": header[name]["shape"]}
+        layout[name]["data_offsets"] = [offset, offset + size]
+        offset += size
+    encoded = json.dumps(layout, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)  # the data starts 8-byte aligned
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        dst.write(struct.pack("<Q", len(encoded)))
+        dst.write(encoded)
+        for name in order:
+            if name in replacements:
+                dst.write(_tensor_bytes(replacements[name]))
+                continue
+            begin, end = header[name]["data_offsets"]
+            src.seek(data_start + begin)
+            remaining = end - begin
+            while remaining:
+                block = src.read(min(COPY_BLOCK, remaining))
+                dst.write(block)
+                remaining -= len(block)
+    return offset
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    flat = tensor.detach().contiguous().cpu().reshape(-1)
+    if flat.dtype == torch.bfloat16:
+        flat = flat.view(torch.int16)
+    return flat.numpy().tobytes()

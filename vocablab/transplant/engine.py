@@ -1,0 +1,264 @@
+"""Give a base model a donor's tokenizer without training (ALGORITHMS.md section 3).
+
+    result = transplant("gemma3-270m", "smollm2-135m", "out/gemma-smoltok", k=64)
+
+Only the embedding and head tensors are read; every other tensor is copied byte for byte. The
+output folder loads with ``AutoModelForCausalLM.from_pretrained`` and holds the donor's tokenizer,
+``transplant.json`` (settings and counts) and ``transplant_anchors.safetensors`` (for each
+approximated token: its anchors, coefficients and reconstruction error in the donor space).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import save_file
+
+from vocablab.errors import VocabLabError
+from vocablab.presets import Progress
+from vocablab.sources import TOKENIZER_FILES, Source, load_vocabulary, resolve
+from vocablab.transplant import baselines
+from vocablab.transplant.checkpoint import find_embeddings, read_tensor, write_with_replacements
+from vocablab.transplant.matching import MatchMode, TokenMatch, match_tokens
+from vocablab.transplant.omp import batch_omp, reconstruction_error
+from vocablab.vocab import Vocabulary
+
+LOG = logging.getLogger(__name__)
+
+Method = Literal["omp", "mean", "zero", "subword", "knn"]
+METHODS = ("omp", "mean", "zero", "subword", "knn")
+NEEDS_DONOR_WEIGHTS = ("omp", "knn")
+REPORT = "transplant.json"
+ANCHORS = "transplant_anchors.safetensors"
+
+
+@dataclass
+class TransplantResult:
+    out_dir: str
+    base: str
+    donor: str
+    method: str
+    match: str
+    k: int
+    rows: int  # the donor tokenizer's id range
+    counts: dict[str, int]  # exact, bytes, special, approximated, absent, no_donor_row
+    tied: bool
+    seconds: float
+    mean_error: dict[str, float] = field(default_factory=dict)  # per matrix, OMP/kNN only
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise VocabLabError("--device cuda was asked for, but no CUDA GPU is available")
+    return torch.device(choice)
+
+
+def transplant(
+    base: str | Source,
+    donor: str | Source,
+    out: str | Path,
+    *,
+    k: int = 64,
+    method: Method = "omp",
+    match: MatchMode = "bytes",
+    device: str = "auto",
+    overwrite: bool = False,
+    trust_remote_code: bool = False,
+    progress: Progress | None = None,
+) -> TransplantResult:
+    """Write ``base`` with ``donor``'s tokenizer into ``out``; see the module docstring."""
+    started = time.perf_counter()
+    progress = progress or (lambda fraction, message: LOG.info("%s", message))
+    if method not in METHODS:
+        raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if k < 1:
+        raise VocabLabError("k must be at least 1")
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
+    base_src = base if isinstance(base, Source) else resolve(base, need="model", progress=progress)
+    donor_need = "model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer"
+    donor_src = donor if isinstance(donor, Source) else resolve(donor, need=donor_need, progress=progress)
+    if base_src.gguf_file or donor_src.gguf_file:
+        raise VocabLabError("transplant reads safetensors folders; convert a GGUF first (presets already are)")
+    if (base_src.path.resolve(), base_src.gguf_file) == (donor_src.path.resolve(), donor_src.gguf_file):
+        raise VocabLabError("base and donor are the same model: there is nothing to transplant")
+
+    progress(0.05, "reading tokenizers")
+    base_vocab = load_vocabulary(base_src, trust_remote_code=trust_remote_code)
+    donor_vocab = load_vocabulary(donor_src, trust_remote_code=trust_remote_code)
+    matched = match_tokens(base_vocab, donor_vocab, match)
+
+    progress(0.1, "reading embeddings")
+    embed_name, head_name = find_embeddings(base_src.path)
+    matrices = {"embed": read_tensor(base_src.path, embed_name)}
+    if head_name:
+        matrices["head"] = read_tensor(base_src.path, head_name)
+    donor_rows: dict[str, torch.Tensor] = {}
+    if method in NEEDS_DONOR_WEIGHTS:
+        donor_embed_name, donor_head_name = find_embeddings(donor_src.path)
+        donor_rows["embed"] = read_tensor(donor_src.path, donor_embed_name)
+        # a tied donor's input embeddings stand in for its head
+        donor_rows["head"] = read_tensor(donor_src.path, donor_head_name) if donor_head_name else donor_rows["embed"]
+
+    plan = _Plan.build(matched, donor_vocab, matrices["embed"].shape[0], donor_rows.get("embed"))
+    if not plan.shared:
+        raise VocabLabError("the base and donor vocabularies share no tokens: there is nothing to anchor on")
+    if method in NEEDS_DONOR_WEIGHTS and k > len(plan.shared):
+        shared = len(plan.shared)
+        raise VocabLabError(f"k={k} is larger than the {shared} shared tokens; choose k <= {shared}")
+
+    new_matrices: dict[str, torch.Tensor] = {}
+    anchors: dict[str, torch.Tensor] = {"new_ids": torch.tensor(plan.new, dtype=torch.long)}
+    errors: dict[str, float] = {}
+    for part, (name, base_rows) in enumerate(zip([embed_name, head_name], matrices.values(), strict=False)):
+        key = "embed" if part == 0 else "head"
+        progress(0.15 + 0.6 * part / len(matrices), f"{method}: {len(plan.new):,} new tokens ({key})")
+        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, _device(device),
+                                 progress)  # fmt: skip
+        anchors.update(record)
+        if f"{key}.error" in record:
+            errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
+        new_matrices[name] = _assemble(plan, base_rows, rows)
+
+    progress(0.8, "writing the model")
+    counts = matched.counts()
+    counts["approximated"] = counts.pop("new")
+    counts["no_donor_row"] = len(plan.without_donor_row)
+    result = TransplantResult(
+        out_dir=str(out), base=base_src.spec, donor=donor_src.spec, method=method, match=match, k=k,
+        rows=len(donor_vocab), counts=counts, tied=head_name is None, seconds=0.0, mean_error=errors,
+    )  # fmt: skip
+    _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
+    result.seconds = round(time.perf_counter() - started, 2)
+    (out / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
+    progress(1.0, f"done in {result.seconds:.1f} s")
+    return result
+
+
+@dataclass
+class _Plan:
+    """Donor ids split into shared (with base ids) and new; positions in the output matrix."""
+
+    rows: int
+    shared: list[tuple[int, int]]  # (donor id, base id), donor rows available for all of them
+    copied: list[tuple[int, int]]  # every (donor id, base id) whose base row is copied
+    new: list[int]  # donor ids approximated from their donor row
+    without_donor_row: list[int]  # new donor ids beyond the donor's embedding rows: base mean
+
+    @classmethod
+    def build(cls, matched: TokenMatch, donor: Vocabulary, base_rows: int, donor_embed: torch.Tensor | None) -> _Plan:
+        donor_rows = donor_embed.shape[0] if donor_embed is not None else len(donor)
+        copied = [(d, b) for d, b in enumerate(matched.base_id) if 0 <= b < base_rows]
+        shared = [(d, b) for d, b in copied if d < donor_rows]
+        copied_ids = {d for d, _ in copied}
+        new = [d for d in matched.new_donor_ids if d < donor_rows and d not in copied_ids]
+        lost = [d for d in matched.new_donor_ids if d >= donor_rows]
+        return cls(len(donor), shared, copied, new, lost)
+
+
+def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device, progress):
+    """Rows of the new tokens in the base space, and what to record about them."""
+    count = len(plan.new)
+    record: dict[str, torch.Tensor] = {}
+    if count == 0:
+        return torch.zeros(0, base_rows.shape[1]), record
+    shared_base = base_rows[[b for _, b in plan.shared]].float()
+    if method == "zero":
+        return baselines.zero_rows(count, base_rows), record
+    if method == "mean":
+        return baselines.mean_rows(count, base_rows), record
+    if method == "subword":
+        pieces = [donor_vocab.pieces[d] or b"" for d in plan.new]
+        return baselines.subword_rows(pieces, base_vocab, base_rows), record
+    dictionary = donor_rows[key][[d for d, _ in plan.shared]].float().to(device)
+    targets = donor_rows[key][plan.new].float().to(device)
+    if method == "knn":
+        idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
+    else:
+        idx, coef = batch_omp(
+            targets, dictionary, k,
+            progress=lambda done, total: progress(0.15 + 0.6 * done / total / 2, f"OMP ({key}) {done:,}/{total:,}"),
+        )  # fmt: skip
+        idx, coef = idx.cpu(), coef.cpu()
+    record[f"{key}.anchors"] = torch.tensor([plan.shared[i][0] for i in idx.reshape(-1).tolist()]).reshape(idx.shape)
+    record[f"{key}.coefficients"] = coef
+    record[f"{key}.error"] = reconstruction_error(targets.cpu(), dictionary.cpu(), idx, coef)
+    rows = torch.einsum("mk,mkd->md", coef, shared_base[idx])
+    return rows, record
+
+
+def _assemble(plan: _Plan, base_rows: torch.Tensor, new_rows: torch.Tensor) -> torch.Tensor:
+    out = torch.empty(plan.rows, base_rows.shape[1], dtype=base_rows.dtype)
+    out[:] = base_rows.float().mean(dim=0).to(base_rows.dtype)  # ids with no donor row, and unused ids
+    if plan.copied:
+        donor_ids, base_ids = zip(*plan.copied, strict=True)
+        out[list(donor_ids)] = base_rows[list(base_ids)]  # shared rows: bit-identical copies
+    if plan.new:
+        out[plan.new] = new_rows.to(base_rows.dtype)
+    return out
+
+
+def _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite) -> None:
+    """Write into a temporary folder beside ``out`` and move it into place only when complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        write_with_replacements(base_src.path, work, new_matrices)
+        _write_config(base_src.path, work, donor_vocab)
+        _copy_tokenizer(donor_src, work)
+        save_file({k: v.contiguous() for k, v in anchors.items()}, str(work / ANCHORS))
+        (work / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
+        if out.exists() and overwrite:
+            shutil.rmtree(out)
+        work.rename(out)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            message = f"the disk is full; nothing was written to {out} (the partial output was removed)"
+            raise VocabLabError(message) from exc
+        raise VocabLabError(f"could not write {out}: {exc}; the partial output was removed") from exc
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _write_config(base_dir: Path, work: Path, donor: Vocabulary) -> None:
+    config = json.loads((base_dir / "config.json").read_text())
+    targets = [config] + ([config["text_config"]] if isinstance(config.get("text_config"), dict) else [])
+    for cfg in targets:
+        cfg["vocab_size"] = len(donor)
+        for role in ("bos", "eos", "pad"):
+            cfg[f"{role}_token_id"] = donor.roles.get(role)
+    (work / "config.json").write_text(json.dumps(config, indent=2))
+    generation = base_dir / "generation_config.json"
+    if generation.is_file():
+        gen = json.loads(generation.read_text())
+        for role in ("bos", "eos", "pad"):
+            if f"{role}_token_id" in gen or donor.roles.get(role) is not None:
+                gen[f"{role}_token_id"] = donor.roles.get(role)
+        (work / "generation_config.json").write_text(json.dumps(gen, indent=2))
+
+
+def _copy_tokenizer(donor_src: Source, work: Path) -> None:
+    copied = 0
+    for name in TOKENIZER_FILES:
+        if name != "config.json" and (donor_src.path / name).is_file():
+            shutil.copy2(donor_src.path / name, work / name)
+            copied += 1
+    if not copied:
+        raise VocabLabError(f"{donor_src.spec}: no tokenizer files to copy")
