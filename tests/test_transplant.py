@@ -1,0 +1,181 @@
+"""Tokenizer transplant on tiny models that carry real tokenizers of different families."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from vocablab.errors import VocabLabError
+from vocablab.sources import load_vocabulary, resolve
+from vocablab.transplant import transplant
+from vocablab.transplant.checkpoint import find_embeddings, read_header
+from vocablab.transplant.engine import ANCHORS, REPORT
+from vocablab.transplant.matching import match_tokens
+
+
+def tiny_llama(tokenizer_preset: str, folder: Path, *, tied: bool, rows: int | None = None, seed: int = 0) -> Path:
+    """A 1-layer Llama whose tokenizer is a real preset's, saved as safetensors."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    source = resolve(tokenizer_preset)
+    folder.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(source.path / name, folder / name)
+    vocab = load_vocabulary(tokenizer_preset)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=rows or len(vocab), hidden_size=24, intermediate_size=48, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied, max_position_embeddings=64,
+    )  # fmt: skip
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # rows with very different norms, as in real embeddings
+        model.model.embed_tokens.weight.mul_(torch.rand(config.vocab_size, 1) * 3 + 0.1)
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return {
+        "base_tied": tiny_llama("gpt2", root / "base_tied", tied=True),
+        "base_untied": tiny_llama("gpt2", root / "base_untied", tied=False, seed=1),
+        "donor_tied": tiny_llama("mistral", root / "donor_tied", tied=True, seed=2),
+        "donor_untied": tiny_llama("mistral", root / "donor_untied", tied=False, seed=3),
+        # a padded donor: more embedding rows than tokenizer ids (like Qwen2.5)
+        "donor_padded": tiny_llama("mistral", root / "donor_padded", tied=True, rows=32_064, seed=4),
+        # a donor whose tokenizer has ids beyond its embedding rows
+        "donor_short": tiny_llama("mistral", root / "donor_short", tied=True, rows=31_000, seed=5),
+    }
+
+
+def tensors(folder: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for file in folder.glob("*.safetensors"):
+        if file.name != ANCHORS:
+            out.update(load_file(str(file)))
+    return out
+
+
+@pytest.mark.parametrize("base_key", ["base_tied", "base_untied"])
+@pytest.mark.parametrize("donor_key", ["donor_tied", "donor_untied"])
+def test_transplant_copies_shared_rows_and_fits_new_ones(models, tmp_path, base_key, donor_key):
+    base, donor = models[base_key], models[donor_key]
+    out = tmp_path / "out"
+    result = transplant(str(base), str(donor), out, k=8)
+    base_t, out_t = tensors(base), tensors(out)
+    donor_vocab, base_vocab = load_vocabulary(str(donor)), load_vocabulary(str(base))
+    match = match_tokens(base_vocab, donor_vocab, "bytes")
+
+    # every tensor but the embeddings is bit-for-bit the base's
+    replaced = {n for n in find_embeddings(base) if n}
+    assert set(out_t) == set(base_t)
+    for name in set(base_t) - replaced:
+        assert torch.equal(out_t[name], base_t[name]), name
+    embed = out_t["model.embed_tokens.weight"]
+    assert embed.shape[0] == len(donor_vocab) == result.rows
+
+    # shared rows are copies; new rows are the recorded coefficients on the base's anchor rows
+    shared = [(d, b) for d, b in enumerate(match.base_id) if b >= 0]
+    d_ids, b_ids = zip(*shared, strict=True)
+    assert torch.equal(embed[list(d_ids)], base_t["model.embed_tokens.weight"][list(b_ids)])
+    anchors = load_file(str(out / ANCHORS))
+    donor_to_base = dict(shared)
+    for row in range(0, len(anchors["new_ids"]), 97):
+        new_id = anchors["new_ids"][row].item()
+        anchor_rows = [donor_to_base[a] for a in anchors["embed.anchors"][row].tolist()]
+        base_rows = base_t["model.embed_tokens.weight"][anchor_rows]
+        expected = anchors["embed.coefficients"][row] @ base_rows
+        torch.testing.assert_close(embed[new_id], expected, rtol=1e-4, atol=1e-5)
+
+    # a tied base stays tied (no lm_head written); an untied one gets a transplanted head
+    assert ("lm_head.weight" in out_t) == (base_key == "base_untied") and result.tied == (base_key == "base_tied")
+    if base_key == "base_untied":
+        assert "head.anchors" in anchors and out_t["lm_head.weight"].shape == embed.shape
+    config = json.loads((out / "config.json").read_text())
+    assert config["vocab_size"] == len(donor_vocab)
+    assert config["bos_token_id"] == donor_vocab.roles["bos"] and config["eos_token_id"] == donor_vocab.roles["eos"]
+    assert result.counts["approximated"] == len(anchors["new_ids"]) > 0
+    assert sum(result.counts[k] for k in ("exact", "bytes", "special", "approximated", "absent")) == len(donor_vocab)
+
+
+def test_output_loads_and_generates(models, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "out"
+    transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=4)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    ids = tokenizer("The capital of France", return_tensors="pt").input_ids
+    generated = model.generate(ids, max_new_tokens=5, do_sample=False)
+    assert generated.shape[1] == ids.shape[1] + 5
+    assert json.loads((out / REPORT).read_text())["method"] == "omp"
+
+
+@pytest.mark.parametrize("donor_key", ["donor_padded", "donor_short"])
+def test_donor_rows_that_differ_from_its_tokenizer(models, tmp_path, donor_key):
+    result = transplant(str(models["base_tied"]), str(models[donor_key]), tmp_path / "out", k=4)
+    embed = tensors(tmp_path / "out")["model.embed_tokens.weight"]
+    assert embed.shape[0] == result.rows == len(load_vocabulary(str(models[donor_key])))
+    assert (result.counts["no_donor_row"] > 0) == (donor_key == "donor_short")
+    assert torch.isfinite(embed).all()
+
+
+@pytest.mark.parametrize("method", ["mean", "zero", "subword", "knn"])
+def test_baselines(models, tmp_path, method):
+    out = tmp_path / method
+    result = transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=4, method=method)
+    embed = tensors(out)["model.embed_tokens.weight"]
+    new_ids = load_file(str(out / ANCHORS))["new_ids"]
+    base_embed = tensors(models["base_tied"])["model.embed_tokens.weight"]
+    if method == "zero":
+        assert embed[new_ids].abs().sum() == 0
+    if method == "mean":
+        torch.testing.assert_close(embed[new_ids[0]], base_embed.mean(dim=0))
+    assert result.method == method and torch.isfinite(embed).all()
+
+
+def test_string_matching_shares_fewer_tokens_than_bytes(models, tmp_path):
+    by_string = transplant(str(models["base_tied"]), str(models["donor_tied"]), tmp_path / "s", k=4, match="string")
+    by_bytes = transplant(str(models["base_tied"]), str(models["donor_tied"]), tmp_path / "b", k=4, match="bytes")
+    assert by_string.counts["bytes"] == 0 < by_bytes.counts["bytes"]
+    assert by_bytes.counts["approximated"] < by_string.counts["approximated"]
+
+
+def test_bad_input(models, tmp_path):
+    base, donor = str(models["base_tied"]), str(models["donor_tied"])
+    with pytest.raises(VocabLabError, match="same model"):
+        transplant(base, base, tmp_path / "a")
+    with pytest.raises(VocabLabError, match="larger than"):
+        transplant(base, donor, tmp_path / "b", k=10**6)
+    (tmp_path / "exists").mkdir()
+    with pytest.raises(VocabLabError, match="exists"):
+        transplant(base, donor, tmp_path / "exists")
+    with pytest.raises(VocabLabError, match="unknown method"):
+        transplant(base, donor, tmp_path / "c", method="magic")
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # nothing half-written left
+
+
+def test_base_without_an_embedding_tensor(models, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(models["base_tied"], broken)
+    weights = load_file(str(broken / "model.safetensors"))
+    weights["model.token_table"] = weights.pop("model.embed_tokens.weight")
+    save_file(weights, str(broken / "model.safetensors"))
+    with pytest.raises(VocabLabError, match="no input embedding"):
+        transplant(str(broken), str(models["donor_tied"]), tmp_path / "out")
+
+
+def test_streamed_shard_has_a_valid_header(models, tmp_path):
+    out = tmp_path / "out"
+    transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=2)
+    header, start = read_header(out / "model.safetensors")
+    assert start % 8 == 0
+    with safe_open(str(out / "model.safetensors"), framework="pt") as handle:
+        assert set(handle.keys()) == {k for k in header if k != "__metadata__"}
