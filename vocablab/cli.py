@@ -71,6 +71,36 @@ def cmd_numbers(args: argparse.Namespace) -> None:
     print(f"digit tokens only in A: {only_a:,}; only in B: {only_b:,}")
 
 
+def cmd_transplant(args: argparse.Namespace) -> None:
+    from vocablab.transplant import transplant
+
+    result = transplant(
+        args.base, args.donor, args.out, k=args.k, method=args.method, match=args.match, device=args.device,
+        overwrite=args.overwrite, trust_remote_code=args.trust_remote_code, progress=_progress,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return
+    counts = ", ".join(f"{name} {value:,}" for name, value in result.counts.items())
+    print(f"{result.out_dir}: {result.rows:,} rows ({counts}) in {result.seconds:.1f} s")
+    for matrix, error in result.mean_error.items():
+        print(f"   mean relative reconstruction error in the donor space ({matrix}): {error:.4f}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from vocablab.evaluate import bits_per_byte, read_documents
+    from vocablab.presets import TEXT_PRESETS, ensure_text
+
+    path = ensure_text(args.text, _progress) if args.text in TEXT_PRESETS else args.text
+    documents = read_documents(path, limit=args.limit)
+    result = bits_per_byte(args.model, documents, device=args.device, trust_remote_code=args.trust_remote_code)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return
+    print(f"{result.model}: {result.bits_per_byte:.4f} bits per byte ({result.n_documents} documents, "
+          f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)")  # fmt: skip
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     from vocablab.presets import (
         MODEL_PRESETS,
@@ -119,6 +149,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     numbers = models_command("numbers", "how two tokenizers split numbers", "+")
     numbers.set_defaults(run=cmd_numbers, min_models=2, max_models=2)
+
+    from vocablab.transplant.engine import METHODS
+
+    graft = sub.add_parser("transplant", help="give a base model a donor's tokenizer (OMP, no training)")
+    graft.add_argument("--base", required=True, help="the model whose weights are kept")
+    graft.add_argument("--donor", required=True, help="the model whose tokenizer the result gets")
+    graft.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    graft.add_argument("--k", type=int, default=64, help="anchors per new token (default 64)")
+    graft.add_argument("--method", choices=METHODS, default="omp")
+    graft.add_argument("--match", choices=["string", "bytes"], default="bytes")
+    graft.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    graft.add_argument("--overwrite", action="store_true")
+    graft.add_argument("--json", action="store_true", help="print JSON")
+    graft.add_argument("--trust-remote-code", action="store_true")
+    graft.set_defaults(run=cmd_transplant)
+
+    evaluate = sub.add_parser("eval", help="bits per byte of a model on a text file (one document per line)")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--text", required=True, help="a UTF-8 file, or the text preset lee_background")
+    evaluate.add_argument("--limit", type=int, help="score only the first N documents")
+    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.add_argument("--trust-remote-code", action="store_true")
+    evaluate.set_defaults(run=cmd_eval)
 
     presets = sub.add_parser("presets", help="list the built-in presets and fetch them into the cache")
     group = presets.add_mutually_exclusive_group()

@@ -11,27 +11,30 @@ import torch
 from vocablab.vocab import Vocabulary
 
 
-def zero_rows(count: int, base_rows: torch.Tensor) -> torch.Tensor:
-    return torch.zeros(count, base_rows.shape[1], dtype=torch.float32)
-
-
-def mean_rows(count: int, base_rows: torch.Tensor) -> torch.Tensor:
-    return base_rows.float().mean(dim=0, keepdim=True).expand(count, -1).clone()
-
-
-def subword_rows(pieces: list[bytes], base: Vocabulary, base_rows: torch.Tensor) -> torch.Tensor:
-    """Fast vocabulary transfer: the mean of the base rows of the base tokenization of each new
-    token's text (by bytes, so partial UTF-8 tokens use the base's byte tokens when it has them)."""
-    mean = base_rows.float().mean(dim=0)
+def subword_token_ids(pieces: list[bytes], base: Vocabulary, base_rows: int) -> list[list[int]]:
+    """Fast vocabulary transfer, step 1: the base tokenization of each new token's bytes (partial
+    UTF-8 tokens use the base's single-byte tokens when it has them)."""
     by_bytes = base.ids_by_bytes()
-    out = torch.empty(len(pieces), base_rows.shape[1], dtype=torch.float32)
-    for n, piece in enumerate(pieces):
+    out = []
+    for piece in pieces:
         try:
-            ids = base.encode(piece.decode("utf-8"))
+            ids = base.encode(piece.decode("utf-8")) if piece else []
         except UnicodeDecodeError:
             ids = [by_bytes[bytes([b])][0] for b in piece if bytes([b]) in by_bytes]
-        ids = [i for i in ids if i < base_rows.shape[0]]
-        out[n] = base_rows[ids].float().mean(dim=0) if ids else mean
+        out.append([i for i in ids if i < base_rows])
+    return out
+
+
+def subword_rows(
+    token_ids: list[list[int]], rows: torch.Tensor, row_ids: list[int], mean: torch.Tensor
+) -> torch.Tensor:
+    """Step 2: the mean of those base rows (``rows[j]`` is base row ``row_ids[j]``); the base's
+    mean row for a token with no base tokens."""
+    position = {row: j for j, row in enumerate(row_ids)}
+    out = mean.expand(len(token_ids), -1).clone()
+    for n, ids in enumerate(token_ids):
+        if ids:
+            out[n] = rows[[position[i] for i in ids]].float().mean(dim=0)
     return out
 
 

@@ -66,6 +66,48 @@ def find_embeddings(model_dir: Path) -> tuple[str, str | None]:
     return embed, None if tied and head is None else head
 
 
+class EmbeddingRows:
+    """Rows of one embedding matrix, read in blocks so the whole matrix is never in memory."""
+
+    def __init__(self, model_dir: Path, name: str, block_rows: int = 8192) -> None:
+        self.path = weight_files(model_dir)[name]
+        self.name = name
+        self.block_rows = block_rows
+        with safe_open(str(self.path), framework="pt") as handle:
+            self.shape = tuple(handle.get_slice(name).get_shape())
+            self.dtype = handle.get_slice(name).get_dtype()
+        self._mean: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _blocks(self):
+        with safe_open(str(self.path), framework="pt") as handle:
+            sliced = handle.get_slice(self.name)
+            for start in range(0, self.shape[0], self.block_rows):
+                yield start, sliced[start : start + self.block_rows]
+
+    def rows(self, ids: list[int] | torch.Tensor) -> torch.Tensor:
+        """The rows ``ids`` (any order, repeats allowed), in the matrix's dtype."""
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        out = None
+        for start, block in self._blocks():
+            if out is None:
+                out = torch.empty(len(ids), self.shape[1], dtype=block.dtype)
+            inside = (ids >= start) & (ids < start + len(block))
+            out[inside] = block[ids[inside] - start]
+        return out
+
+    def mean(self) -> torch.Tensor:
+        """The mean row, in float32."""
+        if self._mean is None:
+            total = torch.zeros(self.shape[1], dtype=torch.float64)
+            for _, block in self._blocks():
+                total += block.double().sum(dim=0)
+            self._mean = (total / self.shape[0]).float()
+        return self._mean
+
+
 def read_tensor(model_dir: Path, name: str) -> torch.Tensor:
     """One tensor, read without touching the rest of the checkpoint."""
     with safe_open(str(weight_files(model_dir)[name]), framework="pt") as handle:

@@ -27,7 +27,7 @@ from vocablab.errors import VocabLabError
 from vocablab.presets import Progress
 from vocablab.sources import TOKENIZER_FILES, Source, load_vocabulary, resolve
 from vocablab.transplant import baselines
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor, write_with_replacements
+from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor, write_with_replacements
 from vocablab.transplant.matching import MatchMode, TokenMatch, match_tokens
 from vocablab.transplant.omp import batch_omp, reconstruction_error
 from vocablab.vocab import Vocabulary
@@ -105,9 +105,9 @@ def transplant(
 
     progress(0.1, "reading embeddings")
     embed_name, head_name = find_embeddings(base_src.path)
-    matrices = {"embed": read_tensor(base_src.path, embed_name)}
+    matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
     if head_name:
-        matrices["head"] = read_tensor(base_src.path, head_name)
+        matrices["head"] = EmbeddingRows(base_src.path, head_name)
     donor_rows: dict[str, torch.Tensor] = {}
     if method in NEEDS_DONOR_WEIGHTS:
         donor_embed_name, donor_head_name = find_embeddings(donor_src.path)
@@ -115,7 +115,7 @@ def transplant(
         # a tied donor's input embeddings stand in for its head
         donor_rows["head"] = read_tensor(donor_src.path, donor_head_name) if donor_head_name else donor_rows["embed"]
 
-    plan = _Plan.build(matched, donor_vocab, matrices["embed"].shape[0], donor_rows.get("embed"))
+    plan = _Plan.build(matched, donor_vocab, len(matrices["embed"]), donor_rows.get("embed"))
     if not plan.shared:
         raise VocabLabError("the base and donor vocabularies share no tokens: there is nothing to anchor on")
     if method in NEEDS_DONOR_WEIGHTS and k > len(plan.shared):
@@ -173,18 +173,19 @@ class _Plan:
 
 def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device, progress):
     """Rows of the new tokens in the base space, and what to record about them."""
-    count = len(plan.new)
+    count, width = len(plan.new), base_rows.shape[1]
     record: dict[str, torch.Tensor] = {}
-    if count == 0:
-        return torch.zeros(0, base_rows.shape[1]), record
-    shared_base = base_rows[[b for _, b in plan.shared]].float()
-    if method == "zero":
-        return baselines.zero_rows(count, base_rows), record
+    if count == 0 or method == "zero":
+        return torch.zeros(count, width), record
     if method == "mean":
-        return baselines.mean_rows(count, base_rows), record
+        return base_rows.mean().expand(count, -1).clone(), record
     if method == "subword":
-        pieces = [donor_vocab.pieces[d] or b"" for d in plan.new]
-        return baselines.subword_rows(pieces, base_vocab, base_rows), record
+        token_ids = baselines.subword_token_ids(
+            [donor_vocab.pieces[d] or b"" for d in plan.new], base_vocab, len(base_rows)
+        )
+        needed = sorted({i for ids in token_ids for i in ids})
+        return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record
+    shared_base = base_rows.rows([b for _, b in plan.shared]).float()
     dictionary = donor_rows[key][[d for d, _ in plan.shared]].float().to(device)
     targets = donor_rows[key][plan.new].float().to(device)
     if method == "knn":
@@ -202,14 +203,13 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
     return rows, record
 
 
-def _assemble(plan: _Plan, base_rows: torch.Tensor, new_rows: torch.Tensor) -> torch.Tensor:
-    out = torch.empty(plan.rows, base_rows.shape[1], dtype=base_rows.dtype)
-    out[:] = base_rows.float().mean(dim=0).to(base_rows.dtype)  # ids with no donor row, and unused ids
+def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> torch.Tensor:
+    copied = base_rows.rows([b for _, b in plan.copied])  # shared rows: bit-identical copies
+    out = base_rows.mean().to(copied.dtype).expand(plan.rows, -1).clone()  # ids with no donor row
     if plan.copied:
-        donor_ids, base_ids = zip(*plan.copied, strict=True)
-        out[list(donor_ids)] = base_rows[list(base_ids)]  # shared rows: bit-identical copies
+        out[[d for d, _ in plan.copied]] = copied
     if plan.new:
-        out[plan.new] = new_rows.to(base_rows.dtype)
+        out[plan.new] = new_rows.to(copied.dtype)
     return out
 
 
