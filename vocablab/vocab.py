@@ -101,8 +101,8 @@ class Vocabulary:
         chat_template: str | None = None,
     ) -> Vocabulary:
         """Build the byte view from a ``tokenizers.Tokenizer`` (what every fast tokenizer wraps)."""
-        spec = json.loads(backend.to_str())
-        kinds = _decoder_kinds(spec.get("decoder"))
+        decoder = backend.decoder
+        kinds = _decoder_kinds(json.loads(decoder.__getstate__()) if decoder is not None else None)
         size = max(backend.get_vocab_size(with_added_tokens=True), 1)
         vocab = backend.get_vocab(with_added_tokens=True)
         size = max(size, max(vocab.values(), default=-1) + 1)

@@ -23,7 +23,7 @@ def batch_omp(
     dictionary: torch.Tensor,
     k: int,
     *,
-    chunk: int = 512,
+    chunk: int = 256,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact OMP of every row of ``targets`` (m x d) on the rows of ``dictionary`` (n x d).
