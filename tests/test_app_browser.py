@@ -112,3 +112,19 @@ def test_number_view_shows_a_mismatch_table(page, tmp_path):
     page.screenshot(path=str(tmp_path / "numbers.png"), full_page=True)
     expect(table).to_contain_text(re.compile(r"\d{3}\|\d"))  # Llama 3: groups of three from the left
     expect(page.locator("#number-schemes")).to_contain_text("groups")
+
+
+def test_transplant_view_shows_anchors_and_map(page, tmp_path):
+    page.get_by_role("tab", name="Transplant").click()
+    k_box = page.locator("input[aria-label='number input for k (anchors per new token)']")
+    if k_box.count():  # fewer anchors keep the CPU run short; the view is the same
+        k_box.fill("8")
+        k_box.press("Enter")
+    page.locator("#transplant-run").click()
+    expect(page.locator("#transplant-summary")).to_contain_text("approximated", timeout=300_000)
+    anchors = page.locator("#transplant-anchors .js-plotly-plot")
+    anchors.wait_for(timeout=120_000)
+    expect(page.locator("#transplant-anchors")).to_contain_text("Anchors of")
+    page.locator("#transplant-map .js-plotly-plot").wait_for(timeout=300_000)
+    expect(page.locator("#transplant-map")).to_contain_text("new (transplanted)")
+    page.screenshot(path=str(tmp_path / "transplant.png"), full_page=True)

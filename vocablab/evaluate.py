@@ -101,3 +101,16 @@ def bits_per_byte(
             progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
     n_bytes = sum(len(t.encode("utf-8")) for t in documents)
     return BitsPerByte(source.spec, total_bits / n_bytes, total_bits, n_bytes, n_tokens, len(documents))
+
+
+@torch.no_grad()
+def greedy_continuation(model, vocab: Vocabulary, prompt: str, max_new_tokens: int = 30) -> str:
+    """The model's greedy continuation of ``prompt`` (after its start token), as text."""
+    if not prompt.strip():
+        raise VocabLabError("the prompt is empty")
+    device = next(model.parameters()).device
+    ids = torch.tensor([[start_token(vocab), *vocab.encode(prompt)]], device=device)
+    eos = vocab.roles.get("eos")
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
+                         eos_token_id=eos, pad_token_id=vocab.roles.get("pad", eos))  # fmt: skip
+    return vocab.decode([i for i in out[0, ids.shape[1] :].tolist() if i != eos])

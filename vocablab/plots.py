@@ -91,3 +91,27 @@ def number_mismatch_heatmap(comparison: NumberComparison) -> go.Figure:
         margin=dict(l=40, r=20, t=50, b=40),
     )
     return fig
+
+
+def anchor_chart(rows: list[dict], title: str) -> go.Figure:
+    """Coefficients of one new token's anchors, labelled with the anchor tokens' text."""
+    labels = [f"{r['anchor']} ({r['id']})" for r in rows]
+    values = [r["coefficient"] for r in rows]
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=["#2f7d4f" if v >= 0 else "#c0392b"
+                                                                              for v in values]))  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="coefficient", height=max(300, 18 * len(rows) + 80),
+                      yaxis=dict(autorange="reversed"), margin=dict(l=160, r=20, t=50, b=40))  # fmt: skip
+    return fig
+
+
+def embedding_map_figure(points: dict) -> go.Figure:
+    """Shared and new tokens on a 2-D map of the transplanted embeddings; hover shows the token."""
+    fig = go.Figure()
+    for kind, colour in (("shared (base row)", "#8fa9d6"), ("new (transplanted)", "#e0a030")):
+        chosen = [i for i, k in enumerate(points["kind"]) if k == kind]
+        fig.add_scattergl(x=[points["x"][i] for i in chosen], y=[points["y"][i] for i in chosen], mode="markers",
+                          name=kind, text=[points["text"][i] for i in chosen], hovertemplate="%{text}<extra></extra>",
+                          marker=dict(size=5, color=colour, opacity=0.75))  # fmt: skip
+    fig.update_layout(title="Transplanted input embeddings (UMAP, cosine)", height=520,
+                      margin=dict(l=20, r=20, t=50, b=20))  # fmt: skip
+    return fig

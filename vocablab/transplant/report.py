@@ -1,0 +1,134 @@
+"""Read back what a transplant wrote: anchors of each new token, nearest shared tokens, a 2-D map."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from vocablab.errors import VocabLabError
+from vocablab.sources import load_vocabulary
+from vocablab.transplant.checkpoint import find_embeddings, read_tensor
+from vocablab.transplant.engine import ANCHORS, REPORT
+from vocablab.vocab import Vocabulary, display_token
+
+
+@dataclass
+class TransplantReport:
+    out_dir: Path
+    settings: dict
+    anchors: dict[str, torch.Tensor]
+    vocab: Vocabulary  # the donor's tokenizer, now the model's
+
+    @classmethod
+    def load(cls, out_dir: str | Path) -> TransplantReport:
+        out_dir = Path(out_dir)
+        if not (out_dir / REPORT).is_file():
+            raise VocabLabError(f"{out_dir} holds no transplant report ({REPORT})")
+        return cls(out_dir, json.loads((out_dir / REPORT).read_text()), load_file(str(out_dir / ANCHORS)),
+                   load_vocabulary(str(out_dir)))  # fmt: skip
+
+    def token_text(self, token_id: int) -> str:
+        return display_token(self.vocab.pieces[token_id], self.vocab.strings[token_id])
+
+    @cached_property
+    def new_ids(self) -> list[int]:
+        return self.anchors["new_ids"].tolist()
+
+    @cached_property
+    def _row_of(self) -> dict[int, int]:
+        return {token: row for row, token in enumerate(self.new_ids)}
+
+    def search(self, query: str = "", limit: int = 200) -> list[tuple[str, int]]:
+        """New tokens whose text contains ``query``: (label, token id), shortest first."""
+        hits = [(self.token_text(i), i) for i in self.new_ids if query in self.token_text(i)]
+        hits.sort(key=lambda hit: (len(hit[0]), hit[0]))
+        return [(f"{text}  (id {i})", i) for text, i in hits[:limit]]
+
+    def anchor_rows(self, token_id: int, matrix: str = "embed") -> list[dict]:
+        """The anchors of one new token with their coefficients, in pick order."""
+        if f"{matrix}.anchors" not in self.anchors:
+            raise VocabLabError(f"the {self.settings['method']} method records no anchors")
+        row = self._row_of.get(token_id)
+        if row is None:
+            raise VocabLabError(f"token {token_id} was not approximated (it is shared, or a special token)")
+        ids = self.anchors[f"{matrix}.anchors"][row].tolist()
+        coefficients = self.anchors[f"{matrix}.coefficients"][row].tolist()
+        return [
+            {"anchor": self.token_text(i), "id": i, "coefficient": c} for i, c in zip(ids, coefficients, strict=True)
+        ]
+
+    def error(self, token_id: int, matrix: str = "embed") -> float | None:
+        key = f"{matrix}.error"
+        return self.anchors[key][self._row_of[token_id]].item() if key in self.anchors else None
+
+    @cached_property
+    def embedding(self) -> torch.Tensor:
+        return read_tensor(self.out_dir, find_embeddings(self.out_dir)[0]).float()
+
+    @cached_property
+    def shared_ids(self) -> list[int]:
+        new = set(self.new_ids)
+        return [i for i in self.vocab.text_ids if i not in new and i < len(self.embedding)]
+
+    def nearest_shared(self, token_id: int, count: int = 10) -> list[dict]:
+        """Shared tokens whose transplanted rows are closest by cosine to this token's row."""
+        shared = torch.tensor(self.shared_ids)
+        rows = torch.nn.functional.normalize(self.embedding[shared], dim=1)
+        query = torch.nn.functional.normalize(self.embedding[token_id], dim=0)
+        sims, order = (rows @ query).topk(count)
+        return [{"token": self.token_text(int(shared[i])), "cosine": round(s, 4)}
+                for s, i in zip(sims.tolist(), order.tolist(), strict=True)]  # fmt: skip
+
+    def embedding_map(self, n_shared: int = 1500, n_new: int = 500, seed: int = 0) -> dict:
+        """A 2-D UMAP of a sample of shared and new rows of the transplanted input embedding."""
+        import umap
+
+        gen = torch.Generator().manual_seed(seed)
+        shared = torch.tensor(self.shared_ids)[torch.randperm(len(self.shared_ids), generator=gen)[:n_shared]]
+        new = torch.tensor(self.new_ids, dtype=torch.long)[torch.randperm(len(self.new_ids), generator=gen)[:n_new]]
+        ids = torch.cat([shared, new]).tolist()
+        points = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine", random_state=seed, n_jobs=1)
+        coords = points.fit_transform(self.embedding[ids].numpy())
+        return {
+            "x": coords[:, 0].tolist(),
+            "y": coords[:, 1].tolist(),
+            "text": [self.token_text(i) for i in ids],
+            "kind": ["shared (base row)"] * len(shared) + ["new (transplanted)"] * len(new),
+        }
+
+
+def write_archive(out_dir: str | Path) -> Path:
+    """A .zip of the model folder beside it (stored, not compressed: weights barely compress)."""
+    import zipfile
+
+    out_dir = Path(out_dir)
+    target = out_dir.with_suffix(".zip")
+    partial = target.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(out_dir.rglob("*")):
+            if path.is_file():
+                archive.write(path, Path(out_dir.name) / path.relative_to(out_dir))
+    partial.rename(target)
+    return target
+
+
+def push_to_hub(out_dir: str | Path, repo_id: str, token: str) -> str:
+    """Upload the model folder to a private hub repository; the token is used, never logged."""
+    from huggingface_hub import HfApi
+
+    if not repo_id.strip() or not token.strip():
+        raise VocabLabError("give a repository id (user/name) and a hub token with write access")
+    api = HfApi(token=token.strip())
+    try:
+        api.create_repo(repo_id.strip(), private=True, exist_ok=True)
+        api.upload_folder(folder_path=str(out_dir), repo_id=repo_id.strip())
+    except Exception as exc:  # noqa: BLE001 - network, auth and permission errors all end here
+        raise VocabLabError(
+            f"push to {repo_id} failed ({type(exc).__name__}); check the network and the token"
+        ) from exc
+    return f"https://huggingface.co/{repo_id.strip()}"

@@ -1,0 +1,174 @@
+"""Transplant view: run an OMP transplant, inspect the anchors of any new token, see the
+embeddings on a map, compare the model before and after, download or push the result."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from vocablab.evaluate import bits_per_byte, greedy_continuation
+from vocablab.plots import anchor_chart, embedding_map_figure
+from vocablab.sources import load_causal_lm, load_vocabulary
+from vocablab.transplant import METHODS, transplant
+from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
+from vocablab.ui.common import model_picker, user_errors
+
+INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
+base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
+pursuit in the donor's embedding space, and the same coefficients are applied to the base's rows
+(Goddard & Fernandes Neto 2025, arXiv 2506.06607). Gemma-3-270M with SmolLM2's tokenizer takes
+about 1.5 minutes on 2 CPU cores; the reverse direction (210k new tokens) is for a GPU."""
+SAMPLE_TEXT = (
+    "The central bank raised interest rates by 0.25 percentage points on Wednesday, its third increase "
+    "this year, saying inflation remained well above its 2% target."
+)
+
+
+def workspace() -> Path:
+    """Where the app keeps the models users make (until they are deleted by hand)."""
+    root = Path(os.environ.get("VOCABLAB_WORKDIR") or Path(tempfile.gettempdir()) / "vocablab-runs")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text)[-40:]
+
+
+@user_errors
+def run_transplant(base, donor, k, method, match, progress=gr.Progress()):
+    out = workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = transplant(base, donor, out, k=int(k), method=method, match=match,
+                        progress=lambda f, m: progress(f, desc=m))  # fmt: skip
+    counts = result.counts
+    lost = counts["no_donor_row"]
+    summary = (
+        f"**Done in {result.seconds:.1f} s** → `{out}`  \n"
+        f"{result.rows:,} rows: **{counts['exact']:,}** exact, **{counts['bytes']:,}** byte-matched, "
+        f"**{counts['special']:,}** special (by role), **{counts['approximated']:,}** approximated"
+        + (f", {lost:,} without a donor row (base mean)" if lost else "")
+        + ("; tied embeddings kept tied." if result.tied else ".")
+    )
+    if result.mean_error:
+        errors = ", ".join(f"{m} {e:.3f}" for m, e in result.mean_error.items())
+        summary += f"  \nMean relative reconstruction error in the donor space: {errors}."
+    choices = TransplantReport.load(out).search("")
+    return summary, str(out), gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+@user_errors
+def search_new_tokens(query, out):
+    if not out:
+        raise gr.Error("run a transplant first")
+    choices = TransplantReport.load(out).search(query or "")
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+@user_errors
+def show_token(token_id, out):
+    if not out or token_id is None:
+        return None, "", pd.DataFrame()
+    report = TransplantReport.load(out)
+    token_id = int(token_id)
+    text = report.token_text(token_id)
+    nearest = pd.DataFrame(report.nearest_shared(token_id))
+    if report.settings["method"] not in ("omp", "knn"):
+        return None, f"`{text}` was set by the {report.settings['method']} method (no anchors).", nearest
+    rows = report.anchor_rows(token_id)
+    error = report.error(token_id)
+    note = f"**`{text}`** (id {token_id}): {len(rows)} anchors; relative reconstruction error {error:.4f} (donor space)"
+    return anchor_chart(rows, f"Anchors of {text!r}"), note, nearest
+
+
+@user_errors
+def draw_map(out, progress=gr.Progress()):
+    if not out:
+        raise gr.Error("run a transplant first")
+    progress(0.2, desc="UMAP of 2,000 sampled rows")
+    return embedding_map_figure(TransplantReport.load(out).embedding_map())
+
+
+@user_errors
+def before_after(base, out, text, prompt, progress=gr.Progress()):
+    if not out:
+        raise gr.Error("run a transplant first")
+    rows, continuations = [], []
+    for n, (label, spec) in enumerate((("base", base), ("transplanted", out))):
+        progress(n / 2, desc=f"scoring the {label} model")
+        model, vocab = load_causal_lm(spec), load_vocabulary(spec)
+        score = bits_per_byte(spec, [text], model=model)
+        rows.append({"model": f"{label}: {spec}", "bits per byte": round(score.bits_per_byte, 4),
+                     "tokens": score.n_tokens})  # fmt: skip
+        continuations.append(greedy_continuation(model, vocab, prompt, max_new_tokens=30))
+    return pd.DataFrame(rows), *continuations
+
+
+@user_errors
+def download(out, progress=gr.Progress()):
+    if not out:
+        raise gr.Error("run a transplant first")
+    progress(0.1, desc="writing the archive")
+    return str(write_archive(out))
+
+
+@user_errors
+def push(out, repo_id, token):
+    if not out:
+        raise gr.Error("run a transplant first")
+    return f"Pushed to {push_to_hub(out, repo_id, token)}"
+
+
+def build() -> None:
+    """The tab's components and events, inside an open ``gr.Tab``."""
+    gr.Markdown(INTRO)
+    with gr.Row():
+        base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
+        donor = model_picker("Donor (gives its tokenizer)", "smollm2-135m", "transplant-donor")
+    with gr.Row():
+        k = gr.Slider(1, 256, value=64, step=1, label="k (anchors per new token)")
+        method = gr.Radio(list(METHODS), value="omp", label="method")
+        match = gr.Radio(["bytes", "string"], value="bytes", label="matching")
+    run = gr.Button("Transplant", variant="primary", elem_id="transplant-run")
+    summary = gr.Markdown(elem_id="transplant-summary")
+    out = gr.State("")
+
+    with gr.Row():
+        with gr.Column(scale=1):
+            query = gr.Textbox(label="Search new tokens", elem_id="transplant-search")
+            token = gr.Dropdown(label="New token", choices=[], elem_id="transplant-token")
+            token_note = gr.Markdown()
+            nearest = gr.Dataframe(label="Nearest shared tokens (cosine, transplanted rows)", interactive=False)
+        with gr.Column(scale=2):
+            anchors = gr.Plot(label="Anchors", elem_id="transplant-anchors")
+    embedding_map = gr.Plot(label="Embedding map", elem_id="transplant-map")
+
+    with gr.Accordion("Before and after", open=False):
+        with gr.Row():
+            text = gr.Textbox(SAMPLE_TEXT, label="Text to score (bits per byte)", lines=3)
+            prompt = gr.Textbox("The capital of France is", label="Prompt (greedy continuation)")
+        compare = gr.Button("Compare base and transplanted", elem_id="transplant-compare")
+        scores = gr.Dataframe(label="Bits per byte", interactive=False, elem_id="transplant-scores")
+        with gr.Row():
+            before = gr.Textbox(label="Base model continues", interactive=False)
+            after = gr.Textbox(label="Transplanted model continues", interactive=False)
+    with gr.Accordion("Download or push", open=False):
+        archive_button = gr.Button("Make a .zip of the model")
+        archive = gr.File(label="Model archive")
+        with gr.Row():
+            repo_id = gr.Textbox(label="Hub repository (user/name)")
+            hub_token = gr.Textbox(label="Hub token (write; never stored or logged)", type="password")
+        push_button = gr.Button("Push to the hub (private repository)")
+        push_note = gr.Markdown()
+
+    run.click(run_transplant, [base, donor, k, method, match], [summary, out, token]).then(draw_map, out, embedding_map)
+    query.submit(search_new_tokens, [query, out], token)
+    token.change(show_token, [token, out], [anchors, token_note, nearest])
+    compare.click(before_after, [base, out, text, prompt], [scores, before, after])
+    archive_button.click(download, out, archive)
+    push_button.click(push, [out, repo_id, hub_token], push_note)
