@@ -46,9 +46,8 @@ def main() -> None:
             result = transplant(args.base, args.donor, out, k=args.k, method=method, match=match)
             seconds = time.perf_counter() - start
             score = bits_per_byte(str(out), documents).bits_per_byte
-            print(
-                f"| {args.base} + {method} | {match} | {result.counts['approximated']:,} | {seconds:.1f} | {score:.4f} |"
-            )
+            new = result.counts["approximated"]
+            print(f"| {args.base} + {method} | {match} | {new:,} | {seconds:.1f} | {score:.4f} |")
     print("\nHeld-out: 5% of the shared tokens rebuilt from the others (mean cosine to the true base row)\n")
     print("| method | cosine |")
     print("|---|---|")

@@ -179,3 +179,56 @@ def test_streamed_shard_has_a_valid_header(models, tmp_path):
     assert start % 8 == 0
     with safe_open(str(out / "model.safetensors"), framework="pt") as handle:
         assert set(handle.keys()) == {k for k in header if k != "__metadata__"}
+
+
+def test_omp_recovers_a_linear_map_between_embedding_spaces(models, tmp_path):
+    """If the base's shared rows are the donor's rows times a matrix M, OMP with k >= the donor's
+    width rebuilds every new token exactly as donor row @ M: the whole pipeline, end to end."""
+    donor, base = tmp_path / "linear_donor", tmp_path / "linear_base"
+    shutil.copytree(models["donor_tied"], donor)
+    shutil.copytree(models["base_tied"], base)
+    base_vocab, donor_vocab = load_vocabulary(str(base)), load_vocabulary(str(donor))
+    shared = [(d, b) for d, b in enumerate(match_tokens(base_vocab, donor_vocab, "bytes").base_id) if b >= 0]
+    donor_weights = load_file(str(donor / "model.safetensors"))
+    donor_embed = donor_weights["model.embed_tokens.weight"].double()
+    first_donor = {}
+    for d, b in shared:  # donor tokens that map to one base token ("A" and "<0x41>") get one row
+        donor_embed[d] = donor_embed[first_donor.setdefault(b, d)]
+    donor_weights["model.embed_tokens.weight"] = donor_embed.float()
+    save_file(donor_weights, str(donor / "model.safetensors"))
+    donor_embed = donor_embed.float().double()
+    weights = load_file(str(base / "model.safetensors"))
+    mapping = torch.randn(donor_embed.shape[1], weights["model.embed_tokens.weight"].shape[1], dtype=torch.float64)
+    for d, b in shared:
+        weights["model.embed_tokens.weight"][b] = (donor_embed[d] @ mapping).float()
+    save_file(weights, str(base / "model.safetensors"))
+
+    out = tmp_path / "out"
+    transplant(str(base), str(donor), out, k=donor_embed.shape[1])
+    embed = tensors(out)["model.embed_tokens.weight"].double()
+    new_ids = load_file(str(out / ANCHORS))["new_ids"]
+    expected = donor_embed[new_ids] @ mapping
+    torch.testing.assert_close(embed[new_ids], expected, rtol=2e-3, atol=2e-3 * expected.abs().max().item())
+
+
+def test_cli_transplant_and_eval(models, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli"
+    run = subprocess.run([sys.executable, "-m", "vocablab", "transplant", "--base", str(models["base_tied"]),
+                          "--donor", str(models["donor_tied"]), "--out", str(out), "--k", "4", "--json"],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["counts"]["approximated"] > 0
+    again = subprocess.run([sys.executable, "-m", "vocablab", "transplant", "--base", str(models["base_tied"]),
+                            "--donor", str(models["donor_tied"]), "--out", str(out)],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
+    text = tmp_path / "docs.txt"
+    text.write_text("The cat sat on the mat.\nNumbers like 12,345 and 3.14 appear too.\n")
+    scored = subprocess.run([sys.executable, "-m", "vocablab", "eval", str(out), "--text", str(text), "--json"],
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads(scored.stdout)
+    assert result["n_documents"] == 2 and result["bits_per_byte"] > 0
