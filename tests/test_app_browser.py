@@ -128,3 +128,7 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     page.locator("#transplant-map .js-plotly-plot").wait_for(timeout=300_000)
     expect(page.locator("#transplant-map")).to_contain_text("new (transplanted)")
     page.screenshot(path=str(tmp_path / "transplant.png"), full_page=True)
+    page.get_by_text("Before and after").click()
+    page.locator("#transplant-compare").click()
+    expect(page.locator("#transplant-scores")).to_contain_text("transplanted", timeout=300_000)
+    page.screenshot(path=str(tmp_path / "before-after.png"), full_page=True)

@@ -232,3 +232,35 @@ def test_cli_transplant_and_eval(models, tmp_path):
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
     assert result["n_documents"] == 2 and result["bits_per_byte"] > 0
+
+
+def test_donor_sharing_no_tokens(models, tmp_path):
+    from tokenizers import Tokenizer
+    from tokenizers import models as tok_models
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    donor = tmp_path / "alien"
+    donor.mkdir()
+    vocab = {"⟪unk⟫": 0, **{f"⟪{w}⟫": i + 1 for i, w in enumerate(["alpha", "beta", "gamma", "delta"])}}
+    Tokenizer(tok_models.WordLevel(vocab, unk_token="⟪unk⟫")).save(str(donor / "tokenizer.json"))
+    (donor / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend"}))
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1)  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(donor)
+    with pytest.raises(VocabLabError, match="share no tokens"):
+        transplant(str(models["base_tied"]), str(donor), tmp_path / "out")
+
+
+def test_a_full_disk_leaves_nothing_half_written(models, tmp_path):
+    import subprocess
+
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        with pytest.raises(VocabLabError, match="disk is full"):
+            transplant(str(models["base_tied"]), str(models["donor_tied"]), disk / "out", k=2, method="mean")
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
