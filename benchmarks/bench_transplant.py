@@ -5,6 +5,11 @@
 
 Prints the counts, the wall time, new tokens per second and the peak resident memory of this
 process (imports included), then removes the output.
+
+    python benchmarks/bench_transplant.py --base smollm2-135m --donor gemma3-270m --sample 1024
+
+times OMP alone on the first 1,024 new tokens and extrapolates to all of them, for directions too
+slow to run whole on this machine (SmolLM2 with Gemma's tokenizer: about 210k new tokens).
 """
 
 from __future__ import annotations
@@ -16,7 +21,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from vocablab.transplant import transplant
+from vocablab.sources import load_vocabulary, resolve
+from vocablab.transplant import batch_omp, transplant
+from vocablab.transplant.checkpoint import find_embeddings, read_tensor
+from vocablab.transplant.matching import match_tokens
+
+
+def omp_sample(args: argparse.Namespace) -> None:
+    base, donor = resolve(args.base, need="model"), resolve(args.donor, need="model")
+    matched = match_tokens(load_vocabulary(base), load_vocabulary(donor), args.match)
+    donor_embed = read_tensor(donor.path, find_embeddings(donor.path)[0]).float()
+    shared = [d for d, b in enumerate(matched.base_id) if b >= 0 and d < len(donor_embed)]
+    new = [d for d in matched.new_donor_ids if d < len(donor_embed)]
+    targets = donor_embed[new[: args.sample]]
+    start = time.perf_counter()
+    batch_omp(targets, donor_embed[shared], args.k)
+    seconds = time.perf_counter() - start
+    rate = len(targets) / seconds
+    print(f"{args.base} with {args.donor}'s tokenizer: {len(new):,} new tokens, {len(shared):,} shared, "
+          f"width {donor_embed.shape[1]}, k={args.k}")  # fmt: skip
+    print(f"OMP on {len(targets):,} of them: {seconds:.1f} s, {rate:.0f} tokens per second; "
+          f"all {len(new):,}: about {len(new) / rate / 60:.0f} minutes")  # fmt: skip
 
 
 def main() -> None:
@@ -27,7 +52,11 @@ def main() -> None:
     parser.add_argument("--method", default="omp")
     parser.add_argument("--match", default="bytes")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--sample", type=int, help="time OMP alone on this many new tokens and extrapolate")
     args = parser.parse_args()
+    if args.sample:
+        omp_sample(args)
+        return
     work = Path(tempfile.mkdtemp())
     try:
         start = time.perf_counter()
