@@ -1,0 +1,1 @@
+"""Lossless vocabulary reduction and generation over sub-vocabularies."""

@@ -1,0 +1,139 @@
+"""Lossless vocabulary reduction by relative covers (Chijiwa et al. 2026; ALGORITHMS.md section 4).
+
+The reduced model over S is the push-forward of the model's token-sequence law under nested
+tokenization. Its next-symbol distribution comes from the relative cover of the symbols emitted
+so far: every model-token path whose nested pieces spell them. An entry is *open* while pieces of
+its last token are still pending, *closed* when its pieces are used up exactly:
+
+    p_S(v | y) ∝ Σ_open w(e) [next pending piece of e = v] + Σ_closed w(e) Σ_{u: first piece of u = v} p(u | e)
+
+Only closed entries need a forward pass. Weights stay in log space and are renormalized after each
+emitted symbol. K-LVR keeps the K most likely next tokens of each closed entry (K = 1 reproduces
+the model's greedy text); ``k=None`` is exact.
+
+The model is reached through :class:`TokenModel`, so the algorithm is tested against brute-force
+enumeration on a tiny model and runs unchanged on a transformers model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from vocablab.reduce.subvocab import SubVocabulary
+
+
+class TokenModel(Protocol):
+    """What LVR needs of a language model: states after token prefixes, and next-token log-probs."""
+
+    def start(self, prompt_ids: list[int]) -> object: ...
+
+    def logprobs(self, state: object) -> torch.Tensor: ...  # float64, over the model's vocabulary
+
+    def extend(self, requests: list[tuple[object, int]]) -> list[object]: ...  # one forward per request
+
+
+@dataclass
+class Entry:
+    logw: float
+    state: object  # closed: after all its tokens; open: after all but the last one
+    tokens: tuple[int, ...]
+    pending: tuple[int, ...] = ()  # symbols of the last token still to be emitted
+    top: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)  # closed: (ids, logprobs)
+
+    @property
+    def closed(self) -> bool:
+        return not self.pending
+
+
+class ReducedModel:
+    """The reduced model of one language model over one sub-vocabulary, as a stepping state."""
+
+    def __init__(
+        self, model: TokenModel, sub: SubVocabulary, prompt_ids: list[int], *, k: int | None = 300,
+        beam: int | None = None,
+    ) -> None:  # fmt: skip
+        self.model, self.sub, self.k, self.beam = model, sub, k, beam
+        self.entries = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
+        self.forward_passes = 1
+        self.ended = False
+        self._distribution: torch.Tensor | None = None
+
+    def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Entry:
+        logprobs = self.model.logprobs(state)
+        if self.k is None or self.k >= len(logprobs):
+            ids = torch.arange(len(logprobs))
+            top = (ids, logprobs)
+        else:
+            values, ids = logprobs.topk(self.k)
+            top = (ids, values)
+        return Entry(logw, state, tokens, (), top)
+
+    def distribution(self) -> torch.Tensor:
+        """log p_S(· | symbols so far), normalized, over the sub-vocabulary's symbols."""
+        if self._distribution is None:
+            self._distribution = self._compute_distribution()
+        return self._distribution
+
+    def _compute_distribution(self) -> torch.Tensor:
+        size = len(self.sub.symbols)
+        masses = torch.full((size,), -math.inf, dtype=torch.float64)
+        for e in self.entries:
+            if e.closed:
+                ids, logprobs = e.top
+                peak = logprobs.max()
+                grouped = torch.zeros(size, dtype=torch.float64).scatter_add_(
+                    0, self.sub.first_piece[ids], (logprobs - peak).exp()
+                )
+                masses = torch.logaddexp(masses, grouped.log() + peak + e.logw)
+            else:
+                masses[e.pending[0]] = torch.logaddexp(masses[e.pending[0]], torch.tensor(e.logw, dtype=torch.float64))
+        return masses - torch.logsumexp(masses, dim=0)
+
+    def advance(self, symbol: int) -> float:
+        """Emit ``symbol``; returns its log-probability under the reduced model."""
+        log_p = self.distribution()[symbol].item()
+        self._distribution = None
+        if log_p == -math.inf:
+            raise ValueError(f"symbol {self.sub.symbols[symbol]} has probability 0 here")
+        survivors: list[Entry] = []
+        to_close: list[tuple[float, object, tuple[int, ...], int]] = []
+        for e in self.entries:
+            if not e.closed:
+                if e.pending[0] != symbol:
+                    continue
+                if len(e.pending) > 1:
+                    survivors.append(Entry(e.logw, e.state, e.tokens, e.pending[1:]))
+                else:
+                    to_close.append((e.logw, e.state, e.tokens, e.tokens[-1]))
+                continue
+            ids, logprobs = e.top
+            chosen = (self.sub.first_piece[ids] == symbol).nonzero().flatten()
+            for token, logprob in zip(ids[chosen].tolist(), logprobs[chosen].tolist(), strict=True):
+                rest = self.sub.nested[token][1:]
+                if rest:
+                    survivors.append(Entry(e.logw + logprob, e.state, (*e.tokens, token), rest))
+                else:
+                    to_close.append((e.logw + logprob, e.state, (*e.tokens, token), token))
+        if symbol == self.sub.eos_symbol:
+            self.ended = True
+            self.entries = survivors + [Entry(w, s, t) for w, s, t, _ in to_close]
+            return log_p
+        if self.beam is not None and len(survivors) + len(to_close) > self.beam:
+            survivors, to_close = self._prune(survivors, to_close)
+        states = self.model.extend([(state, token) for _, state, _, token in to_close]) if to_close else []
+        self.forward_passes += len(to_close)
+        closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
+        self.entries = survivors + closed
+        total = torch.logsumexp(torch.tensor([e.logw for e in self.entries], dtype=torch.float64), dim=0).item()
+        for e in self.entries:
+            e.logw -= total
+        return log_p
+
+    def _prune(self, survivors, to_close):
+        weights = sorted([e.logw for e in survivors] + [w for w, *_ in to_close], reverse=True)
+        floor = weights[self.beam - 1]
+        return [e for e in survivors if e.logw >= floor], [c for c in to_close if c[0] >= floor]

@@ -1,0 +1,144 @@
+"""Sub-vocabularies S and the nested tokenizer tau_S of a model (ALGORITHMS.md sections 4 and 5).
+
+S is a list of byte strings plus special symbols. tau_S re-tokenizes the bytes of each token of the
+model's vocabulary V by greedy longest match over S; special tokens map to their own symbol (EOS
+to the shared "<eos>" symbol, so that models with different EOS tokens agree on it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vocablab.errors import VocabLabError
+from vocablab.vocab import ALL_BYTES, Vocabulary, display_token, greedy_segment, maximal_common_vocabulary
+
+EOS = "<eos>"
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """An element of S: a byte string, or a special token's name (text is None then)."""
+
+    data: bytes | None
+    special: str | None = None
+
+    def __str__(self) -> str:
+        return self.special if self.data is None else display_token(self.data)
+
+
+@dataclass
+class SubVocabulary:
+    """S for one model: ``symbols[s]``, and for every model token u its nested pieces ``nested[u]``
+    (indices into ``symbols``) and ``first_piece[u]`` (a tensor, for one scatter-add per step)."""
+
+    name: str
+    symbols: list[Symbol]
+    nested: list[tuple[int, ...]]
+    first_piece: torch.Tensor
+    eos_symbol: int
+
+    @property
+    def index(self) -> dict[Symbol, int]:
+        return {s: i for i, s in enumerate(self.symbols)}
+
+    def text(self, pieces: list[int]) -> bytes:
+        return b"".join(self.symbols[s].data or b"" for s in pieces)
+
+    def segment(self, data: bytes) -> list[int]:
+        """tau_S of arbitrary bytes (greedy longest match), as symbol indices."""
+        allowed = {s.data: i for i, s in enumerate(self.symbols) if s.data is not None}
+        return [allowed[p] for p in greedy_segment(data, allowed.keys(), max(map(len, allowed)))]
+
+
+def build_subvocabulary(vocab: Vocabulary, allowed: frozenset[bytes] | set[bytes], name: str) -> SubVocabulary:
+    """Nest ``vocab`` in the byte strings ``allowed``: they must hold every byte the vocabulary's
+    tokens use. Unused byte strings are dropped (they could never be produced)."""
+    used_bytes = {bytes([b]) for piece in vocab.byte_set for b in piece}
+    missing = used_bytes - set(allowed)
+    if missing:
+        shown = ", ".join(display_token(b) for b in sorted(missing)[:8])
+        raise VocabLabError(
+            f"the sub-vocabulary lacks {len(missing)} single bytes the model's tokens use ({shown}); "
+            "add all single bytes (for example with the bytes or maxlen:N sub-vocabularies)"
+        )
+    max_len = max(map(len, allowed))
+    symbols: list[Symbol] = []
+    index: dict[Symbol, int] = {}
+
+    def symbol_id(symbol: Symbol) -> int:
+        if symbol not in index:
+            index[symbol] = len(symbols)
+            symbols.append(symbol)
+        return index[symbol]
+
+    eos_symbol = symbol_id(Symbol(None, EOS))
+    eos_id = vocab.roles.get("eos")
+    nested: list[tuple[int, ...]] = []
+    for token, piece in enumerate(vocab.pieces):
+        if piece is None:  # special (or an unused id): its own symbol; EOS is shared by role
+            label = EOS if token == eos_id else (vocab.strings[token] or f"<unused {token}>")
+            nested.append((symbol_id(Symbol(None, label)),))
+        elif not piece:
+            nested.append((symbol_id(Symbol(None, f"<empty {token}>")),))
+        else:
+            nested.append(tuple(symbol_id(Symbol(p)) for p in greedy_segment(piece, allowed, max_len)))
+    first = torch.tensor([pieces[0] for pieces in nested], dtype=torch.long)
+    return SubVocabulary(name, symbols, nested, first, eos_symbol)
+
+
+def bytes_only(vocab: Vocabulary) -> SubVocabulary:
+    return build_subvocabulary(vocab, ALL_BYTES, "bytes")
+
+
+def max_length(vocab: Vocabulary, n: int) -> SubVocabulary:
+    if n < 1:
+        raise VocabLabError("maxlen:N needs N >= 1")
+    return build_subvocabulary(vocab, ALL_BYTES | {p for p in vocab.byte_set if len(p) <= n}, f"maxlen:{n}")
+
+
+def common_with(vocab: Vocabulary, other: Vocabulary) -> SubVocabulary:
+    return build_subvocabulary(vocab, maximal_common_vocabulary([vocab, other]), f"mcv:{other.name}")
+
+
+def from_file(vocab: Vocabulary, path: str | Path) -> SubVocabulary:
+    """A user's list: one token per line, as the model's vocabulary spells it (e.g. "Ġthe"), or
+    as text with escapes (\\n, \\t, \\s for a space). Every single byte is added."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VocabLabError(f"cannot read the sub-vocabulary file {path}: {exc}") from exc
+    by_string = {s: i for i, s in enumerate(vocab.strings) if s is not None}
+    allowed, unknown = set(ALL_BYTES), []
+    for line in filter(None, (raw.rstrip("\r") for raw in lines)):
+        if line in by_string and vocab.pieces[by_string[line]] is not None:
+            allowed.add(vocab.pieces[by_string[line]])
+            continue
+        data = line.replace("\\s", " ").replace("\\n", "\n").replace("\\t", "\t").encode("utf-8")
+        if data in vocab.byte_set:
+            allowed.add(data)
+        else:
+            unknown.append(line)
+    if unknown:
+        raise VocabLabError(
+            f"{len(unknown)} entries of {path} are not tokens of {vocab.name}: {', '.join(unknown[:8])}"
+        )
+    return build_subvocabulary(vocab, allowed, f"file:{Path(path).name}")
+
+
+def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabulary:
+    """``bytes``, ``maxlen:N``, ``mcv:OTHER`` (OTHER is any model source) or ``file:PATH``."""
+    kind, _, arg = spec.partition(":")
+    if kind == "bytes" and not arg:
+        return bytes_only(vocab)
+    if kind == "maxlen" and arg.isdigit():
+        return max_length(vocab, int(arg))
+    if kind == "mcv" and arg:
+        if load_other is None:
+            from vocablab.sources import load_vocabulary as load_other
+        return common_with(vocab, load_other(arg))
+    if kind == "file" and arg:
+        return from_file(vocab, arg)
+    raise VocabLabError(f"unknown sub-vocabulary {spec!r}; use bytes, maxlen:N, mcv:OTHER or file:PATH")
