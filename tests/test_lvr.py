@@ -41,7 +41,7 @@ class TinyModel:
         gen = torch.Generator().manual_seed(hash((self.seed, state)) % (2**31))
         return torch.log_softmax(torch.randn(self.size, generator=gen, dtype=torch.float64) * 2, dim=0)
 
-    def extend(self, requests):
+    def extend(self, requests, in_place):
         return [(*state, token) for state, token in requests]
 
 

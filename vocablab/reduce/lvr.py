@@ -33,7 +33,9 @@ class TokenModel(Protocol):
 
     def logprobs(self, state: object) -> torch.Tensor: ...  # float64, over the model's vocabulary
 
-    def extend(self, requests: list[tuple[object, int]]) -> list[object]: ...  # one forward per request
+    def extend(self, requests: list[tuple[object, int]], in_place: list[bool]) -> list[object]:
+        """One forward pass per (state, token); ``in_place[i]``: nothing else needs that state."""
+        ...
 
 
 @dataclass
@@ -54,9 +56,10 @@ class ReducedModel:
 
     def __init__(
         self, model: TokenModel, sub: SubVocabulary, prompt_ids: list[int], *, k: int | None = 300,
-        beam: int | None = None,
+        beam: int | None = None, min_weight: float = 0.0,
     ) -> None:  # fmt: skip
         self.model, self.sub, self.k, self.beam = model, sub, k, beam
+        self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
         self.entries = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
         self.forward_passes = 1
         self.ended = False
@@ -122,9 +125,8 @@ class ReducedModel:
             self.ended = True
             self.entries = survivors + [Entry(w, s, t) for w, s, t, _ in to_close]
             return log_p
-        if self.beam is not None and len(survivors) + len(to_close) > self.beam:
-            survivors, to_close = self._prune(survivors, to_close)
-        states = self.model.extend([(state, token) for _, state, _, token in to_close]) if to_close else []
+        survivors, to_close = self._prune(survivors, to_close)
+        states = self.model.extend([(s, t) for _, s, _, t in to_close], self._reusable(survivors, to_close))
         self.forward_passes += len(to_close)
         closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
         self.entries = survivors + closed
@@ -133,7 +135,26 @@ class ReducedModel:
             e.logw -= total
         return log_p
 
+    @staticmethod
+    def _reusable(survivors: list[Entry], to_close: list) -> list[bool]:
+        """A request may advance its state in place if it is the last one to use that state."""
+        alive = {id(e.state) for e in survivors}
+        remaining: dict[int, int] = {}
+        for _, state, _, _ in to_close:
+            remaining[id(state)] = remaining.get(id(state), 0) + 1
+        out = []
+        for _, state, _, _ in to_close:
+            remaining[id(state)] -= 1
+            out.append(remaining[id(state)] == 0 and id(state) not in alive)
+        return out
+
     def _prune(self, survivors, to_close):
+        """Drop entries lighter than ``min_weight`` times the heaviest, then keep the ``beam`` heaviest
+        (both off in exact mode)."""
         weights = sorted([e.logw for e in survivors] + [w for w, *_ in to_close], reverse=True)
-        floor = weights[self.beam - 1]
+        if not weights:
+            return survivors, to_close
+        floor = weights[0] + self.log_min_weight
+        if self.beam is not None and len(weights) > self.beam:
+            floor = max(floor, weights[self.beam - 1])
         return [e for e in survivors if e.logw >= floor], [c for c in to_close if c[0] >= floor]
