@@ -101,6 +101,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
           f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)")  # fmt: skip
 
 
+def cmd_generate(args: argparse.Namespace) -> None:
+    from vocablab.reduce.generate import generate_reduced
+
+    result = generate_reduced(
+        args.model, args.prompt, subvocab=args.subvocab, k=None if args.exact else args.k, greedy=not args.sample,
+        temperature=args.temperature, top_p=args.top_p, seed=args.seed, max_new_bytes=args.max_new_bytes,
+        chat=args.chat, device=args.device,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        return
+    print(args.prompt + result.text)
+    print(f"-- {result.model} over {result.subvocab}: {result.steps} steps, {result.forward_passes} forward passes, "
+          f"{result.bytes_per_step:.2f} bytes/step, {result.seconds:.1f} s, ended by {result.ended_by}",
+          file=sys.stderr)  # fmt: skip
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     from vocablab.presets import (
         MODEL_PRESETS,
@@ -173,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--trust-remote-code", action="store_true")
     evaluate.set_defaults(run=cmd_eval)
+
+    gen = sub.add_parser("generate", help="generate over a sub-vocabulary (lossless vocabulary reduction)")
+    gen.add_argument("model")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--subvocab", default="bytes", help="bytes | maxlen:N | mcv:OTHER | file:PATH (default bytes)")
+    size = gen.add_mutually_exclusive_group()
+    size.add_argument("--k", type=int, default=300, help="K-LVR: next tokens kept per cover entry (default 300)")
+    size.add_argument("--exact", action="store_true", help="no pruning (slow: the cover can grow quickly)")
+    mode = gen.add_mutually_exclusive_group()
+    mode.add_argument("--greedy", action="store_true", help="greedy decoding (the default)")
+    mode.add_argument("--sample", action="store_true", help="sample with --temperature and --top-p")
+    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--max-new-bytes", type=int, default=200)
+    gen.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    gen.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    gen.add_argument("--json", action="store_true", help="print JSON")
+    gen.set_defaults(run=cmd_generate)
 
     presets = sub.add_parser("presets", help="list the built-in presets and fetch them into the cache")
     group = presets.add_mutually_exclusive_group()

@@ -6,6 +6,7 @@ result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -154,7 +155,60 @@ def generate_reduced(
     text_symbols = [s for s in symbols if sub.symbols[s].data is not None]
     return Generation(
         model=vocab.name, subvocab=sub.name, text=sub.text(text_symbols).decode("utf-8", errors="replace"),
-        symbols=symbols, pieces=decode_pieces(sub, symbols), piece_bytes=[len(sub.symbols[s].data or b"") for s in symbols],
+        symbols=symbols, pieces=decode_pieces(sub, symbols),
+        piece_bytes=[len(sub.symbols[s].data or b"") for s in symbols],
         steps=len(symbols), forward_passes=reduced.forward_passes, seconds=round(time.perf_counter() - started, 3),
         ended_by="eos" if reduced.ended else "budget",
     )  # fmt: skip
+
+
+@dataclass
+class ReducedScore:
+    model: str
+    subvocab: str
+    k: int | None
+    reduced_bits_per_byte: float
+    canonical_bits_per_byte: float
+    n_bytes: int
+    steps: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def reduced_bits_per_byte(
+    model_spec: str,
+    documents: list[str],
+    *,
+    subvocab: str | SubVocabulary = "bytes",
+    k: int | None = 1000,
+    beam: int | None = 64,
+    min_weight: float = 0.0,
+    model=None,
+    device: str = "auto",
+) -> ReducedScore:
+    """Bits per byte of each document under the reduced model, along the nested segmentation of the
+    model's own tokenization (for ``bytes``, the only one), next to the canonical bits per byte.
+
+    K-LVR with a large K (1000 by default); the entries about to close are pruned
+    (to the ``beam`` heaviest entries: a relative ``min_weight`` can drop the text's own path
+    while a wrong continuation is still heavier); ``beam=None, min_weight=0`` is the exact reduction."""
+    from vocablab.evaluate import bits_per_byte
+
+    vocab = load_vocabulary(model_spec)
+    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
+    model = model or load_causal_lm(model_spec, device=device)
+    lm = HFTokenModel(model)
+    nats, steps = 0.0, 0
+    for text in documents:
+        symbols = [s for t in vocab.encode(text) for s in sub.nested[t]]
+        reduced = ReducedModel(lm, sub, [start_token(vocab)], k=k, beam=beam, min_weight=min_weight)
+        for symbol in symbols:
+            log_p = reduced.distribution()[symbol].item()
+            if log_p == -math.inf:
+                raise VocabLabError("the pruned cover lost the text (probability 0); use a larger k or beam")
+            nats -= reduced.advance(symbol)
+        steps += len(symbols)
+    n_bytes = sum(len(t.encode("utf-8")) for t in documents)
+    canonical = bits_per_byte(model_spec, documents, model=model).bits_per_byte
+    return ReducedScore(vocab.name, sub.name, k, nats / math.log(2) / n_bytes, canonical, n_bytes, steps)

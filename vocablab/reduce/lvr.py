@@ -84,6 +84,13 @@ class ReducedModel:
     def _compute_distribution(self) -> torch.Tensor:
         size = len(self.sub.symbols)
         masses = torch.full((size,), -math.inf, dtype=torch.float64)
+        open_entries = [e for e in self.entries if not e.closed and e.logw > -math.inf]
+        if open_entries:
+            first = torch.tensor([e.pending[0] for e in open_entries])
+            weights = torch.tensor([e.logw for e in open_entries], dtype=torch.float64)
+            peak = weights.max()
+            grouped = torch.zeros(size, dtype=torch.float64).scatter_add_(0, first, (weights - peak).exp())
+            masses = grouped.log() + peak
         for e in self.entries:
             if e.closed:
                 ids, logprobs = e.top
@@ -92,8 +99,6 @@ class ReducedModel:
                     0, self.sub.first_piece[ids], (logprobs - peak).exp()
                 )
                 masses = torch.logaddexp(masses, grouped.log() + peak + e.logw)
-            else:
-                masses[e.pending[0]] = torch.logaddexp(masses[e.pending[0]], torch.tensor(e.logw, dtype=torch.float64))
         return masses - torch.logsumexp(masses, dim=0)
 
     def advance(self, symbol: int) -> float:
@@ -149,12 +154,13 @@ class ReducedModel:
         return out
 
     def _prune(self, survivors, to_close):
-        """Drop entries lighter than ``min_weight`` times the heaviest, then keep the ``beam`` heaviest
-        (both off in exact mode)."""
-        weights = sorted([e.logw for e in survivors] + [w for w, *_ in to_close], reverse=True)
-        if not weights:
+        """Drop entries about to close (each costs a forward pass) that are lighter than
+        ``min_weight`` times the heaviest entry, then keep the ``beam`` heaviest of them. Open
+        entries cost nothing and are never dropped. Both are off in exact mode."""
+        if not to_close:
             return survivors, to_close
-        floor = weights[0] + self.log_min_weight
-        if self.beam is not None and len(weights) > self.beam:
-            floor = max(floor, weights[self.beam - 1])
-        return [e for e in survivors if e.logw >= floor], [c for c in to_close if c[0] >= floor]
+        heaviest = max([e.logw for e in survivors] + [c[0] for c in to_close])
+        kept = [c for c in to_close if c[0] >= heaviest + self.log_min_weight]
+        if self.beam is not None and len(kept) > self.beam:
+            kept = sorted(kept, key=lambda c: c[0], reverse=True)[: self.beam]
+        return survivors, kept
