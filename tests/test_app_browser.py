@@ -130,5 +130,7 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     page.screenshot(path=str(tmp_path / "transplant.png"), full_page=True)
     page.get_by_text("Before and after").click()
     page.locator("#transplant-compare").click()
-    expect(page.locator("#transplant-scores")).to_contain_text("transplanted", timeout=300_000)
+    # the table's rows read "base: ..." and "transplanted: ..." (the progress text has no colon)
+    expect(page.locator("#transplant-scores")).to_contain_text("transplanted: ", timeout=300_000)
+    expect(page.locator("#transplant-scores")).to_contain_text("base: gemma3-270m")
     page.screenshot(path=str(tmp_path / "before-after.png"), full_page=True)

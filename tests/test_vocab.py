@@ -167,3 +167,4 @@ def test_display_token_makes_whitespace_and_partial_bytes_visible():
     assert display_token(b" a\n") == "·a↵"
     assert display_token(b"\xe6") == "<0xE6>"
     assert display_token(None, "<eos>") == "<eos>"
+    assert display_token("\u00a0x".encode()) == "<U+00A0>x"

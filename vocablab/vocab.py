@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 ROLES = ("bos", "eos", "pad", "unk")
 BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 WORD_START_MARKERS = ("Ġ", "▁")
+INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf"}
 
 
 @lru_cache(maxsize=1)
@@ -207,7 +209,9 @@ def display_token(piece: bytes | None, special_name: str | None = None) -> str:
         return special_name or "<special>"
     text = piece.decode("utf-8", errors="backslashreplace")
     text = re.sub(r"\\x([0-9a-f]{2})", lambda m: f"<0x{m.group(1).upper()}>", text)
-    return text.replace(" ", "·").replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
+    text = text.replace(" ", "·").replace("\n", "↵").replace("\t", "→").replace("\r", "␍")
+    # other invisible characters (no-break space, zero-width joiner, controls) as code points
+    return "".join(f"<U+{ord(c):04X}>" if unicodedata.category(c) in INVISIBLE else c for c in text)
 
 
 def greedy_segment(piece: bytes, allowed: frozenset[bytes] | set[bytes], max_len: int) -> list[bytes]:
