@@ -1,6 +1,7 @@
-"""Generation over a sub-vocabulary with a transformers model (ALGORITHMS.md section 4).
+"""Generation over a sub-vocabulary with transformers models (ALGORITHMS.md sections 4 and 5).
 
 result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="bytes", k=1)
+result = generate_ensemble(["smollm2-135m", "gemma3-270m"], "The capital of France is", space="mcv")
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import time
 from dataclasses import asdict, dataclass
 
 import torch
+from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
+from vocablab.reduce.ensemble import Ensemble, shared_space
 from vocablab.reduce.lvr import ReducedModel
-from vocablab.reduce.subvocab import SubVocabulary, parse_subvocab
+from vocablab.reduce.subvocab import Symbol, SubVocabulary, check_reducible, parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.vocab import Vocabulary
+
+BATCH = 32  # forward passes of newly closed cover entries run in batches of this size
 
 
 @dataclass
@@ -28,13 +33,17 @@ class _State:
 
 
 class HFTokenModel:
-    """A transformers causal LM behind the :class:`~vocablab.reduce.lvr.TokenModel` protocol; each
-    state keeps its own KV cache, and a new token reuses its parent's (copied when still needed)."""
+    """A transformers causal LM behind the :class:`~vocablab.reduce.lvr.TokenModel` protocol. Each
+    state keeps its own KV cache. One request reuses its parent's cache (copied when still needed);
+    several run as one batched forward pass over their caches, left-padded to the longest."""
 
     def __init__(self, model) -> None:
         self.model = model
         self.device = next(model.parameters()).device
-        self.context = getattr(model.config, "max_position_embeddings", None) or 1 << 30
+        config = model.config.get_text_config(decoder=True)
+        self.context = getattr(config, "max_position_embeddings", None) or 1 << 30
+        # caches longer than a sliding window are cropped per row, so they are not merged
+        self.merge_limit = getattr(config, "sliding_window", None) or self.context
 
     @torch.no_grad()
     def _forward(self, ids: list[int], cache) -> _State:
@@ -42,36 +51,77 @@ class HFTokenModel:
         logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1).double().cpu()
         return _State(out.past_key_values, logprobs, (0 if cache is None else cache.get_seq_length()) + len(ids))
 
+    @torch.no_grad()
+    def _forward_batch(self, requests: list[tuple[_State, int]]) -> list[_State]:
+        lengths = [state.length for state, _ in requests]
+        longest = max(lengths)
+        merged = DynamicCache(config=self.model.config)
+        for layer, merged_layer in enumerate(merged.layers):
+            keys, values = [], []
+            for state, _ in requests:
+                cached = state.cache.layers[layer]
+                pad = (0, 0, longest - cached.keys.shape[-2], 0)
+                keys.append(torch.nn.functional.pad(cached.keys, pad))
+                values.append(torch.nn.functional.pad(cached.values, pad))
+            merged_layer.update(torch.cat(keys), torch.cat(values))
+        mask = torch.zeros(len(requests), longest + 1, dtype=torch.long, device=self.device)
+        for row, n in enumerate(lengths):
+            mask[row, longest - n :] = 1
+        out = self.model(
+            input_ids=torch.tensor([[token] for _, token in requests], device=self.device),
+            past_key_values=merged, attention_mask=mask, use_cache=True,
+            position_ids=torch.tensor(lengths, device=self.device).unsqueeze(1),
+        )  # fmt: skip
+        logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).double().cpu()
+        states = []
+        for row, n in enumerate(lengths):
+            cache = DynamicCache(config=self.model.config)
+            for layer, merged_layer in zip(cache.layers, out.past_key_values.layers, strict=True):
+                start = longest - n
+                layer.update(merged_layer.keys[row : row + 1, :, start:], merged_layer.values[row : row + 1, :, start:])
+            states.append(_State(cache, logprobs[row], n + 1))
+        return states
+
     def start(self, prompt_ids: list[int]) -> _State:
         if len(prompt_ids) >= self.context:
-            raise VocabLabError(f"the prompt has {len(prompt_ids)} tokens; the model's context is {self.context}")
+            raise VocabLabError(
+                f"the prompt has {len(prompt_ids)} tokens; the model's context is {self.context}: shorten the prompt"
+            )
         return self._forward(prompt_ids, None)
 
     def logprobs(self, state: _State) -> torch.Tensor:
         return state.logprobs
 
     def extend(self, requests: list[tuple[_State, int]], in_place: list[bool] | None = None) -> list[_State]:
+        if any(state.length + 1 >= self.context for state, _ in requests):
+            raise VocabLabError(f"the text reached the model's context of {self.context} tokens")
+        if len(requests) > 1 and max(state.length for state, _ in requests) + 1 < self.merge_limit:
+            return [
+                state
+                for start in range(0, len(requests), BATCH)
+                for state in self._forward_batch(requests[start : start + BATCH])
+            ]
         in_place = in_place or [False] * len(requests)
-        out = []
-        for (state, token), reuse in zip(requests, in_place, strict=True):
-            if state.length + 1 >= self.context:
-                raise VocabLabError(f"the text reached the model's context of {self.context} tokens")
-            out.append(self._forward([token], state.cache if reuse else copy.deepcopy(state.cache)))
-        return out
+        return [
+            self._forward([token], state.cache if reuse else copy.deepcopy(state.cache))
+            for (state, token), reuse in zip(requests, in_place, strict=True)
+        ]
 
 
 @dataclass
 class Generation:
-    model: str
+    model: str  # for an ensemble, its members joined by " + "
     subvocab: str
     text: str
-    symbols: list[int]  # the emitted symbols, as indices into the sub-vocabulary
+    symbols: list[int]  # the emitted symbols, as indices into the symbol table
     pieces: list[str]  # the same, readable
     piece_bytes: list[int]
     steps: int
     forward_passes: int
     seconds: float
     ended_by: str  # "eos" or "budget"
+    inspector: list[dict]  # per step: the chosen piece and the top candidates of each distribution
+    weights: list[float] | None = None
 
     @property
     def bytes_per_step(self) -> float:
@@ -85,7 +135,7 @@ def prompt_ids(vocab: Vocabulary, prompt: str, chat: bool = False) -> list[int]:
     """The prompt as the model's own tokens: its start token, then the text (or its chat template)."""
     if chat:
         if not vocab.chat_template:
-            raise VocabLabError(f"{vocab.name} has no chat template")
+            raise VocabLabError(f"{vocab.name} has no chat template; generate without --chat")
         from jinja2 import Template
 
         text = Template(vocab.chat_template).render(messages=[{"role": "user", "content": prompt}],
@@ -108,8 +158,47 @@ def pick(log_probs: torch.Tensor, *, greedy: bool, temperature: float, top_p: fl
     return int(torch.multinomial(truncated, 1, generator=generator))
 
 
-def decode_pieces(sub: SubVocabulary, symbols: list[int]) -> list[str]:
-    return [str(sub.symbols[s]) for s in symbols]
+def top_candidates(log_probs: torch.Tensor, symbols: list[Symbol], n: int = 5) -> list[tuple[str, float]]:
+    values, ids = log_probs.topk(min(n, len(log_probs)))
+    return [(str(symbols[i]), round(math.exp(v), 5)) for v, i in zip(values.tolist(), ids.tolist(), strict=True)]
+
+
+def decode(
+    stepper: ReducedModel | Ensemble, symbols: list[Symbol], *, greedy: bool, temperature: float, top_p: float,
+    seed: int, max_new_bytes: int,
+) -> tuple[list[int], list[dict]]:  # fmt: skip
+    """Pick symbols until EOS or the byte budget; returns them and a per-step inspector record."""
+    if max_new_bytes < 1:
+        raise VocabLabError("the byte budget must be at least 1")
+    generator = torch.Generator().manual_seed(seed)
+    emitted, inspector, produced = [], [], 0
+    while not stepper.ended and produced < max_new_bytes:
+        views = stepper.views()
+        symbol = pick(stepper.distribution(), greedy=greedy, temperature=temperature, top_p=top_p, generator=generator)
+        inspector.append({"chosen": str(symbols[symbol]),
+                          "top": {name: top_candidates(d, symbols) for name, d in views.items()}})  # fmt: skip
+        stepper.advance(symbol)
+        emitted.append(symbol)
+        produced += len(symbols[symbol].data or b"")
+    return emitted, inspector
+
+
+def _result(label, sub_name, symbols, emitted, inspector, passes, started, ended, weights=None) -> Generation:
+    text = b"".join(symbols[s].data or b"" for s in emitted)
+    return Generation(
+        model=label, subvocab=sub_name, text=text.decode("utf-8", errors="replace"), symbols=emitted,
+        pieces=[str(symbols[s]) for s in emitted], piece_bytes=[len(symbols[s].data or b"") for s in emitted],
+        steps=len(emitted), forward_passes=passes, seconds=round(time.perf_counter() - started, 3),
+        ended_by="eos" if ended else "budget", inspector=inspector, weights=weights,
+    )  # fmt: skip
+
+
+def _needs_eos(vocab: Vocabulary) -> None:
+    if vocab.roles.get("eos") is None:
+        raise VocabLabError(
+            f"{vocab.name} has no EOS token, so a generation can only end at the byte budget and an ensemble cannot "
+            "agree on an end; pick a model whose tokenizer declares one"
+        )
 
 
 def generate_reduced(
@@ -136,79 +225,57 @@ def generate_reduced(
     reduction (no pruning at all: the cover can grow exponentially on real models).
     """
     vocab = load_vocabulary(model_spec)
+    check_reducible(vocab)
     sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
-    if vocab.roles.get("eos") is None:
-        raise VocabLabError(f"{vocab.name} has no EOS token that could end a generation; set a byte budget")
+    _needs_eos(vocab)
     lm = HFTokenModel(model or load_causal_lm(model_spec, device=device))
-    generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
     if k is None:
         beam, min_weight = None, 0.0
     reduced = ReducedModel(lm, sub, prompt_ids(vocab, prompt, chat), k=k, beam=beam, min_weight=min_weight)
-    symbols: list[int] = []
-    produced = 0
-    while not reduced.ended and produced < max_new_bytes:
-        symbol = pick(reduced.distribution(), greedy=greedy, temperature=temperature, top_p=top_p, generator=generator)
-        reduced.advance(symbol)
-        symbols.append(symbol)
-        produced += len(sub.symbols[symbol].data or b"")
-    text_symbols = [s for s in symbols if sub.symbols[s].data is not None]
-    return Generation(
-        model=vocab.name, subvocab=sub.name, text=sub.text(text_symbols).decode("utf-8", errors="replace"),
-        symbols=symbols, pieces=decode_pieces(sub, symbols),
-        piece_bytes=[len(sub.symbols[s].data or b"") for s in symbols],
-        steps=len(symbols), forward_passes=reduced.forward_passes, seconds=round(time.perf_counter() - started, 3),
-        ended_by="eos" if reduced.ended else "budget",
-    )  # fmt: skip
+    emitted, inspector = decode(reduced, sub.symbols, greedy=greedy, temperature=temperature, top_p=top_p, seed=seed,
+                                max_new_bytes=max_new_bytes)  # fmt: skip
+    return _result(vocab.name, sub.name, sub.symbols, emitted, inspector, reduced.forward_passes, started,
+                   reduced.ended)  # fmt: skip
 
 
-@dataclass
-class ReducedScore:
-    model: str
-    subvocab: str
-    k: int | None
-    reduced_bits_per_byte: float
-    canonical_bits_per_byte: float
-    n_bytes: int
-    steps: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def reduced_bits_per_byte(
-    model_spec: str,
-    documents: list[str],
+def generate_ensemble(
+    model_specs: list[str],
+    prompt: str,
     *,
-    subvocab: str | SubVocabulary = "bytes",
-    k: int | None = 1000,
+    space: str = "mcv",
+    weights: list[float] | None = None,
+    k: int | None = 300,
     beam: int | None = 64,
-    min_weight: float = 0.0,
-    model=None,
+    min_weight: float = 1e-6,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    max_new_bytes: int = 200,
+    chat: bool = False,
+    models: list | None = None,
     device: str = "auto",
-) -> ReducedScore:
-    """Bits per byte of each document under the reduced model, along the nested segmentation of the
-    model's own tokenization (for ``bytes``, the only one), next to the canonical bits per byte.
-
-    K-LVR with a large K (1000 by default); the entries about to close are pruned
-    (to the ``beam`` heaviest entries: a relative ``min_weight`` can drop the text's own path
-    while a wrong continuation is still heavier); ``beam=None, min_weight=0`` is the exact reduction."""
-    from vocablab.evaluate import bits_per_byte
-
-    vocab = load_vocabulary(model_spec)
-    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
-    model = model or load_causal_lm(model_spec, device=device)
-    lm = HFTokenModel(model)
-    nats, steps = 0.0, 0
-    for text in documents:
-        symbols = [s for t in vocab.encode(text) for s in sub.nested[t]]
-        reduced = ReducedModel(lm, sub, [start_token(vocab)], k=k, beam=beam, min_weight=min_weight)
-        for symbol in symbols:
-            log_p = reduced.distribution()[symbol].item()
-            if log_p == -math.inf:
-                raise VocabLabError("the pruned cover lost the text (probability 0); use a larger k or beam")
-            nats -= reduced.advance(symbol)
-        steps += len(symbols)
-    n_bytes = sum(len(t.encode("utf-8")) for t in documents)
-    canonical = bits_per_byte(model_spec, documents, model=model).bits_per_byte
-    return ReducedScore(vocab.name, sub.name, k, nats / math.log(2) / n_bytes, canonical, n_bytes, steps)
+) -> Generation:
+    """Generate from the ensemble of ``model_specs`` over their MCV (``space="mcv"``) or bytes: each
+    model is reduced to the shared space, sees the prompt its own way, and the next symbol is
+    picked from the weighted mixture of their reduced distributions."""
+    vocabs = [load_vocabulary(spec) for spec in model_specs]
+    for vocab in vocabs:
+        check_reducible(vocab)
+        _needs_eos(vocab)
+    shared = shared_space(vocabs, space)
+    models = models or [load_causal_lm(spec, device=device) for spec in model_specs]
+    started = time.perf_counter()
+    if k is None:
+        beam, min_weight = None, 0.0
+    members = [
+        ReducedModel(HFTokenModel(m), sub, prompt_ids(v, prompt, chat), k=k, beam=beam, min_weight=min_weight,
+                     keep_closing=True)  # fmt: skip
+        for m, v, sub in zip(models, vocabs, shared.subs, strict=True)
+    ]
+    ensemble = Ensemble(members, [v.name for v in vocabs], shared, weights)
+    emitted, inspector = decode(ensemble, shared.symbols, greedy=greedy, temperature=temperature, top_p=top_p,
+                                seed=seed, max_new_bytes=max_new_bytes)  # fmt: skip
+    return _result(" + ".join(v.name for v in vocabs), shared.name, shared.symbols, emitted, inspector,
+                   sum(m.forward_passes for m in members), started, ensemble.ended, ensemble.weights)  # fmt: skip

@@ -56,9 +56,18 @@ class ReducedModel:
 
     def __init__(
         self, model: TokenModel, sub: SubVocabulary, prompt_ids: list[int], *, k: int | None = 300,
-        beam: int | None = None, min_weight: float = 0.0,
+        beam: int | None = None, min_weight: float = 0.0, keep_closing: bool = False,
+        target: list[int] | None = None,
     ) -> None:  # fmt: skip
-        self.model, self.sub, self.k, self.beam = model, sub, k, beam
+        """``keep_closing``: also keep, beyond the top K, the children that close at once (the
+        token spelled by the emitted symbol alone), so that the cover survives any symbol another
+        model picks (ensembles). ``target``: score these symbols: children are limited to the
+        tokens consistent with them (exact, since the others die at once) and the distributions use
+        the full softmax."""
+        if target is not None:
+            k = None
+        self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
+        self.target, self.position = target, 0
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
         self.entries = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
         self.forward_passes = 1
@@ -101,12 +110,13 @@ class ReducedModel:
                 masses = torch.logaddexp(masses, grouped.log() + peak + e.logw)
         return masses - torch.logsumexp(masses, dim=0)
 
+    def views(self) -> dict[str, torch.Tensor]:
+        return {"reduced": self.distribution()}
+
     def advance(self, symbol: int) -> float:
         """Emit ``symbol``; returns its log-probability under the reduced model."""
         log_p = self.distribution()[symbol].item()
         self._distribution = None
-        if log_p == -math.inf:
-            raise ValueError(f"symbol {self.sub.symbols[symbol]} has probability 0 here")
         survivors: list[Entry] = []
         to_close: list[tuple[float, object, tuple[int, ...], int]] = []
         for e in self.entries:
@@ -118,14 +128,15 @@ class ReducedModel:
                 else:
                     to_close.append((e.logw, e.state, e.tokens, e.tokens[-1]))
                 continue
-            ids, logprobs = e.top
-            chosen = (self.sub.first_piece[ids] == symbol).nonzero().flatten()
-            for token, logprob in zip(ids[chosen].tolist(), logprobs[chosen].tolist(), strict=True):
+            for token, logprob in self._children(e, symbol):
                 rest = self.sub.nested[token][1:]
                 if rest:
                     survivors.append(Entry(e.logw + logprob, e.state, (*e.tokens, token), rest))
                 else:
                     to_close.append((e.logw + logprob, e.state, (*e.tokens, token), token))
+        self.position += 1
+        if not survivors and not to_close:
+            raise ValueError(f"no cover entry can emit {self.sub.symbols[symbol]} here")
         if symbol == self.sub.eos_symbol:
             self.ended = True
             self.entries = survivors + [Entry(w, s, t) for w, s, t, _ in to_close]
@@ -139,6 +150,24 @@ class ReducedModel:
         for e in self.entries:
             e.logw -= total
         return log_p
+
+    def _children(self, e: Entry, symbol: int) -> list[tuple[int, float]]:
+        """The tokens a closed entry is extended with when ``symbol`` is emitted, with log-probs."""
+        ids, logprobs = e.top
+        if self.target is not None:
+            ahead = self.target[self.position :]
+            full = self.model.logprobs(e.state)
+            out = []
+            for n in range(1, min(len(ahead), self.sub.longest_nesting) + 1):
+                out += [(t, full[t].item()) for t in self.sub.by_nested.get(tuple(ahead[:n]), ())]
+            return out
+        chosen = (self.sub.first_piece[ids] == symbol).nonzero().flatten()
+        out = list(zip(ids[chosen].tolist(), logprobs[chosen].tolist(), strict=True))
+        if self.keep_closing:
+            have = {t for t, _ in out}
+            full = self.model.logprobs(e.state)
+            out += [(t, full[t].item()) for t in self.sub.by_nested.get((symbol,), ()) if t not in have]
+        return out
 
     @staticmethod
     def _reusable(survivors: list[Entry], to_close: list) -> list[bool]:
@@ -160,7 +189,9 @@ class ReducedModel:
         if not to_close:
             return survivors, to_close
         heaviest = max([e.logw for e in survivors] + [c[0] for c in to_close])
-        kept = [c for c in to_close if c[0] >= heaviest + self.log_min_weight]
-        if self.beam is not None and len(kept) > self.beam:
-            kept = sorted(kept, key=lambda c: c[0], reverse=True)[: self.beam]
+        kept = sorted((c for c in to_close if c[0] >= heaviest + self.log_min_weight), key=lambda c: -c[0])
+        if self.beam is not None:
+            kept = kept[: self.beam]
+        if self.keep_closing and not kept:
+            kept = [max(to_close, key=lambda c: c[0])]
         return survivors, kept

@@ -8,6 +8,7 @@ to the shared "<eos>" symbol, so that models with different EOS tokens agree on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -40,7 +41,19 @@ class SubVocabulary:
     first_piece: torch.Tensor
     eos_symbol: int
 
-    @property
+    @cached_property
+    def by_nested(self) -> dict[tuple[int, ...], list[int]]:
+        """Model tokens by their nested pieces."""
+        out: dict[tuple[int, ...], list[int]] = {}
+        for token, pieces in enumerate(self.nested):
+            out.setdefault(pieces, []).append(token)
+        return out
+
+    @cached_property
+    def longest_nesting(self) -> int:
+        return max(map(len, self.nested))
+
+    @cached_property
     def index(self) -> dict[Symbol, int]:
         return {s: i for i, s in enumerate(self.symbols)}
 
@@ -142,3 +155,21 @@ def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabula
     if kind == "file" and arg:
         return from_file(vocab, arg)
     raise VocabLabError(f"unknown sub-vocabulary {spec!r}; use bytes, maxlen:N, mcv:OTHER or file:PATH")
+
+
+# characters a normalizer tends to change: casing, a ligature, a combining accent, a full-width
+# digit, tabs and runs of spaces, a newline
+PROBE = "Hello WORLD. ﬁne cafe\u0301 ２0 \tx   y\nz"
+
+
+def check_reducible(vocab: Vocabulary) -> None:
+    """Exact reduction needs decode(encode(x)) == x: a normalizer that rewrites text (lower-casing,
+    Unicode normalization, whitespace folding) makes the model's text law differ from its
+    token law, so the reduced model could not be lossless."""
+    got = vocab.text_bytes(vocab.encode(PROBE))
+    if got != PROBE.encode("utf-8"):
+        raise VocabLabError(
+            f"{vocab.name}'s tokenizer rewrites text (its normalizer turns {ascii(PROBE)} into "
+            f"{ascii(got.decode('utf-8', errors='replace'))}), so it cannot be reduced exactly; use the model with "
+            "its own tokenizer (vocablab eval) or a model whose tokenizer round-trips text"
+        )

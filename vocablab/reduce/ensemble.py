@@ -1,0 +1,104 @@
+"""Ensembles of models with different tokenizers over a shared symbol space (ALGORITHMS.md section 5).
+
+Each model is reduced (lossless vocabulary reduction) to the same space: the maximal common
+vocabulary (MCV) of all the models, or bytes. Their reduced next-symbol distributions, restricted
+to the symbols every model has (text pieces and the shared EOS) and renormalized, are mixed with
+the given weights; the picked symbol advances every model's cover.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vocablab.errors import VocabLabError
+from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.subvocab import EOS, SubVocabulary, Symbol, build_subvocabulary
+from vocablab.vocab import ALL_BYTES, Vocabulary, maximal_common_vocabulary
+
+SPACES = ("mcv", "bytes")
+
+
+@dataclass
+class SharedSpace:
+    """The symbols every model can emit, and where each one sits in each model's sub-vocabulary."""
+
+    name: str
+    symbols: list[Symbol]
+    subs: list[SubVocabulary]
+    member_index: list[torch.Tensor]  # member_index[m][shared symbol] = that symbol in subs[m]
+
+    def to_member(self, m: int, shared_symbols: list[int]) -> list[int]:
+        return self.member_index[m][shared_symbols].tolist()
+
+    def from_member(self, m: int, member_symbols: list[int]) -> list[int]:
+        index = {s: i for i, s in enumerate(self.member_index[m].tolist())}
+        try:
+            return [index[s] for s in member_symbols]
+        except KeyError:
+            raise VocabLabError(
+                "the text holds a piece not every model can produce; the ensemble cannot score it"
+            ) from None
+
+
+def shared_space(vocabs: list[Vocabulary], space: str) -> SharedSpace:
+    if space not in SPACES:
+        raise VocabLabError(f"unknown ensemble space {space!r}; use mcv or bytes")
+    if len(vocabs) < 2:
+        raise VocabLabError("an ensemble needs at least two models")
+    allowed = maximal_common_vocabulary(vocabs) if space == "mcv" else ALL_BYTES
+    subs = [build_subvocabulary(v, allowed, space) for v in vocabs]
+    common = set.intersection(*(set(sub.symbols) for sub in subs))
+    shared = sorted((s for s in common if s.data is not None), key=lambda s: (len(s.data), s.data))
+    symbols = [Symbol(None, EOS), *shared]
+    member_index = [torch.tensor([sub.index[s] for s in symbols]) for sub in subs]
+    return SharedSpace(space, symbols, subs, member_index)
+
+
+class Ensemble:
+    """Weighted mixture of reduced models stepping over one shared space."""
+
+    def __init__(self, members: list[ReducedModel], names: list[str], shared: SharedSpace,
+                 weights: list[float] | None = None) -> None:  # fmt: skip
+        self.members, self.names, self.shared = members, names, shared
+        self.weights = normalized_weights(weights, len(members))
+        self.log_weights = torch.tensor([math.log(w) if w > 0 else -math.inf for w in self.weights],
+                                        dtype=torch.float64).unsqueeze(1)  # fmt: skip
+
+    @property
+    def ended(self) -> bool:
+        return any(m.ended for m in self.members)
+
+    def member_distributions(self) -> list[torch.Tensor]:
+        """Each member's reduced distribution over the shared symbols (log, renormalized)."""
+        out = []
+        for member, index in zip(self.members, self.shared.member_index, strict=True):
+            restricted = member.distribution()[index]
+            out.append(restricted - torch.logsumexp(restricted, 0))
+        return out
+
+    def distribution(self) -> torch.Tensor:
+        return torch.logsumexp(torch.stack(self.member_distributions()) + self.log_weights, 0)
+
+    def views(self) -> dict[str, torch.Tensor]:
+        members = self.member_distributions()
+        mixed = torch.logsumexp(torch.stack(members) + self.log_weights, 0)
+        return {**dict(zip(self.names, members, strict=True)), "ensemble": mixed}
+
+    def advance(self, symbol: int) -> float:
+        log_p = self.distribution()[symbol].item()
+        for member, index in zip(self.members, self.shared.member_index, strict=True):
+            member.advance(int(index[symbol]))
+        return log_p
+
+
+def normalized_weights(weights: list[float] | None, n: int) -> list[float]:
+    if weights is None:
+        return [1 / n] * n
+    if len(weights) != n:
+        raise VocabLabError(f"{len(weights)} weights for {n} models; give one weight per model")
+    if any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0:
+        raise VocabLabError("weights must be non-negative numbers with a positive sum")
+    return [w / sum(weights) for w in weights]

@@ -1,0 +1,168 @@
+"""Bits per byte of a text under a reduced model and under an ensemble (ALGORITHMS.md sections 4, 5).
+
+The text is scored along one segmentation into symbols: over bytes it is the only one; over a
+larger sub-vocabulary it is the nested segmentation of the first model's own tokenization (stated
+in the result). Children of each cover entry are limited to the tokens consistent with the text,
+which is exact (the others die at the next symbol), and each step's distribution is the full one.
+The cover itself is pruned to the ``beam`` heaviest entries about to close, within ``min_weight``
+of the heaviest; ``beam=None, min_weight=0`` is the exact reduction (exponential in general).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from vocablab.errors import VocabLabError
+from vocablab.evaluate import bits_per_byte, start_token
+from vocablab.presets import Progress
+from vocablab.reduce.ensemble import normalized_weights, shared_space
+from vocablab.reduce.generate import HFTokenModel
+from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
+from vocablab.sources import load_causal_lm, load_vocabulary
+
+BEAM, MIN_WEIGHT = 16, 1e-4
+LN2 = math.log(2)
+
+
+@dataclass
+class ReducedScore:
+    model: str
+    subvocab: str
+    segmentation: str
+    reduced_bits_per_byte: float
+    canonical_bits_per_byte: float
+    n_bytes: int
+    steps: int
+    forward_passes: int
+    beam: int | None
+    min_weight: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EnsembleScore:
+    models: list[str]
+    space: str
+    segmentation: str
+    weights: list[float]
+    ensemble_bits_per_byte: float
+    reduced_bits_per_byte: list[float]  # each model alone, reduced, along the same segmentation
+    canonical_bits_per_byte: list[float]  # each model alone with its own tokenization
+    weight_sweep: list[tuple[float, float]]  # two models: (weight of the first, ensemble bits per byte)
+    n_bytes: int
+    steps: int
+    forward_passes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _segmentation(vocab, sub: SubVocabulary, text: str) -> list[int]:
+    return [s for t in vocab.encode(text) for s in sub.nested[t]]
+
+
+def _step_logprobs(lm, vocab, sub: SubVocabulary, target: list[int], beam, min_weight, index=None):
+    """Per symbol of ``target``: its reduced log-prob (full distribution, and restricted to
+    ``index`` and renormalized when given); and the forward passes spent."""
+    reduced = ReducedModel(lm, sub, [start_token(vocab)], beam=beam, min_weight=min_weight, target=target)
+    full, restricted = [], []
+    for symbol in target:
+        dist = reduced.distribution()
+        full.append(dist[symbol].item())
+        if index is not None:
+            shared = dist[index]
+            restricted.append((shared - torch.logsumexp(shared, 0))[(index == symbol).nonzero()[0, 0]].item())
+        reduced.advance(symbol)
+    return full, restricted, reduced.forward_passes
+
+
+def reduced_bits_per_byte(
+    model_spec: str,
+    documents: list[str],
+    *,
+    subvocab: str | SubVocabulary = "bytes",
+    beam: int | None = BEAM,
+    min_weight: float = MIN_WEIGHT,
+    model=None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> ReducedScore:
+    """Bits per byte of ``documents`` under ``model_spec`` reduced to ``subvocab``, next to its own."""
+    vocab = load_vocabulary(model_spec)
+    check_reducible(vocab)
+    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
+    model = model or load_causal_lm(model_spec, device=device)
+    lm = HFTokenModel(model)
+    nats, steps, passes = 0.0, 0, 0
+    for n, text in enumerate(documents):
+        target = _segmentation(vocab, sub, text)
+        full, _, used = _step_logprobs(lm, vocab, sub, target, beam, min_weight)
+        nats -= math.fsum(full)
+        steps, passes = steps + len(target), passes + used
+        if progress:
+            progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
+    n_bytes = sum(len(t.encode("utf-8")) for t in documents)
+    canonical = bits_per_byte(model_spec, documents, model=model).bits_per_byte
+    return ReducedScore(vocab.name, sub.name, _segmentation_name(sub.name, vocab.name), nats / LN2 / n_bytes,
+                        canonical, n_bytes, steps, passes, beam, min_weight)  # fmt: skip
+
+
+def _segmentation_name(space: str, first: str) -> str:
+    return "bytes" if space == "bytes" else f"nested segmentation of {first}'s own tokenization"
+
+
+def ensemble_bits_per_byte(
+    model_specs: list[str],
+    documents: list[str],
+    *,
+    space: str = "mcv",
+    weights: list[float] | None = None,
+    beam: int | None = BEAM,
+    min_weight: float = MIN_WEIGHT,
+    models: list | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> EnsembleScore:
+    """Bits per byte of ``documents`` under the ensemble of ``model_specs`` over ``space``, with each
+    member alone (reduced, and with its own tokenizer) and, for two models, a sweep of weights."""
+    vocabs = [load_vocabulary(spec) for spec in model_specs]
+    for vocab in vocabs:
+        check_reducible(vocab)
+    weights = normalized_weights(weights, len(vocabs))
+    shared = shared_space(vocabs, space)
+    models = models or [load_causal_lm(spec, device=device) for spec in model_specs]
+    lms = [HFTokenModel(m) for m in models]
+    member_nats = [0.0] * len(vocabs)
+    restricted_steps: list[list[float]] = [[] for _ in vocabs]  # per member, per step of all documents
+    passes = 0
+    for n, text in enumerate(documents):
+        target = shared.from_member(0, _segmentation(vocabs[0], shared.subs[0], text))
+        for m, (lm, vocab, sub) in enumerate(zip(lms, vocabs, shared.subs, strict=True)):
+            own = shared.to_member(m, target)
+            full, restricted, used = _step_logprobs(lm, vocab, sub, own, beam, min_weight, shared.member_index[m])
+            member_nats[m] -= math.fsum(full)
+            restricted_steps[m] += restricted
+            passes += used
+        if progress:
+            progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
+    n_bytes = sum(len(t.encode("utf-8")) for t in documents)
+    per_step = torch.tensor(restricted_steps, dtype=torch.float64)  # members x steps
+
+    def mixture_bpb(w: list[float]) -> float:
+        logw = torch.tensor([math.log(x) if x > 0 else -math.inf for x in w], dtype=torch.float64).unsqueeze(1)
+        return -torch.logsumexp(per_step + logw, 0).sum().item() / LN2 / n_bytes
+
+    sweep = [(x / 10, mixture_bpb([x / 10, 1 - x / 10])) for x in range(11)] if len(vocabs) == 2 else []
+    canonical = [bits_per_byte(s, documents, model=m).bits_per_byte for s, m in zip(model_specs, models, strict=True)]
+    return EnsembleScore(
+        models=[v.name for v in vocabs], space=space, segmentation=_segmentation_name(space, vocabs[0].name),
+        weights=weights, ensemble_bits_per_byte=mixture_bpb(weights),
+        reduced_bits_per_byte=[x / LN2 / n_bytes for x in member_nats], canonical_bits_per_byte=canonical,
+        weight_sweep=sweep, n_bytes=n_bytes, steps=per_step.shape[1], forward_passes=passes,
+    )  # fmt: skip
