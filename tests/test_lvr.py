@@ -10,7 +10,7 @@ import torch
 from tokenizers import Tokenizer, models
 
 from vocablab.reduce.lvr import ReducedModel
-from vocablab.reduce.subvocab import build_subvocabulary
+from vocablab.reduce.subvocab import EOS, Symbol, build_subvocabulary
 from vocablab.vocab import ALL_BYTES, Vocabulary
 
 PIECES = ["a", "b", "c", "ab", "bc", "abc", "ca"]
@@ -135,3 +135,50 @@ def test_every_prefix_distribution_sums_to_one_for_any_k(setup):
             reduced.advance(int(dist.argmax()))
             if reduced.ended:
                 break
+
+
+def prefix_law(model, sub):
+    """Brute force: the reduced law's probability of every symbol prefix (push-forward, summed)."""
+    prefixes = defaultdict(float)
+    for tokens, logp in enumerate_law(model).items():
+        symbols = (*[s for t in tokens for s in sub.nested[t]], sub.eos_symbol)
+        for n in range(len(symbols) + 1):
+            prefixes[symbols[:n]] += math.exp(logp)
+    return prefixes
+
+
+def test_ensemble_is_the_weighted_mixture_of_brute_force_reduced_laws():
+    from vocablab.reduce.ensemble import Ensemble, shared_space
+
+    vocab_a = tiny_vocab()
+    pieces_b = ["a", "b", "c", "bc", "cab", "aa"]
+    table = {"<eos>": 0, **{p: i + 1 for i, p in enumerate(pieces_b)}}
+    tokenizer = Tokenizer(models.WordLevel(table, unk_token="<eos>"))
+    tokenizer.add_special_tokens(["<eos>"])
+    vocab_b = Vocabulary.from_backend(tokenizer, "tiny-b", roles={"eos": 0})
+    model_a, model_b = TinyModel(len(vocab_a), eos=0, seed=1), TinyModel(len(vocab_b), eos=0, seed=2)
+    for space in ("mcv", "bytes"):
+        shared = shared_space([vocab_a, vocab_b], space)
+        laws = [prefix_law(m, sub) for m, sub in zip([model_a, model_b], shared.subs, strict=True)]
+        weights = [0.3, 0.7]
+        ensemble = Ensemble([ReducedModel(m, sub, [], k=None, keep_closing=True)
+                             for m, sub in zip([model_a, model_b], shared.subs, strict=True)],
+                            ["a", "b"], shared, weights)  # fmt: skip
+        emitted: list[int] = []
+        while not ensemble.ended:
+            expected = torch.zeros(len(shared.symbols), dtype=torch.float64)
+            possible = torch.ones(len(shared.symbols), dtype=torch.bool)
+            for m, law in enumerate(laws):
+                own = tuple(shared.to_member(m, emitted))
+                conditional = torch.tensor([law.get((*own, int(shared.member_index[m][v])), 0.0) / law[own]
+                                            for v in range(len(shared.symbols))], dtype=torch.float64)  # fmt: skip
+                assert conditional.sum().item() == pytest.approx(1.0, abs=1e-12)  # every symbol is shared here
+                expected += weights[m] * conditional
+                possible &= conditional > 0
+            got = ensemble.distribution().exp()
+            assert torch.allclose(got, expected, rtol=1e-9, atol=1e-15)
+            # the tiny models must end after 4 tokens: follow a symbol both can still emit
+            symbol = int(torch.where(possible, got, -1.0).argmax())
+            ensemble.advance(symbol)
+            emitted.append(symbol)
+        assert emitted[-1] == shared.symbols.index(Symbol(None, EOS)) and len(emitted) > 2

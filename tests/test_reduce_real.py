@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -66,3 +68,81 @@ def test_bad_subvocabularies(smol, tmp_path):
     listing.write_text("Ġthe\nzzzz-not-a-token\n")
     with pytest.raises(VocabLabError, match="not tokens of"):
         parse_subvocab(f"file:{listing}", vocab)
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    return load_causal_lm("gemma3-270m", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def lee_text():
+    from vocablab.evaluate import read_documents
+    from vocablab.presets import ensure_text
+
+    return [doc[:200] for doc in read_documents(ensure_text("lee_background"))[-2:]]
+
+
+TOLERANCE = 0.01  # bits per byte the pruned reduced score may lose against the model's own
+
+
+def test_reduced_bits_per_byte_is_not_worse_than_the_canonical(smol, lee_text):
+    from vocablab.reduce.score import reduced_bits_per_byte
+
+    model, _ = smol
+    score = reduced_bits_per_byte("smollm2-135m", lee_text, subvocab="bytes", model=model)
+    assert score.steps == score.n_bytes == sum(len(t.encode()) for t in lee_text)
+    # exact, the reduced probability of a text sums over all its tokenizations, so it is at least the
+    # canonical one; pruning only drops paths (charged to the score), so this checks what pruning lost
+    assert score.reduced_bits_per_byte <= score.canonical_bits_per_byte + TOLERANCE
+    assert score.reduced_bits_per_byte > score.canonical_bits_per_byte - 0.2
+
+
+def test_batched_forward_passes_equal_one_at_a_time(smol, gemma):
+    from vocablab.reduce.generate import HFTokenModel
+
+    for model, name in [(smol[0], "smollm2-135m"), (gemma, "gemma3-270m")]:
+        vocab = load_vocabulary(name)
+        lm = HFTokenModel(model)
+        states = [lm.start(prompt_ids(vocab, p)) for p in PROMPTS[:4]]
+        token = vocab.encode(" and")[0]
+        batched = lm.extend([(s, token) for s in states])
+        alone = [lm.extend([(s, token)])[0] for s in states]
+        for b, a in zip(batched, alone, strict=True):
+            assert b.length == a.length
+            assert torch.allclose(b.logprobs, a.logprobs, atol=1e-3)
+            again_b, again_a = lm.extend([(b, token)])[0], lm.extend([(a, token)])[0]  # the split caches work on
+            assert torch.allclose(again_b.logprobs, again_a.logprobs, atol=1e-3)
+
+
+def test_ensemble_scores_and_generation(smol, gemma, lee_text, tmp_path, capsys):
+    from vocablab.cli import main
+    from vocablab.reduce.score import ensemble_bits_per_byte
+
+    models = [smol[0], gemma]
+    score = ensemble_bits_per_byte(["smollm2-135m", "gemma3-270m"], lee_text[:1], space="mcv", models=models)
+    assert score.steps < score.n_bytes  # MCV symbols span several bytes
+    sweep = dict(score.weight_sweep)
+    # a mixture's log-loss is at most the mixture of log-losses (Jensen), at every step
+    assert score.ensemble_bits_per_byte <= 0.5 * sweep[1.0] + 0.5 * sweep[0.0] + 1e-9
+    for alone, end in zip(score.reduced_bits_per_byte, (sweep[1.0], sweep[0.0]), strict=True):
+        assert end == pytest.approx(alone, abs=0.05)  # restricted to shared symbols, pruning not charged
+    text = tmp_path / "doc.txt"
+    text.write_text(lee_text[0] + "\n")
+    assert main(["eval", "smollm2-135m", "--text", str(text), "--subvocab", "bytes", "--json"]) == 0
+    reported = json.loads(capsys.readouterr().out)
+    assert {"reduced_bits_per_byte", "canonical_bits_per_byte"} <= reported.keys()
+    assert main(["ensemble", "smollm2-135m", "gemma3-270m", "--prompt", "The capital of France is",
+                 "--max-new-bytes", "12", "--weights", "1,1", "--json"]) == 0  # fmt: skip
+    generated = json.loads(capsys.readouterr().out)
+    assert generated["weights"] == [0.5, 0.5] and generated["steps"] == len(generated["pieces"])
+    assert generated["text"].encode() == b"".join(piece_bytes for piece_bytes in _piece_bytes(generated))
+    assert main(["ensemble", "smollm2-135m", "gemma3-270m", "--prompt", "x", "--weights", "1,2,3"]) == 2
+    assert "3 weights for 2 models" in capsys.readouterr().err
+
+
+def _piece_bytes(generated: dict) -> list[bytes]:
+    from vocablab.reduce.ensemble import shared_space
+
+    shared = shared_space([load_vocabulary("smollm2-135m"), load_vocabulary("gemma3-270m")], "mcv")
+    return [shared.symbols[s].data or b"" for s in generated["symbols"]]

@@ -93,7 +93,41 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     path = ensure_text(args.text, _progress) if args.text in TEXT_PRESETS else args.text
     documents = read_documents(path, limit=args.limit)
-    result = bits_per_byte(args.model, documents, device=args.device, trust_remote_code=args.trust_remote_code)
+    if len(args.models) > 1:
+        from vocablab.reduce.score import ensemble_bits_per_byte
+
+        if args.subvocab:
+            raise VocabLabError("--subvocab scores one model; an ensemble of several uses --space mcv|bytes")
+
+        result = ensemble_bits_per_byte(args.models, documents, space=args.space, weights=args.weights,
+                                        device=args.device, progress=_progress)  # fmt: skip
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=1))
+            return
+        print(f"{' + '.join(result.models)} over {result.space} (weights {_fmt(result.weights)}), along the "
+              f"{result.segmentation}: {result.ensemble_bits_per_byte:.4f} bits per byte "
+              f"({result.n_bytes:,} bytes, {result.steps:,} steps)")  # fmt: skip
+        for name, reduced, own in zip(result.models, result.reduced_bits_per_byte, result.canonical_bits_per_byte,
+                                      strict=True):  # fmt: skip
+            print(f"   {name}: reduced {reduced:.4f}, own tokenization {own:.4f}")
+        if result.weight_sweep:
+            print("   weight of the first model -> bits per byte: "
+                  + ", ".join(f"{w:.1f}: {b:.4f}" for w, b in result.weight_sweep))  # fmt: skip
+        return
+    if args.subvocab:
+        from vocablab.reduce.score import reduced_bits_per_byte
+
+        result = reduced_bits_per_byte(args.models[0], documents, subvocab=args.subvocab, device=args.device,
+                                       progress=_progress)  # fmt: skip
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=1))
+            return
+        print(f"{result.model} reduced to {result.subvocab}: {result.reduced_bits_per_byte:.4f} bits per byte along "
+              f"the {result.segmentation}; own tokenization: {result.canonical_bits_per_byte:.4f} "
+              f"({result.n_bytes:,} bytes, {result.steps:,} steps, {result.forward_passes:,} forward passes)",
+        )  # fmt: skip
+        return
+    result = bits_per_byte(args.models[0], documents, device=args.device, trust_remote_code=args.trust_remote_code)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return
@@ -101,21 +135,45 @@ def cmd_eval(args: argparse.Namespace) -> None:
           f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)")  # fmt: skip
 
 
-def cmd_generate(args: argparse.Namespace) -> None:
-    from vocablab.reduce.generate import generate_reduced
+def _fmt(weights: list[float]) -> str:
+    return ",".join(f"{w:.2f}" for w in weights)
 
-    result = generate_reduced(
-        args.model, args.prompt, subvocab=args.subvocab, k=None if args.exact else args.k, greedy=not args.sample,
-        temperature=args.temperature, top_p=args.top_p, seed=args.seed, max_new_bytes=args.max_new_bytes,
-        chat=args.chat, device=args.device,
-    )  # fmt: skip
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"weights must be numbers separated by commas, not {text!r}") from None
+
+
+def _decoding(args: argparse.Namespace) -> dict:
+    return dict(k=None if args.exact else args.k, greedy=not args.sample, temperature=args.temperature,
+                top_p=args.top_p, seed=args.seed, max_new_bytes=args.max_new_bytes, chat=args.chat,
+                device=args.device)  # fmt: skip
+
+
+def _print_generation(args: argparse.Namespace, result) -> None:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
     print(args.prompt + result.text)
-    print(f"-- {result.model} over {result.subvocab}: {result.steps} steps, {result.forward_passes} forward passes, "
-          f"{result.bytes_per_step:.2f} bytes/step, {result.seconds:.1f} s, ended by {result.ended_by}",
+    weights = f" (weights {_fmt(result.weights)})" if result.weights else ""
+    print(f"-- {result.model} over {result.subvocab}{weights}: {result.steps} steps, {result.forward_passes} forward "
+          f"passes, {result.bytes_per_step:.2f} bytes/step, {result.seconds:.1f} s, ended by {result.ended_by}",
           file=sys.stderr)  # fmt: skip
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from vocablab.reduce.generate import generate_reduced
+
+    _print_generation(args, generate_reduced(args.model, args.prompt, subvocab=args.subvocab, **_decoding(args)))
+
+
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from vocablab.reduce.generate import generate_ensemble
+
+    result = generate_ensemble(args.models, args.prompt, space=args.space, weights=args.weights, **_decoding(args))
+    _print_generation(args, result)
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
@@ -182,33 +240,47 @@ def build_parser() -> argparse.ArgumentParser:
     graft.add_argument("--trust-remote-code", action="store_true")
     graft.set_defaults(run=cmd_transplant)
 
-    evaluate = sub.add_parser("eval", help="bits per byte of a model on a text file (one document per line)")
-    evaluate.add_argument("model")
+    evaluate = sub.add_parser("eval", help="bits per byte on a text file (one document per line): a model, a "
+                              "model reduced to a sub-vocabulary, or an ensemble of several models")  # fmt: skip
+    evaluate.add_argument("models", nargs="+", metavar="MODEL", help="one model, or several for an ensemble")
     evaluate.add_argument("--text", required=True, help="a UTF-8 file, or the text preset lee_background")
     evaluate.add_argument("--limit", type=int, help="score only the first N documents")
+    evaluate.add_argument("--subvocab", help="score one model reduced to bytes | maxlen:N | mcv:OTHER | file:PATH")
+    evaluate.add_argument("--space", choices=["mcv", "bytes"], default="mcv", help="ensemble space (default mcv)")
+    evaluate.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.5,0.5 (default uniform)")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--trust-remote-code", action="store_true")
-    evaluate.set_defaults(run=cmd_eval)
+    evaluate.set_defaults(run=cmd_eval, min_models=1)
+
+    def decoding_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--prompt", required=True)
+        size = p.add_mutually_exclusive_group()
+        size.add_argument("--k", type=int, default=300, help="K-LVR: next tokens kept per cover entry (default 300)")
+        size.add_argument("--exact", action="store_true", help="no pruning (slow: the cover can grow quickly)")
+        mode = p.add_mutually_exclusive_group()
+        mode.add_argument("--greedy", action="store_true", help="greedy decoding (the default)")
+        mode.add_argument("--sample", action="store_true", help="sample with --temperature and --top-p")
+        p.add_argument("--temperature", type=float, default=1.0)
+        p.add_argument("--top-p", type=float, default=1.0)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-new-bytes", type=int, default=200)
+        p.add_argument("--chat", action="store_true", help="wrap the prompt in each model's chat template")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        p.add_argument("--json", action="store_true", help="print JSON")
 
     gen = sub.add_parser("generate", help="generate over a sub-vocabulary (lossless vocabulary reduction)")
     gen.add_argument("model")
-    gen.add_argument("--prompt", required=True)
     gen.add_argument("--subvocab", default="bytes", help="bytes | maxlen:N | mcv:OTHER | file:PATH (default bytes)")
-    size = gen.add_mutually_exclusive_group()
-    size.add_argument("--k", type=int, default=300, help="K-LVR: next tokens kept per cover entry (default 300)")
-    size.add_argument("--exact", action="store_true", help="no pruning (slow: the cover can grow quickly)")
-    mode = gen.add_mutually_exclusive_group()
-    mode.add_argument("--greedy", action="store_true", help="greedy decoding (the default)")
-    mode.add_argument("--sample", action="store_true", help="sample with --temperature and --top-p")
-    gen.add_argument("--temperature", type=float, default=1.0)
-    gen.add_argument("--top-p", type=float, default=1.0)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--max-new-bytes", type=int, default=200)
-    gen.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
-    gen.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    gen.add_argument("--json", action="store_true", help="print JSON")
+    decoding_options(gen)
     gen.set_defaults(run=cmd_generate)
+
+    ens = sub.add_parser("ensemble", help="generate with an ensemble of models with different tokenizers")
+    ens.add_argument("models", nargs="+", metavar="MODEL")
+    ens.add_argument("--space", choices=["mcv", "bytes"], default="mcv", help="shared space (default mcv)")
+    ens.add_argument("--weights", type=_weights, help="one weight per model, e.g. 0.5,0.5 (default uniform)")
+    decoding_options(ens)
+    ens.set_defaults(run=cmd_ensemble, min_models=2)
 
     presets = sub.add_parser("presets", help="list the built-in presets and fetch them into the cache")
     group = presets.add_mutually_exclusive_group()

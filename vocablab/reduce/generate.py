@@ -18,7 +18,7 @@ from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
 from vocablab.reduce.ensemble import Ensemble, shared_space
 from vocablab.reduce.lvr import ReducedModel
-from vocablab.reduce.subvocab import Symbol, SubVocabulary, check_reducible, parse_subvocab
+from vocablab.reduce.subvocab import SubVocabulary, Symbol, check_reducible, parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.vocab import Vocabulary
 
@@ -47,9 +47,10 @@ class HFTokenModel:
 
     @torch.no_grad()
     def _forward(self, ids: list[int], cache) -> _State:
+        past = 0 if cache is None else cache.get_seq_length()  # read before the forward pass extends the cache
         out = self.model(input_ids=torch.tensor([ids], device=self.device), past_key_values=cache, use_cache=True)
         logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1).double().cpu()
-        return _State(out.past_key_values, logprobs, (0 if cache is None else cache.get_seq_length()) + len(ids))
+        return _State(out.past_key_values, logprobs, past + len(ids))
 
     @torch.no_grad()
     def _forward_batch(self, requests: list[tuple[_State, int]]) -> list[_State]:
@@ -270,8 +271,9 @@ def generate_ensemble(
     if k is None:
         beam, min_weight = None, 0.0
     members = [
-        ReducedModel(HFTokenModel(m), sub, prompt_ids(v, prompt, chat), k=k, beam=beam, min_weight=min_weight,
-                     keep_closing=True)  # fmt: skip
+        ReducedModel(
+            HFTokenModel(m), sub, prompt_ids(v, prompt, chat), k=k, beam=beam, min_weight=min_weight, keep_closing=True
+        )  # fmt: skip
         for m, v, sub in zip(models, vocabs, shared.subs, strict=True)
     ]
     ensemble = Ensemble(members, [v.name for v in vocabs], shared, weights)

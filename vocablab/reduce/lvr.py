@@ -7,9 +7,11 @@ its last token are still pending, *closed* when its pieces are used up exactly:
 
     p_S(v | y) ∝ Σ_open w(e) [next pending piece of e = v] + Σ_closed w(e) Σ_{u: first piece of u = v} p(u | e)
 
-Only closed entries need a forward pass. Weights stay in log space and are renormalized after each
-emitted symbol. K-LVR keeps the K most likely next tokens of each closed entry (K = 1 reproduces
-the model's greedy text); ``k=None`` is exact.
+Only closed entries need a forward pass. The open children of one closed entry are kept together as
+one group of tensors (tokens, weights, how many of their pieces are emitted), so exact mode, where a
+closed entry has thousands of children, costs a few vector operations per step. Weights stay in log
+space and are renormalized after each emitted symbol. K-LVR keeps the K most likely next tokens of
+each closed entry (K = 1 reproduces the model's greedy text); ``k=None`` is exact.
 
 The model is reached through :class:`TokenModel`, so the algorithm is tested against brute-force
 enumeration on a tiny model and runs unchanged on a transformers model.
@@ -39,16 +41,24 @@ class TokenModel(Protocol):
 
 
 @dataclass
-class Entry:
-    logw: float
-    state: object  # closed: after all its tokens; open: after all but the last one
-    tokens: tuple[int, ...]
-    pending: tuple[int, ...] = ()  # symbols of the last token still to be emitted
-    top: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)  # closed: (ids, logprobs)
+class Closed:
+    """A token path whose nested pieces are all emitted; ``top``: its next-token (ids, log-probs)."""
 
-    @property
-    def closed(self) -> bool:
-        return not self.pending
+    logw: float
+    state: object  # after all its tokens
+    tokens: tuple[int, ...]
+    top: tuple[torch.Tensor, torch.Tensor] = field(repr=False)
+
+
+@dataclass
+class OpenGroup:
+    """Paths ``tokens + (u,)`` for each u in ``ids``, whose first ``emitted`` pieces are out."""
+
+    logw: torch.Tensor  # float64, one per token
+    state: object  # after ``tokens`` (the parent's state)
+    tokens: tuple[int, ...]
+    ids: torch.Tensor
+    emitted: int
 
 
 class ReducedModel:
@@ -57,32 +67,29 @@ class ReducedModel:
     def __init__(
         self, model: TokenModel, sub: SubVocabulary, prompt_ids: list[int], *, k: int | None = 300,
         beam: int | None = None, min_weight: float = 0.0, keep_closing: bool = False,
-        target: list[int] | None = None,
     ) -> None:  # fmt: skip
-        """``keep_closing``: also keep, beyond the top K, the children that close at once (the
-        token spelled by the emitted symbol alone), so that the cover survives any symbol another
-        model picks (ensembles). ``target``: score these symbols: children are limited to the
-        tokens consistent with them (exact, since the others die at once) and the distributions use
-        the full softmax."""
-        if target is not None:
-            k = None
+        """``beam``/``min_weight`` prune the entries about to close (each costs a forward pass).
+        ``keep_closing``: also keep, beyond the top K, the children that close at once (the token
+        spelled by the emitted symbol alone), so the cover survives any symbol another model picks."""
         self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
-        self.target, self.position = target, 0
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
-        self.entries = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
+        self.closed = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
+        self.groups: list[OpenGroup] = []
         self.forward_passes = 1
+        self.log_kept = 0.0  # log of the cover mass kept by pruning (0 when nothing was pruned)
         self.ended = False
         self._distribution: torch.Tensor | None = None
 
-    def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Entry:
+    def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Closed:
         logprobs = self.model.logprobs(state)
         if self.k is None or self.k >= len(logprobs):
-            ids = torch.arange(len(logprobs))
-            top = (ids, logprobs)
-        else:
-            values, ids = logprobs.topk(self.k)
-            top = (ids, values)
-        return Entry(logw, state, tokens, (), top)
+            return Closed(logw, state, tokens, (torch.arange(len(logprobs)), logprobs))
+        values, ids = logprobs.topk(self.k)
+        return Closed(logw, state, tokens, (ids, values))
+
+    @property
+    def cover_size(self) -> int:
+        return len(self.closed) + sum(len(g.ids) for g in self.groups)
 
     def distribution(self) -> torch.Tensor:
         """log p_S(· | symbols so far), normalized, over the sub-vocabulary's symbols."""
@@ -90,89 +97,76 @@ class ReducedModel:
             self._distribution = self._compute_distribution()
         return self._distribution
 
-    def _compute_distribution(self) -> torch.Tensor:
-        size = len(self.sub.symbols)
-        masses = torch.full((size,), -math.inf, dtype=torch.float64)
-        open_entries = [e for e in self.entries if not e.closed and e.logw > -math.inf]
-        if open_entries:
-            first = torch.tensor([e.pending[0] for e in open_entries])
-            weights = torch.tensor([e.logw for e in open_entries], dtype=torch.float64)
-            peak = weights.max()
-            grouped = torch.zeros(size, dtype=torch.float64).scatter_add_(0, first, (weights - peak).exp())
-            masses = grouped.log() + peak
-        for e in self.entries:
-            if e.closed:
-                ids, logprobs = e.top
-                peak = logprobs.max()
-                grouped = torch.zeros(size, dtype=torch.float64).scatter_add_(
-                    0, self.sub.first_piece[ids], (logprobs - peak).exp()
-                )
-                masses = torch.logaddexp(masses, grouped.log() + peak + e.logw)
-        return masses - torch.logsumexp(masses, dim=0)
-
     def views(self) -> dict[str, torch.Tensor]:
         return {"reduced": self.distribution()}
+
+    def _compute_distribution(self) -> torch.Tensor:
+        size = len(self.sub.symbols)
+        parts = [(self.sub.piece(g.ids, g.emitted), g.logw) for g in self.groups]
+        parts += [(self.sub.first_piece[e.top[0]], e.top[1] + e.logw) for e in self.closed]
+        pieces, logw = torch.cat([p for p, _ in parts]), torch.cat([w for _, w in parts])
+        peak = logw.max()
+        masses = torch.zeros(size, dtype=torch.float64).scatter_add_(0, pieces, (logw - peak).exp())
+        return masses.log() - masses.sum().log()
 
     def advance(self, symbol: int) -> float:
         """Emit ``symbol``; returns its log-probability under the reduced model."""
         log_p = self.distribution()[symbol].item()
         self._distribution = None
-        survivors: list[Entry] = []
+        groups: list[OpenGroup] = []
         to_close: list[tuple[float, object, tuple[int, ...], int]] = []
-        for e in self.entries:
-            if not e.closed:
-                if e.pending[0] != symbol:
-                    continue
-                if len(e.pending) > 1:
-                    survivors.append(Entry(e.logw, e.state, e.tokens, e.pending[1:]))
-                else:
-                    to_close.append((e.logw, e.state, e.tokens, e.tokens[-1]))
-                continue
-            for token, logprob in self._children(e, symbol):
-                rest = self.sub.nested[token][1:]
-                if rest:
-                    survivors.append(Entry(e.logw + logprob, e.state, (*e.tokens, token), rest))
-                else:
-                    to_close.append((e.logw + logprob, e.state, (*e.tokens, token), token))
-        self.position += 1
-        if not survivors and not to_close:
+
+        def split(logw, state, tokens, ids, emitted):
+            done = self.sub.lengths[ids] == emitted
+            to_close.extend(
+                (w, state, (*tokens, u), u) for w, u in zip(logw[done].tolist(), ids[done].tolist(), strict=True)
+            )
+            if not done.all():
+                groups.append(OpenGroup(logw[~done], state, tokens, ids[~done], emitted))
+
+        for g in self.groups:
+            match = self.sub.piece(g.ids, g.emitted) == symbol
+            if match.any():
+                split(g.logw[match], g.state, g.tokens, g.ids[match], g.emitted + 1)
+        for e in self.closed:
+            ids, logprobs = self._children(e, symbol)
+            if len(ids):
+                split(logprobs + e.logw, e.state, e.tokens, ids, 1)
+        if not groups and not to_close:
             raise ValueError(f"no cover entry can emit {self.sub.symbols[symbol]} here")
         if symbol == self.sub.eos_symbol:
             self.ended = True
-            self.entries = survivors + [Entry(w, s, t) for w, s, t, _ in to_close]
             return log_p
-        survivors, to_close = self._prune(survivors, to_close)
-        states = self.model.extend([(s, t) for _, s, _, t in to_close], self._reusable(survivors, to_close))
+        open_mass = [g.logw.logsumexp(0).item() for g in groups]
+        before = math.fsum(math.exp(w) for w in [*open_mass, *[c[0] for c in to_close]])
+        to_close = self._prune(groups, to_close)
+        states = self.model.extend([(s, t) for _, s, _, t in to_close], self._reusable(groups, to_close))
         self.forward_passes += len(to_close)
-        closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
-        self.entries = survivors + closed
-        total = torch.logsumexp(torch.tensor([e.logw for e in self.entries], dtype=torch.float64), dim=0).item()
-        for e in self.entries:
+        self.closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
+        self.groups = groups
+        total = math.log(math.fsum(math.exp(w) for w in [*open_mass, *[e.logw for e in self.closed]]))
+        self.log_kept += total - math.log(before)
+        for e in self.closed:
             e.logw -= total
+        for g in groups:
+            g.logw = g.logw - total
         return log_p
 
-    def _children(self, e: Entry, symbol: int) -> list[tuple[int, float]]:
+    def _children(self, e: Closed, symbol: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens a closed entry is extended with when ``symbol`` is emitted, with log-probs."""
         ids, logprobs = e.top
-        if self.target is not None:
-            ahead = self.target[self.position :]
-            full = self.model.logprobs(e.state)
-            out = []
-            for n in range(1, min(len(ahead), self.sub.longest_nesting) + 1):
-                out += [(t, full[t].item()) for t in self.sub.by_nested.get(tuple(ahead[:n]), ())]
-            return out
-        chosen = (self.sub.first_piece[ids] == symbol).nonzero().flatten()
-        out = list(zip(ids[chosen].tolist(), logprobs[chosen].tolist(), strict=True))
+        chosen = self.sub.first_piece[ids] == symbol
+        ids, logprobs = ids[chosen], logprobs[chosen]
         if self.keep_closing:
-            have = {t for t, _ in out}
-            full = self.model.logprobs(e.state)
-            out += [(t, full[t].item()) for t in self.sub.by_nested.get((symbol,), ()) if t not in have]
-        return out
+            extra = torch.tensor([t for t in self.sub.by_nested.get((symbol,), ()) if t not in set(ids.tolist())],
+                                 dtype=torch.long)  # fmt: skip
+            ids, logprobs = torch.cat([ids, extra]), torch.cat([logprobs, self.model.logprobs(e.state)[extra]])
+        return ids, logprobs
 
     @staticmethod
-    def _reusable(survivors: list[Entry], to_close: list) -> list[bool]:
+    def _reusable(groups: list[OpenGroup], to_close: list) -> list[bool]:
         """A request may advance its state in place if it is the last one to use that state."""
-        alive = {id(e.state) for e in survivors}
+        alive = {id(g.state) for g in groups}
         remaining: dict[int, int] = {}
         for _, state, _, _ in to_close:
             remaining[id(state)] = remaining.get(id(state), 0) + 1
@@ -182,16 +176,16 @@ class ReducedModel:
             out.append(remaining[id(state)] == 0 and id(state) not in alive)
         return out
 
-    def _prune(self, survivors, to_close):
+    def _prune(self, groups: list[OpenGroup], to_close: list) -> list:
         """Drop entries about to close (each costs a forward pass) that are lighter than
         ``min_weight`` times the heaviest entry, then keep the ``beam`` heaviest of them. Open
         entries cost nothing and are never dropped. Both are off in exact mode."""
         if not to_close:
-            return survivors, to_close
-        heaviest = max([e.logw for e in survivors] + [c[0] for c in to_close])
+            return to_close
+        heaviest = max([g.logw.max().item() for g in groups] + [c[0] for c in to_close])
         kept = sorted((c for c in to_close if c[0] >= heaviest + self.log_min_weight), key=lambda c: -c[0])
         if self.beam is not None:
             kept = kept[: self.beam]
         if self.keep_closing and not kept:
             kept = [max(to_close, key=lambda c: c[0])]
-        return survivors, kept
+        return kept

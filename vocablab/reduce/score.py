@@ -2,10 +2,11 @@
 
 The text is scored along one segmentation into symbols: over bytes it is the only one; over a
 larger sub-vocabulary it is the nested segmentation of the first model's own tokenization (stated
-in the result). Children of each cover entry are limited to the tokens consistent with the text,
-which is exact (the others die at the next symbol), and each step's distribution is the full one.
-The cover itself is pruned to the ``beam`` heaviest entries about to close, within ``min_weight``
-of the heaviest; ``beam=None, min_weight=0`` is the exact reduction (exponential in general).
+in the result). Every step's distribution is the exact one of its cover (no top-K). The cover is
+pruned to the ``beam`` heaviest entries about to close, within ``min_weight`` of the heaviest, which
+keeps the cost near one forward pass per token; the mass pruning removes is charged to the text,
+so the score is the probability of the paths kept: a lower bound on the exact reduced probability
+(bits per byte: an upper bound). ``beam=None, min_weight=0`` is the exact reduction (exponential).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte, start_token
 from vocablab.presets import Progress
 from vocablab.reduce.ensemble import normalized_weights, shared_space
@@ -24,7 +24,7 @@ from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
-BEAM, MIN_WEIGHT = 16, 1e-4
+BEAM, MIN_WEIGHT = 8, 1e-3
 LN2 = math.log(2)
 
 
@@ -70,7 +70,7 @@ def _segmentation(vocab, sub: SubVocabulary, text: str) -> list[int]:
 def _step_logprobs(lm, vocab, sub: SubVocabulary, target: list[int], beam, min_weight, index=None):
     """Per symbol of ``target``: its reduced log-prob (full distribution, and restricted to
     ``index`` and renormalized when given); and the forward passes spent."""
-    reduced = ReducedModel(lm, sub, [start_token(vocab)], beam=beam, min_weight=min_weight, target=target)
+    reduced = ReducedModel(lm, sub, [start_token(vocab)], k=None, beam=beam, min_weight=min_weight)
     full, restricted = [], []
     for symbol in target:
         dist = reduced.distribution()
@@ -79,6 +79,7 @@ def _step_logprobs(lm, vocab, sub: SubVocabulary, target: list[int], beam, min_w
             shared = dist[index]
             restricted.append((shared - torch.logsumexp(shared, 0))[(index == symbol).nonzero()[0, 0]].item())
         reduced.advance(symbol)
+    full[-1] += reduced.log_kept  # charge what pruning dropped (the ensemble's restricted steps stay as they are)
     return full, restricted, reduced.forward_passes
 
 

@@ -42,16 +42,28 @@ class SubVocabulary:
     eos_symbol: int
 
     @cached_property
+    def lengths(self) -> torch.Tensor:
+        """Number of nested pieces of every model token."""
+        return torch.tensor([len(p) for p in self.nested], dtype=torch.long)
+
+    @cached_property
+    def _flat(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.zeros(len(self.nested), dtype=torch.long)
+        starts[1:] = self.lengths.cumsum(0)[:-1]
+        return torch.tensor([s for p in self.nested for s in p], dtype=torch.long), starts
+
+    def piece(self, tokens: torch.Tensor, n: int) -> torch.Tensor:
+        """The n-th nested piece of each of ``tokens`` (each must have more than n pieces)."""
+        flat, starts = self._flat
+        return flat[starts[tokens] + n]
+
+    @cached_property
     def by_nested(self) -> dict[tuple[int, ...], list[int]]:
         """Model tokens by their nested pieces."""
         out: dict[tuple[int, ...], list[int]] = {}
         for token, pieces in enumerate(self.nested):
             out.setdefault(pieces, []).append(token)
         return out
-
-    @cached_property
-    def longest_nesting(self) -> int:
-        return max(map(len, self.nested))
 
     @cached_property
     def index(self) -> dict[Symbol, int]:
