@@ -134,3 +134,26 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     expect(page.locator("#transplant-scores")).to_contain_text("transplanted: ", timeout=300_000)
     expect(page.locator("#transplant-scores")).to_contain_text("base: gemma3-270m")
     page.screenshot(path=str(tmp_path / "before-after.png"), full_page=True)
+
+
+def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path):
+    pick(page, "picker-a", "smollm2-135m")
+    pick(page, "picker-b", "gemma3-270m")
+    page.get_by_role("tab", name="Generate and ensemble").click()
+    prompt = page.locator("#gen-prompt textarea")
+    prompt.fill("")
+    page.locator("#gen-run").click()
+    expect(page.locator(".toast-body").filter(has_text="type a prompt").first).to_be_visible(timeout=60_000)
+    prompt.fill("The capital of France is")
+    page.locator("#gen-run").click()
+    cards = page.locator("#gen-outputs .vl-col")
+    cards.nth(5).wait_for(timeout=400_000)
+    for n, run in enumerate(["A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble"]):
+        expect(cards.nth(n)).to_have_attribute("data-run", run)
+        expect(cards.nth(n)).to_contain_text("bytes/step")
+        assert cards.nth(n).locator(".vl-tok").count() > 1  # pieces coloured in turn
+    expect(cards.nth(5)).to_contain_text("over bytes")
+    chart = page.locator("#gen-inspector")
+    expect(chart).to_contain_text("step 0: chosen", timeout=60_000)
+    expect(chart).to_contain_text("ensemble")  # the ensemble's bars next to each model's
+    page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -44,11 +45,16 @@ class SharedSpace:
 
 
 def shared_space(vocabs: list[Vocabulary], space: str) -> SharedSpace:
+    return _shared_space(tuple(vocabs), space)
+
+
+@lru_cache(maxsize=8)
+def _shared_space(vocabs: tuple[Vocabulary, ...], space: str) -> SharedSpace:
     if space not in SPACES:
         raise VocabLabError(f"unknown ensemble space {space!r}; use mcv or bytes")
     if len(vocabs) < 2:
         raise VocabLabError("an ensemble needs at least two models")
-    allowed = maximal_common_vocabulary(vocabs) if space == "mcv" else ALL_BYTES
+    allowed = maximal_common_vocabulary(list(vocabs)) if space == "mcv" else ALL_BYTES
     subs = [build_subvocabulary(v, allowed, space) for v in vocabs]
     common = set.intersection(*(set(sub.symbols) for sub in subs))
     shared = sorted((s for s in common if s.data is not None), key=lambda s: (len(s.data), s.data))

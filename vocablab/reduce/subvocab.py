@@ -8,13 +8,13 @@ to the shared "<eos>" symbol, so that models with different EOS tokens agree on 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.vocab import ALL_BYTES, Vocabulary, display_token, greedy_segment, maximal_common_vocabulary
+from vocablab.vocab import ALL_BYTES, Vocabulary, cached_mcv, display_token, greedy_segment
 
 EOS = "<eos>"
 
@@ -78,7 +78,8 @@ class SubVocabulary:
         return [allowed[p] for p in greedy_segment(data, allowed.keys(), max(map(len, allowed)))]
 
 
-def build_subvocabulary(vocab: Vocabulary, allowed: frozenset[bytes] | set[bytes], name: str) -> SubVocabulary:
+@lru_cache(maxsize=16)
+def build_subvocabulary(vocab: Vocabulary, allowed: frozenset[bytes], name: str) -> SubVocabulary:
     """Nest ``vocab`` in the byte strings ``allowed``: they must hold every byte the vocabulary's
     tokens use. Unused byte strings are dropped (they could never be produced)."""
     used_bytes = {bytes([b]) for piece in vocab.byte_set for b in piece}
@@ -125,7 +126,7 @@ def max_length(vocab: Vocabulary, n: int) -> SubVocabulary:
 
 
 def common_with(vocab: Vocabulary, other: Vocabulary) -> SubVocabulary:
-    return build_subvocabulary(vocab, maximal_common_vocabulary([vocab, other]), f"mcv:{other.name}")
+    return build_subvocabulary(vocab, cached_mcv(vocab, other), f"mcv:{other.name}")
 
 
 def from_file(vocab: Vocabulary, path: str | Path) -> SubVocabulary:
@@ -150,7 +151,7 @@ def from_file(vocab: Vocabulary, path: str | Path) -> SubVocabulary:
         raise VocabLabError(
             f"{len(unknown)} entries of {path} are not tokens of {vocab.name}: {', '.join(unknown[:8])}"
         )
-    return build_subvocabulary(vocab, allowed, f"file:{Path(path).name}")
+    return build_subvocabulary(vocab, frozenset(allowed), f"file:{Path(path).name}")
 
 
 def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabulary:

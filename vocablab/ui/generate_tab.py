@@ -1,0 +1,152 @@
+"""Generation and ensemble view: each model as is and reduced, and their MCV and byte ensembles,
+side by side, with a step inspector."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from html import escape
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from vocablab.errors import VocabLabError
+from vocablab.reduce.generate import Generation, generate_ensemble, generate_plain, generate_reduced
+from vocablab.sources import load_causal_lm
+from vocablab.ui.common import chosen, user_errors
+from vocablab.ui.token_html import CSS, PALETTE, visible
+
+INTRO = """Generate with a model reduced to a smaller vocabulary without changing its distribution over
+texts (lossless vocabulary reduction, Chijiwa et al. 2026), and ensemble two models with different
+tokenizers over their maximal common vocabulary (MCV) or over bytes. Colours mark the reduced
+model's pieces (for the models as is: their own tokens)."""
+
+CAVEAT = """**Why greedy outputs can differ.** The reduced model has the same distribution over texts as
+the original, so *sampling* from it gives texts with the same probabilities. Its *greedy* path can
+still differ: if the model gives "ab" 0.3, "ac" 0.3 and "b" 0.4, the original's greedy pick is "b",
+but over single characters "a" has 0.6 and wins. K-LVR with K = 1 follows the original's greedy
+path; larger K and exact mode follow the reduced distribution. In an ensemble over the MCV, the two
+models can also segment the same text differently, which is why the byte ensemble is shown too."""
+
+MAX_PROMPT_CHARS = 2000
+RUNS = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
+
+
+@lru_cache(maxsize=2)
+def _model(spec: str):
+    return load_causal_lm(spec)
+
+
+def render_generation(title: str, result: Generation) -> str:
+    """One output: its pieces coloured in turn (bytes that only form a character together are joined,
+    with the number of pieces in the tooltip), then time, steps and bytes per step."""
+    spans, buffer, count, n = [], b"", 0, 0
+    for piece, size in zip(result.pieces_bytes(), result.piece_bytes, strict=True):
+        buffer, count = buffer + piece, count + 1
+        try:
+            text = buffer.decode("utf-8")
+        except UnicodeDecodeError:
+            if len(buffer) < 4:
+                continue
+            text = buffer.decode("utf-8", errors="replace")
+        tip = f"{count} pieces" if count > 1 else f"{size} bytes"
+        spans.append(f'<span class="vl-tok" style="background:{PALETTE[n % 2]}" title="{tip}">{visible(text)}</span>')
+        buffer, count, n = b"", 0, n + 1
+    stats = (f"{result.seconds:.1f} s · {result.steps} steps · {result.bytes_per_step:.2f} bytes/step · "
+             f"{result.forward_passes} forward passes · ended by {result.ended_by}")  # fmt: skip
+    return (
+        f'<div class="vl-col" data-run="{escape(title)}"><div class="vl-head"><b>{escape(title)}</b> · '
+        f"{escape(result.model)} over {escape(result.subvocab)}<br><small>{stats}</small></div>"
+        f'<div class="vl-body">{"".join(spans)}</div></div>'
+    )
+
+
+def render_all(results: dict[str, Generation]) -> str:
+    cards = "".join(render_generation(title, r) for title, r in results.items())
+    grid = '<div class="vl-grid" style="grid-template-columns: repeat(2, minmax(0, 1fr))">'
+    return f"<style>{CSS}</style>{grid}{cards}</div>"
+
+
+def inspector_chart(result: Generation, step: int) -> go.Figure:
+    """Top candidates of each distribution at one step: members and the ensemble, as grouped bars."""
+    record = result.inspector[min(step, len(result.inspector) - 1)]
+    fig = go.Figure()
+    for name, top in record["top"].items():
+        fig.add_bar(name=name, x=[p for p, _ in top], y=[q for _, q in top])
+    fig.update_layout(title=f"step {step}: chosen {record['chosen']!r}", barmode="group", yaxis_title="probability",
+                      height=360, margin=dict(l=40, r=20, t=50, b=40))  # fmt: skip
+    return fig
+
+
+@user_errors
+def run_all(a, b, prompt, chat, subvocab, maxlen, k, exact, sample, temperature, top_p, seed, max_bytes, weight,
+            progress=gr.Progress()):  # fmt: skip
+    models = chosen(a, b)
+    if len(models) != 2:
+        raise VocabLabError("pick two different models, A and B")
+    if not prompt.strip():
+        raise VocabLabError("type a prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise VocabLabError(f"the prompt has {len(prompt):,} characters; this view takes up to {MAX_PROMPT_CHARS:,}")
+    decoding = dict(k=None if exact else int(k), greedy=not sample, temperature=temperature, top_p=top_p,
+                    seed=int(seed), max_new_bytes=int(max_bytes), chat=chat)  # fmt: skip
+    weights = [weight, 1 - weight]
+    results: dict[str, Generation] = {}
+    for n, (label, spec, other) in enumerate([("A", models[0], models[1]), ("B", models[1], models[0])]):
+        progress(n / 4, f"loading and generating with {spec}")
+        model = _model(spec)
+        results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **_plain(decoding))
+        sub = {"bytes": "bytes", "maxlen:N": f"maxlen:{int(maxlen)}", "MCV with the other model": f"mcv:{other}"}
+        results[f"{label} reduced"] = generate_reduced(spec, prompt, subvocab=sub[subvocab], model=model, **decoding)
+    for n, space in enumerate(("mcv", "bytes")):
+        progress((2 + n) / 4, f"ensemble over {space}")
+        results[f"{'MCV' if space == 'mcv' else 'byte'} ensemble"] = generate_ensemble(
+            models, prompt, space=space, weights=weights, models=[_model(m) for m in models], **decoding
+        )
+    longest = max(len(r.inspector) for r in results.values()) - 1
+    return (render_all(results), results, gr.Slider(maximum=max(longest, 1), value=0),
+            inspector_chart(results["MCV ensemble"], 0))  # fmt: skip
+
+
+def _plain(decoding: dict) -> dict:
+    return {key: value for key, value in decoding.items() if key != "k"}
+
+
+@user_errors
+def inspect(results, run, step):
+    if not results:
+        raise VocabLabError("generate first")
+    return inspector_chart(results[run], int(step))
+
+
+def build(pickers) -> None:
+    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers."""
+    gr.Markdown(INTRO)
+    prompt = gr.Textbox("The capital of France is", label="Prompt", lines=2, elem_id="gen-prompt")
+    with gr.Row():
+        subvocab = gr.Radio(["bytes", "maxlen:N", "MCV with the other model"], value="MCV with the other model",
+                            label="Sub-vocabulary of the reduced models")  # fmt: skip
+        maxlen = gr.Number(4, label="N (maxlen)", precision=0, minimum=1)
+        chat = gr.Checkbox(False, label="chat template")
+    with gr.Row():
+        k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0, minimum=1)
+        exact = gr.Checkbox(False, label="exact (no pruning; slow)")
+        sample = gr.Checkbox(False, label="sample (else greedy)")
+        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+        top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
+        seed = gr.Number(0, label="seed", precision=0)
+    with gr.Row():
+        max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes at most")
+        weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="ensemble weight of model A")
+    run = gr.Button("Generate all six", variant="primary", elem_id="gen-run")
+    outputs = gr.HTML(elem_id="gen-outputs")
+    results = gr.State({})
+    gr.Markdown("### Step inspector")
+    with gr.Row():
+        which = gr.Dropdown(list(RUNS), value="MCV ensemble", label="output", elem_id="gen-which")
+        step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="gen-step")
+    chart = gr.Plot(label="Top candidates", elem_id="gen-inspector")
+    gr.Markdown(CAVEAT)
+    run.click(run_all, [pickers[0], pickers[1], prompt, chat, subvocab, maxlen, k, exact, sample, temperature, top_p,
+                        seed, max_bytes, weight], [outputs, results, step, chart])  # fmt: skip
+    which.change(inspect, [results, which, step], chart)
+    step.release(inspect, [results, which, step], chart)
