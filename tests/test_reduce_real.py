@@ -12,6 +12,8 @@ from vocablab.reduce.generate import generate_reduced, prompt_ids
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
+from .conftest import tiny_byte_level_bpe
+
 pytestmark = pytest.mark.slow
 
 PROMPTS = [
@@ -146,3 +148,29 @@ def _piece_bytes(generated: dict) -> list[bytes]:
 
     shared = shared_space([load_vocabulary("smollm2-135m"), load_vocabulary("gemma3-270m")], "mcv")
     return [shared.symbols[s].data or b"" for s in generated["symbols"]]
+
+
+def test_bad_input_gets_clear_messages(smol, tmp_path, capsys):
+    from tokenizers import normalizers
+
+    from vocablab.cli import main
+    from vocablab.reduce.ensemble import shared_space
+    from vocablab.reduce.subvocab import build_subvocabulary
+
+    model, vocab = smol
+    lower = tiny_byte_level_bpe()
+    lower.normalizer = normalizers.Lowercase()
+    (tmp_path / "lower").mkdir()
+    lower.save(str(tmp_path / "lower" / "tokenizer.json"))
+    assert main(["generate", str(tmp_path / "lower"), "--prompt", "Hi"]) == 2
+    assert "cannot be reduced exactly" in capsys.readouterr().err
+    (tmp_path / "no-eos").mkdir()
+    tiny_byte_level_bpe().save(str(tmp_path / "no-eos" / "tokenizer.json"))
+    with pytest.raises(VocabLabError, match="no EOS token"):
+        generate_reduced(str(tmp_path / "no-eos"), "Hi")
+    with pytest.raises(VocabLabError, match="context is 8192"):
+        generate_reduced("smollm2-135m", "hello " * 9000, model=model)
+    with pytest.raises(VocabLabError, match="lacks .* single bytes"):
+        build_subvocabulary(vocab, frozenset({b"a", b"b"}), "two letters")
+    with pytest.raises(VocabLabError, match="unknown ensemble space"):
+        shared_space([vocab, load_vocabulary("gemma3-270m")], "words")

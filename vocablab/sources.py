@@ -227,14 +227,15 @@ def load_causal_lm(
     dtype=None,
     progress: Progress | None = None,
 ):
-    """A causal LM from safetensors or GGUF, on CUDA when present (``device="auto"``)."""
+    """A causal LM from safetensors or GGUF; ``device="auto"``: on the GPUs when present (with
+    ``device_map="auto"``, so a model too large for one device is split), else on the CPU."""
     import torch
     from transformers import AutoModelForCausalLM
 
     source = spec if isinstance(spec, Source) else resolve(spec, need="model", token=token, progress=progress)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     kwargs = {"trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32}
+    if device == "auto" and torch.cuda.is_available():
+        kwargs["device_map"] = "auto"  # spread over the GPUs (and the CPU) when one device is too small
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     else:
@@ -243,4 +244,6 @@ def load_causal_lm(
         model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     except ValueError as exc:
         raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:200]})") from exc
-    return model.to(device).eval()
+    if "device_map" not in kwargs:
+        model = model.to("cpu" if device == "auto" else device)
+    return model.eval()
