@@ -25,6 +25,7 @@ from typing import Protocol
 
 import torch
 
+from vocablab.errors import VocabLabError
 from vocablab.reduce.subvocab import SubVocabulary
 
 
@@ -133,7 +134,9 @@ class ReducedModel:
             if len(ids):
                 split(logprobs + e.logw, e.state, e.tokens, ids, 1)
         if not groups and not to_close:
-            raise ValueError(f"no cover entry can emit {self.sub.symbols[symbol]} here")
+            raise VocabLabError(
+                f"the pruned cover cannot emit {self.sub.symbols[symbol]} here; use a larger K or exact mode"
+            )
         if symbol == self.sub.eos_symbol:
             self.ended = True
             return log_p
