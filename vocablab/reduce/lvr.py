@@ -161,8 +161,8 @@ class ReducedModel:
         chosen = self.sub.first_piece[ids] == symbol
         ids, logprobs = ids[chosen], logprobs[chosen]
         if self.keep_closing:
-            extra = torch.tensor([t for t in self.sub.by_nested.get((symbol,), ()) if t not in set(ids.tolist())],
-                                 dtype=torch.long)  # fmt: skip
+            have = set(ids.tolist())
+            extra = torch.tensor([t for t in self.sub.by_nested.get((symbol,), ()) if t not in have], dtype=torch.long)
             ids, logprobs = torch.cat([ids, extra]), torch.cat([logprobs, self.model.logprobs(e.state)[extra]])
         return ids, logprobs
 
