@@ -176,6 +176,80 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
     _print_generation(args, result)
 
 
+def cmd_align(args: argparse.Namespace) -> None:
+    from vocablab.align import align_text
+
+    text = args.text if args.text is not None else _read_text_file(args.file)
+    result = align_text(args.models[0], args.models[1], text, top_k=args.top_k, cost=args.cost,
+                        alignment=args.alignment, temperature=args.temperature, reg=args.reg,
+                        transplant=args.transplant, trust_remote_code=args.trust_remote_code,
+                        progress=_progress)  # fmt: skip
+    positions = result.positions
+    if args.position is not None:
+        if not 0 <= args.position < len(positions):
+            raise VocabLabError(f"position {args.position} is not among the {len(positions)} paired positions "
+                                f"(0 to {len(positions) - 1})")  # fmt: skip
+        positions = [positions[args.position]]
+    if args.json:
+        data = result.to_dict()
+        data["positions"] = [
+            p for p in data["positions"] if args.position is None or p is data["positions"][args.position]
+        ]
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return
+    how = "same byte offset" if result.alignment == "bytes" else "same token index"
+    print(f"A {result.a} vs B {result.b}: {len(result.positions)} positions paired by {how} "
+          f"(alignment: {result.alignment}); temperature {result.temperature:g}")  # fmt: skip
+    print(f"mean ULD ({result.alignment} alignment): {result.mean_uld:.4f}")
+    print(f"Sinkhorn plan between the top-{result.top_k} of each, cost {result.cost_kind}, reg {result.reg:g}"
+          + (f" (mapping: {result.transplant})" if result.transplant else ""))  # fmt: skip
+    if args.position is None:
+        print(f"{'#':>4} {'byte':>5} {'pos A/B':>8}  {'A predicts':14} {'B predicts':14} {'ULD':>6} {'OT cost':>7}"
+              "  largest flow (mass, cost)")  # fmt: skip
+        for n, p in enumerate(positions):
+            flow = p.flows[0]
+            print(f"{n:>4} {p.byte_a:>5} {f'{p.index_a}/{p.index_b}':>8}  {p.predicted_a:14} {p.predicted_b:14} "
+                  f"{p.uld:6.3f} {p.transport_cost:7.3f}  {flow.source} -> {flow.target} ({flow.mass:.3f}, "
+                  f"{flow.cost:.2f})")  # fmt: skip
+        return
+    p = positions[0]
+    read = text.encode("utf-8")[: p.byte_a].decode("utf-8", errors="replace")
+    print(f"position {args.position}: A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
+          f"(byte {p.byte_b}); text so far ends {read[-40:]!r}")  # fmt: skip
+    print(f"ULD {p.uld:.4f} over {p.n_padded:,} padded classes; transport cost {p.transport_cost:.4f} "
+          f"(exact optimum {p.exact_cost:.4f})")  # fmt: skip
+    print(f"{'rank':>4}  {'A token':16} {'p':>7}  {'B token':16} {'q':>7}  |p-q|")
+    for r, (ta, tb, c) in enumerate(zip(p.top_a, p.top_b, p.rank_cost, strict=True)):
+        print(f"{r:>4}  {ta.token:16} {ta.prob:7.4f}  {tb.token:16} {tb.prob:7.4f}  {c:.4f}")
+    print("largest flows of the Sinkhorn plan:")
+    for flow in p.flows:
+        print(f"   {flow.source:16} -> {flow.target:16} mass {flow.mass:.4f}  cost {flow.cost:.3f}")
+
+
+def cmd_distill(args: argparse.Namespace) -> None:
+    from vocablab.align.distill import distill
+    from vocablab.presets import TEXT_PRESETS, ensure_text
+
+    path = ensure_text(args.text, _progress) if args.text in TEXT_PRESETS else args.text
+    result = distill(args.teacher, args.student, path, steps=args.steps, out=args.out, uld_weight=args.uld_weight,
+                     temperature=args.temperature, lr=args.lr, alignment=args.alignment, limit=args.limit,
+                     device=args.device, overwrite=args.overwrite, trust_remote_code=args.trust_remote_code,
+                     progress=_progress)  # fmt: skip
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return
+    print(f"{result.student} learning from {result.teacher} on {result.documents} documents; loss = ce + "
+          f"{result.uld_weight:g} x ULD ({result.alignment} alignment, temperature {result.temperature:g}), "
+          f"lr {result.lr:g}")  # fmt: skip
+    print(f"{'step':>4} {'ce':>8} {'uld':>8} {'loss':>8} {'positions':>9} {'s':>6}")
+    for s in result.steps:
+        print(f"{s.step:>4} {s.ce:8.4f} {s.uld:8.4f} {s.loss:8.4f} {s.positions:>9} {s.seconds:6.1f}")
+    before, after = result.before, result.after
+    print(f"on the training text: ULD {before['uld']:.4f} -> {after['uld']:.4f}, "
+          f"ce {before['ce']:.4f} -> {after['ce']:.4f} nats per token ({result.seconds:.0f} s)")  # fmt: skip
+    print(f"student saved to {result.out_dir}" if result.out_dir else "student not saved (no --out)")
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     from vocablab.presets import (
         MODEL_PRESETS,
@@ -281,6 +355,44 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--weights", type=_weights, help="one weight per model, e.g. 0.5,0.5 (default uniform)")
     decoding_options(ens)
     ens.set_defaults(run=cmd_ensemble, min_models=2)
+
+    from vocablab.align.engine import MAX_ALIGN_BYTES
+    from vocablab.align.positions import ALIGNMENTS
+    from vocablab.align.transport import COSTS
+
+    align = models_command("align", "pair two models' next-token distributions on a text: ULD and transport plans",
+                           "+")  # fmt: skip
+    text = align.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help=f"the text (up to {MAX_ALIGN_BYTES:,} bytes)")
+    text.add_argument("--file", help="read the text from a UTF-8 file")
+    align.add_argument("--position", type=int, help="show one paired position (its number in the table) in full")
+    align.add_argument("--top-k", type=int, default=20, help="tokens of each distribution in the plans (default 20)")
+    align.add_argument("--cost", choices=COSTS, default="edit", help="token cost of the Sinkhorn plan (default edit)")
+    align.add_argument("--alignment", choices=ALIGNMENTS, default="bytes",
+                       help="pair positions by byte offset (default) or by token index")  # fmt: skip
+    align.add_argument("--temperature", type=float, default=1.0)
+    align.add_argument("--reg", type=float, default=0.05, help="Sinkhorn entropic regularization (default 0.05)")
+    align.add_argument("--transplant", help="transplant folder between the two models, for --cost embedding "
+                       "(default: the newest matching one in the app's workspace)")  # fmt: skip
+    align.set_defaults(run=cmd_align, min_models=2, max_models=2)
+
+    dist = sub.add_parser("distill", help="train a student on a teacher's next-token distributions (CE + ULD)")
+    dist.add_argument("--teacher", required=True)
+    dist.add_argument("--student", required=True)
+    dist.add_argument("--text", required=True, help="training text: a UTF-8 file (one document per line) or "
+                      "the text preset lee_background")  # fmt: skip
+    dist.add_argument("--limit", type=int, help="use only the first N documents")
+    dist.add_argument("--steps", type=int, required=True, help="training steps, one document each")
+    dist.add_argument("--uld-weight", type=float, default=1.5, help="weight of the ULD term (default 1.5)")
+    dist.add_argument("--temperature", type=float, default=1.0)
+    dist.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
+    dist.add_argument("--alignment", choices=ALIGNMENTS, default="bytes")
+    dist.add_argument("--out", help="save the student here (a safetensors model folder)")
+    dist.add_argument("--overwrite", action="store_true")
+    dist.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    dist.add_argument("--json", action="store_true", help="print JSON")
+    dist.add_argument("--trust-remote-code", action="store_true")
+    dist.set_defaults(run=cmd_distill)
 
     presets = sub.add_parser("presets", help="list the built-in presets and fetch them into the cache")
     group = presets.add_mutually_exclusive_group()

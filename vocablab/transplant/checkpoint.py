@@ -8,14 +8,19 @@ of the replaced tensors and the copied tensors are bit-for-bit the base model's.
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 import struct
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
 from vocablab.errors import VocabLabError
+from vocablab.sources import TOKENIZER_FILES
 
 EMBEDDING_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "tok_embeddings.weight")
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
@@ -173,3 +178,34 @@ def _tensor_bytes(tensor: torch.Tensor) -> bytes:
     if flat.dtype == torch.bfloat16:
         flat = flat.view(torch.int16)
     return flat.numpy().tobytes()
+
+
+def copy_tokenizer_files(source_dir: Path, target_dir: Path) -> int:
+    """Copy a model folder's tokenizer files (not its config); how many were copied."""
+    copied = 0
+    for name in TOKENIZER_FILES:
+        if name != "config.json" and (source_dir / name).is_file():
+            shutil.copy2(source_dir / name, target_dir / name)
+            copied += 1
+    return copied
+
+
+def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> None:
+    """Let ``fill`` write into a temporary folder beside ``out``; move it into place only when complete,
+    so a failure (a full disk, an interrupt) never leaves a half-written model behind."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        fill(work)
+        if out.exists() and overwrite:
+            shutil.rmtree(out)
+        work.rename(out)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            message = f"the disk is full; nothing was written to {out} (the partial output was removed)"
+            raise VocabLabError(message) from exc
+        raise VocabLabError(f"could not write {out}: {exc}; the partial output was removed") from exc
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

@@ -10,11 +10,8 @@ approximated token: its anchors, coefficients and reconstruction error in the do
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,9 +22,16 @@ from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.presets import Progress
-from vocablab.sources import TOKENIZER_FILES, Source, load_vocabulary, resolve
+from vocablab.sources import Source, load_vocabulary, resolve
 from vocablab.transplant import baselines
-from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor, write_with_replacements
+from vocablab.transplant.checkpoint import (
+    EmbeddingRows,
+    copy_tokenizer_files,
+    find_embeddings,
+    read_tensor,
+    write_folder,
+    write_with_replacements,
+)
 from vocablab.transplant.matching import MatchMode, TokenMatch, match_tokens
 from vocablab.transplant.omp import batch_omp, reconstruction_error
 from vocablab.vocab import Vocabulary
@@ -214,27 +218,14 @@ def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> 
 
 
 def _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite) -> None:
-    """Write into a temporary folder beside ``out`` and move it into place only when complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    def fill(work: Path) -> None:
         write_with_replacements(base_src.path, work, new_matrices)
         _write_config(base_src.path, work, donor_vocab)
         _copy_tokenizer(donor_src, work)
         save_file({k: v.contiguous() for k, v in anchors.items()}, str(work / ANCHORS))
         (work / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
-        if out.exists() and overwrite:
-            shutil.rmtree(out)
-        work.rename(out)
-    except OSError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
-            message = f"the disk is full; nothing was written to {out} (the partial output was removed)"
-            raise VocabLabError(message) from exc
-        raise VocabLabError(f"could not write {out}: {exc}; the partial output was removed") from exc
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+
+    write_folder(out, fill, overwrite=overwrite)
 
 
 def _write_config(base_dir: Path, work: Path, donor: Vocabulary) -> None:
@@ -255,10 +246,5 @@ def _write_config(base_dir: Path, work: Path, donor: Vocabulary) -> None:
 
 
 def _copy_tokenizer(donor_src: Source, work: Path) -> None:
-    copied = 0
-    for name in TOKENIZER_FILES:
-        if name != "config.json" and (donor_src.path / name).is_file():
-            shutil.copy2(donor_src.path / name, work / name)
-            copied += 1
-    if not copied:
+    if not copy_tokenizer_files(donor_src.path, work):
         raise VocabLabError(f"{donor_src.spec}: no tokenizer files to copy")

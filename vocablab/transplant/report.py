@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +17,13 @@ from vocablab.sources import load_vocabulary
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 from vocablab.transplant.engine import ANCHORS, REPORT
 from vocablab.vocab import Vocabulary, display_token
+
+
+def workspace() -> Path:
+    """Where the app keeps the models users make (until they are deleted by hand)."""
+    root = Path(os.environ.get("VOCABLAB_WORKDIR") or Path(tempfile.gettempdir()) / "vocablab-runs")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @dataclass

@@ -3,11 +3,8 @@ embeddings on a map, compare the model before and after, download or push the re
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
@@ -16,7 +13,7 @@ from vocablab.evaluate import bits_per_byte, greedy_continuation
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.transplant import METHODS, transplant
-from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
+from vocablab.transplant.report import TransplantReport, push_to_hub, workspace, write_archive
 from vocablab.ui.common import model_picker, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
@@ -28,13 +25,6 @@ SAMPLE_TEXT = (
     "The central bank raised interest rates by 0.25 percentage points on Wednesday, its third increase "
     "this year, saying inflation remained well above its 2% target."
 )
-
-
-def workspace() -> Path:
-    """Where the app keeps the models users make (until they are deleted by hand)."""
-    root = Path(os.environ.get("VOCABLAB_WORKDIR") or Path(tempfile.gettempdir()) / "vocablab-runs")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _slug(text: str) -> str:

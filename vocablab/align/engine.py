@@ -1,0 +1,243 @@
+"""Align two models' next-token distributions over one text (ALGORITHMS.md section 6).
+
+    result = align_text("gemma3-270m", "smollm2-135m", "The cat sat on the mat.", top_k=20)
+    result.positions[3].uld, result.positions[3].flows[0]
+
+Each model reads the text after its own start token; positions are paired by byte offset or by index
+(``positions.py``). At every pair: the ULD value over the full vocabularies, ULD's rank-to-rank plan
+over the top-k ranks, and a Sinkhorn plan between the two top-k distributions (each renormalized to
+sum 1) under a token cost (``transport.py``), with its exact (EMD) cost beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import ot
+import torch
+
+from vocablab.align.mapping import TokenMapping
+from vocablab.align.positions import ALIGNMENTS, Alignment, PositionPair, align_positions
+from vocablab.align.transport import COSTS, CostKind, embedding_costs, sinkhorn_plan, token_costs
+from vocablab.align.uld import uld_loss, uld_rank_plan
+from vocablab.errors import VocabLabError
+from vocablab.evaluate import start_token
+from vocablab.presets import Progress
+from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
+from vocablab.vocab import Vocabulary, display_token
+
+LOG = logging.getLogger(__name__)
+
+MAX_ALIGN_BYTES = 4000  # both models' logits at every paired position stay well under a GB
+N_FLOWS = 5
+
+
+@dataclass
+class TokenMass:
+    id: int
+    token: str
+    prob: float
+
+
+@dataclass
+class Flow:
+    source: str  # a token of A
+    target: str  # a token of B
+    mass: float
+    cost: float
+
+
+@dataclass
+class PositionReport:
+    """Everything measured at one pair of positions; ``alignment`` says how they were paired."""
+
+    alignment: str
+    index_a: int
+    index_b: int
+    byte_a: int
+    byte_b: int
+    next_a: str  # the token that actually comes next in A's tokenization of the text
+    next_b: str
+    uld: float  # over the full vocabularies, at the result's temperature
+    top_a: list[TokenMass]
+    top_b: list[TokenMass]
+    rank_cost: list[float]  # |p_(r) - q_(r)| for the top-k ranks; each rank pair carries mass 1/n
+    rank_tokens_b: list[str]  # B's token at each rank (A's are top_a)
+    n_padded: int
+    cost: list[list[float]]  # top_a x top_b token costs
+    plan: list[list[float]]  # Sinkhorn plan between the renormalized top-k distributions
+    transport_cost: float  # sum(plan * cost)
+    exact_cost: float  # the exact optimal transport cost between the same two top-k histograms
+    flows: list[Flow]
+
+    @property
+    def predicted_a(self) -> str:
+        return self.top_a[0].token
+
+    @property
+    def predicted_b(self) -> str:
+        return self.top_b[0].token
+
+
+@dataclass
+class AlignResult:
+    a: str
+    b: str
+    text: str
+    alignment: str
+    cost_kind: str
+    temperature: float
+    top_k: int
+    reg: float
+    transplant: str | None
+    positions: list[PositionReport] = field(default_factory=list)
+
+    @property
+    def mean_uld(self) -> float:
+        return float(np.mean([p.uld for p in self.positions])) if self.positions else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mean_uld": self.mean_uld}
+
+
+def check_encodes(vocab: Vocabulary, text: str) -> list[int]:
+    """``vocab``'s ids for ``text``, or a clear error when they do not spell the text back exactly
+    (unknown characters, a normalizer that rewrites them): byte offsets would not line up."""
+    ids = vocab.encode(text)
+    if vocab.text_bytes(ids) != text.encode("utf-8"):
+        got = vocab.text_bytes(ids).decode("utf-8", errors="replace")
+        raise VocabLabError(
+            f"{vocab.name}'s tokenizer cannot encode this text exactly (it reads it back as {got[:60]!r}); "
+            f"both models must encode the text byte for byte to compare their predictions"
+        )
+    return ids
+
+
+def byte_ends(vocab: Vocabulary, text_ids: list[int]) -> list[int]:
+    """Bytes read after the start token and after each text token."""
+    return [0] + [end for _, end in vocab.byte_spans(text_ids)]
+
+
+def token_label(vocab: Vocabulary, idx: int) -> str:
+    if idx >= len(vocab):
+        return f"<row {idx}>"  # a padded output row, or ULD's zero padding
+    return display_token(vocab.pieces[idx], vocab.strings[idx])
+
+
+def check_options(text: str, vocab_a: Vocabulary, vocab_b: Vocabulary, top_k: int, temperature: float) -> None:
+    if not text:
+        raise VocabLabError("the text is empty: type some text to align the two models on")
+    if len(text.encode("utf-8")) > MAX_ALIGN_BYTES:
+        raise VocabLabError(f"the text has {len(text.encode('utf-8')):,} bytes; align takes up to {MAX_ALIGN_BYTES:,}")
+    if top_k < 1:
+        raise VocabLabError("top-k must be at least 1")
+    for vocab in (vocab_a, vocab_b):
+        if top_k > len(vocab):
+            raise VocabLabError(f"top-k {top_k:,} is larger than {vocab.name}'s vocabulary ({len(vocab):,} tokens)")
+    if temperature <= 0:
+        raise VocabLabError("the temperature must be positive")
+
+
+@torch.no_grad()
+def next_token_logits(model, ids: list[int], positions: list[int]) -> torch.Tensor:
+    """(len(positions), V) logits, in float32 on the CPU, computing the head only where needed."""
+    device = next(model.parameters()).device
+    keep = torch.tensor(positions, dtype=torch.long, device=device)
+    out = model(torch.tensor([ids], device=device), logits_to_keep=keep)
+    return out.logits[0].float().cpu()
+
+
+def align_text(
+    a: str | Source,
+    b: str | Source,
+    text: str,
+    *,
+    top_k: int = 20,
+    cost: CostKind = "edit",
+    alignment: Alignment = "bytes",
+    temperature: float = 1.0,
+    reg: float = 0.05,
+    transplant: str | None = None,
+    models: tuple | None = None,
+    trust_remote_code: bool = False,
+    progress: Progress | None = None,
+) -> AlignResult:
+    """Pair the positions of ``text`` as read by models A and B and compare what they predict next.
+
+    ``models``: the two already-loaded causal LMs (the app keeps them); ``transplant``: a transplant
+    folder between A and B for ``cost="embedding"`` (default: the newest one in the workspace).
+    """
+    progress = progress or (lambda fraction, message: LOG.info("%s", message))
+    if cost not in COSTS:
+        raise VocabLabError(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
+    if alignment not in ALIGNMENTS:
+        raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
+    if reg <= 0:
+        raise VocabLabError("the Sinkhorn regularization must be positive")
+    src_a, src_b = (s if isinstance(s, Source) else resolve(s, need="model", progress=progress) for s in (a, b))
+    vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
+    check_options(text, vocab_a, vocab_b, top_k, temperature)
+    text_a, text_b = check_encodes(vocab_a, text), check_encodes(vocab_b, text)
+    mapping = TokenMapping.for_models(src_a, src_b, vocab_a, vocab_b, transplant) if cost == "embedding" else None
+    pairs = align_positions(byte_ends(vocab_a, text_a), byte_ends(vocab_b, text_b), alignment)
+    ids_a, ids_b = [start_token(vocab_a)] + text_a, [start_token(vocab_b)] + text_b
+    if models is None:
+        progress(0.1, "loading the models")
+        models = tuple(load_causal_lm(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
+    progress(0.5, f"reading the text with both models ({len(pairs)} paired positions)")
+    logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])
+    logits_b = next_token_logits(models[1], ids_b, [p.index_b for p in pairs])
+    uld = uld_loss(logits_a, logits_b, temperature, reduction="none")
+    probs_a = torch.softmax(logits_a / temperature, dim=-1)
+    probs_b = torch.softmax(logits_b / temperature, dim=-1)
+    result = AlignResult(
+        a=src_a.spec, b=src_b.spec, text=text, alignment=alignment, cost_kind=cost, temperature=temperature,
+        top_k=top_k, reg=reg, transplant=str(mapping.folder) if mapping else None,
+    )  # fmt: skip
+    progress(0.8, "transport plans")
+    ids, vocabs = (ids_a, ids_b), (vocab_a, vocab_b)
+    for i, pair in enumerate(pairs):
+        result.positions.append(_position(result, pair, probs_a[i], probs_b[i], float(uld[i]), ids, vocabs, mapping))
+    return result
+
+
+def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vocabs, mapping) -> PositionReport:
+    (ids_a, ids_b), (vocab_a, vocab_b), k = ids, vocabs, result.top_k
+    rank = uld_rank_plan(p, q, k)
+    top_a = [TokenMass(i, token_label(vocab_a, i), float(p[i])) for i in p.topk(k).indices.tolist()]
+    top_b = [TokenMass(i, token_label(vocab_b, i), float(q[i])) for i in q.topk(k).indices.tolist()]
+    matrix = _cost_matrix(result.cost_kind, top_a, top_b, vocab_a, vocab_b, mapping)
+    mass_a = np.array([t.prob for t in top_a]) / sum(t.prob for t in top_a)
+    mass_b = np.array([t.prob for t in top_b]) / sum(t.prob for t in top_b)
+    plan = sinkhorn_plan(mass_a, mass_b, matrix, result.reg)
+    order = np.argsort(plan, axis=None)[::-1][:N_FLOWS]
+    flows = [
+        Flow(top_a[r].token, top_b[c].token, float(plan[r, c]), float(matrix[r, c]))
+        for r, c in zip(*np.unravel_index(order, plan.shape), strict=True)
+    ]
+    return PositionReport(
+        alignment=result.alignment, index_a=pair.index_a, index_b=pair.index_b, byte_a=pair.byte_a,
+        byte_b=pair.byte_b, next_a=token_label(vocab_a, ids_a[pair.index_a + 1]),
+        next_b=token_label(vocab_b, ids_b[pair.index_b + 1]), uld=uld, top_a=top_a, top_b=top_b,
+        rank_cost=rank.cost, rank_tokens_b=[token_label(vocab_b, i) for i in rank.ids_q], n_padded=rank.n,
+        cost=matrix.tolist(), plan=plan.tolist(), transport_cost=float((plan * matrix).sum()),
+        exact_cost=float(ot.emd2(mass_a, mass_b, matrix)), flows=flows,
+    )  # fmt: skip
+
+
+def _cost_matrix(cost, top_a, top_b, vocab_a, vocab_b, mapping) -> np.ndarray:
+    ids_a, ids_b = [t.id for t in top_a], [t.id for t in top_b]
+    if cost == "embedding":
+        return embedding_costs(*mapping.vectors(ids_a, ids_b))
+
+    def pieces(vocab, ids):
+        return [vocab.pieces[i] if i < len(vocab) else None for i in ids]
+
+    def names(vocab, ids):  # specials match across vocabularies by role (bos, eos, ...), else by name
+        roles = {i: role for role, i in vocab.roles.items()}
+        return [roles.get(i, token_label(vocab, i)) for i in ids]
+
+    names_a, names_b = names(vocab_a, ids_a), names(vocab_b, ids_b)
+    return token_costs(pieces(vocab_a, ids_a), pieces(vocab_b, ids_b), cost, names_a, names_b)

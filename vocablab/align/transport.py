@@ -1,0 +1,81 @@
+"""Entropic optimal transport between the top-k of two next-token distributions (POT's Sinkhorn).
+
+Costs between a token of A and a token of B, all in [0, 1] so one regularization suits every cost:
+- "edit": byte Levenshtein distance divided by the longer token's length;
+- "exact": 0 when the bytes are equal, else 1;
+- "embedding": half the cosine distance between the two tokens' vectors in one model's embedding
+  space, the other vocabulary mapped into it by an OMP transplant (see ``mapping.py``).
+Special tokens have no bytes: two specials of the same name cost 0, anything else 1.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import ot
+import torch
+
+CostKind = Literal["edit", "exact", "embedding"]
+COSTS = ("edit", "exact", "embedding")
+
+
+def byte_edit_distance(a: bytes, b: bytes) -> int:
+    """Levenshtein distance over bytes (insert, delete, substitute; each costs 1)."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def _special_or(a: bytes | None, b: bytes | None, name_a: str, name_b: str) -> float | None:
+    if a is None or b is None:
+        return 0.0 if a is None and b is None and name_a == name_b else 1.0
+    return None
+
+
+def token_costs(
+    pieces_a: list[bytes | None],
+    pieces_b: list[bytes | None],
+    kind: Literal["edit", "exact"],
+    names_a: list[str] | None = None,
+    names_b: list[str] | None = None,
+) -> np.ndarray:
+    """(len(a), len(b)) matrix of byte costs between two token lists (None = a special token)."""
+    names_a = names_a or [""] * len(pieces_a)
+    names_b = names_b or [""] * len(pieces_b)
+    cost = np.empty((len(pieces_a), len(pieces_b)))
+    for i, (a, name_a) in enumerate(zip(pieces_a, names_a, strict=True)):
+        for j, (b, name_b) in enumerate(zip(pieces_b, names_b, strict=True)):
+            special = _special_or(a, b, name_a, name_b)
+            if special is not None:
+                cost[i, j] = special
+            elif kind == "exact":
+                cost[i, j] = float(a != b)
+            else:
+                cost[i, j] = byte_edit_distance(a, b) / max(len(a), len(b), 1)
+    return cost
+
+
+def embedding_costs(vectors_a: torch.Tensor, vectors_b: torch.Tensor) -> np.ndarray:
+    """Half the cosine distance between every row of ``vectors_a`` and every row of ``vectors_b``."""
+    a = torch.nn.functional.normalize(vectors_a.double(), dim=-1)
+    b = torch.nn.functional.normalize(vectors_b.double(), dim=-1)
+    return ((1.0 - a @ b.T) / 2).clamp(0.0, 1.0).numpy()
+
+
+def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) -> np.ndarray:
+    """The entropic OT plan between histograms ``a`` and ``b`` (each renormalized to sum 1).
+
+    The log-domain solver stays stable for small ``reg``; as ``reg`` shrinks the plan approaches an
+    exact (earth mover's) optimal plan.
+    """
+    if reg <= 0:
+        raise ValueError("the Sinkhorn regularization must be positive")
+    a = np.asarray(a, dtype=np.float64) / np.sum(a)
+    b = np.asarray(b, dtype=np.float64) / np.sum(b)
+    return ot.sinkhorn(a, b, np.asarray(cost, dtype=np.float64), reg, method="sinkhorn_log",
+                       numItermax=20_000, stopThr=1e-10)  # fmt: skip

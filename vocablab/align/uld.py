@@ -1,0 +1,83 @@
+"""The Universal Logit Distillation loss (Boizard et al. 2024; ALGORITHMS.md section 6).
+
+At one position, with p = softmax(teacher logits / T) and q = softmax(student logits / T), the shorter
+vector is padded with zeros, both are sorted in descending order and
+
+    ULD = sum_r |p_(r) - q_(r)|.
+
+Sorting forgets which token is which, so the two vocabularies never need to match. The sum equals N
+times the 1-D Wasserstein-1 distance between the two sets of N probability values, whose optimal
+coupling sends rank r to rank r with mass 1/N: that is ULD's transport plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def sorted_padded(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probability rows padded with zeros to the longer vocabulary and sorted in descending order."""
+    n = max(p.shape[-1], q.shape[-1])
+    p = F.pad(p, (0, n - p.shape[-1]))
+    q = F.pad(q, (0, n - q.shape[-1]))
+    return p.sort(dim=-1, descending=True).values, q.sort(dim=-1, descending=True).values
+
+
+def uld_loss(
+    teacher_logits: torch.Tensor,
+    student_logits: torch.Tensor,
+    temperature: float = 1.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """ULD between rows of logits over two vocabularies (any sizes), differentiable in both.
+
+    ``teacher_logits`` is (..., V_t) and ``student_logits`` (..., V_s) with the same leading shape
+    (one row per aligned position). ``reduction``: "mean" over positions, "sum", or "none".
+
+    >>> uld_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([[9.0, 0.0, 0.0]])).item() > 0
+    True
+    """
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    p = torch.softmax(teacher_logits.float() / temperature, dim=-1)
+    q = torch.softmax(student_logits.float() / temperature, dim=-1)
+    p_sorted, q_sorted = sorted_padded(p, q)
+    per_position = (p_sorted - q_sorted).abs().sum(dim=-1)
+    if reduction == "none":
+        return per_position
+    return per_position.sum() if reduction == "sum" else per_position.mean()
+
+
+@dataclass
+class RankPlan:
+    """The top ``k`` ranks of ULD's plan at one position: rank r of p goes to rank r of q.
+
+    ``ids_p``/``ids_q`` are the token ids at each rank (ids past a vocabulary's end are padding);
+    every pair carries mass 1/n and costs |p_(r) - q_(r)|; ``uld`` sums the cost over all n ranks.
+    """
+
+    ids_p: list[int]
+    ids_q: list[int]
+    p: list[float]
+    q: list[float]
+    mass: float
+    cost: list[float]
+    n: int
+    uld: float
+
+
+def uld_rank_plan(p: torch.Tensor, q: torch.Tensor, k: int) -> RankPlan:
+    """ULD's rank-to-rank plan between two probability vectors (one position), kept to the top ``k``."""
+    n = max(p.shape[-1], q.shape[-1])
+    p_pad = F.pad(p.double(), (0, n - p.shape[-1]))
+    q_pad = F.pad(q.double(), (0, n - q.shape[-1]))
+    p_sorted, p_ids = p_pad.sort(descending=True)
+    q_sorted, q_ids = q_pad.sort(descending=True)
+    cost = (p_sorted - q_sorted).abs()
+    return RankPlan(
+        ids_p=p_ids[:k].tolist(), ids_q=q_ids[:k].tolist(), p=p_sorted[:k].tolist(), q=q_sorted[:k].tolist(),
+        mass=1.0 / n, cost=cost[:k].tolist(), n=n, uld=float(cost.sum()),
+    )  # fmt: skip
