@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+import torch
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS
-from vocablab.sources import load_vocabulary
+from vocablab.sources import load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
 
 CORPUS = [
@@ -65,3 +69,24 @@ def sentencepiece_vocab() -> Vocabulary:
 def preset_vocab(request) -> Vocabulary:
     """Every real preset tokenizer (fetched into the cache on first use)."""
     return load_vocabulary(request.param)
+
+
+def tiny_llama(tokenizer_preset: str, folder: Path, *, tied: bool, rows: int | None = None, seed: int = 0) -> Path:
+    """A 1-layer Llama whose tokenizer is a real preset's, saved as safetensors."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    source = resolve(tokenizer_preset)
+    folder.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(source.path / name, folder / name)
+    vocab = load_vocabulary(tokenizer_preset)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=rows or len(vocab), hidden_size=24, intermediate_size=48, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied, max_position_embeddings=64,
+    )  # fmt: skip
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # rows with very different norms, as in real embeddings
+        model.model.embed_tokens.weight.mul_(torch.rand(config.vocab_size, 1) * 3 + 0.1)
+    model.save_pretrained(folder)
+    return folder

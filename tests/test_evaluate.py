@@ -11,7 +11,7 @@ from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte, document_bits, greedy_continuation, read_documents, start_token
 from vocablab.sources import load_vocabulary
 
-from .test_transplant import tiny_llama
+from .conftest import tiny_llama
 
 
 @pytest.fixture(scope="module")

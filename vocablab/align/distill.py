@@ -160,13 +160,14 @@ def distill(
         tick = time.perf_counter()
         student_model.train()
         doc = docs[step % len(docs)]
-        ce, uld = _losses(teacher_model, student_model, doc, temperature)
-        loss = ce + uld_weight * uld
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with torch.enable_grad():  # also when called from a no-grad context
+            ce, uld = _losses(teacher_model, student_model, doc, temperature)
+            loss = ce + uld_weight * uld
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(student_model.parameters(), 1.0)
         optimizer.step()
-        record = DistillStep(step + 1, float(ce), float(uld), float(loss), len(doc.index_student),
+        record = DistillStep(step + 1, ce.item(), uld.item(), loss.item(), len(doc.index_student),
                              round(time.perf_counter() - tick, 2))  # fmt: skip
         result.steps.append(record)
         message = f"step {record.step}/{steps}: ce {record.ce:.4f}  uld {record.uld:.4f}  loss {record.loss:.4f}"
