@@ -157,3 +157,28 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     expect(chart).to_contain_text("step 0: chosen", timeout=60_000)
     expect(chart).to_contain_text("ensemble")  # the ensemble's bars next to each model's
     page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+
+
+def test_align_view_shows_plans_for_a_chosen_position(page, tmp_path):
+    pick(page, "picker-a", "gemma3-270m")
+    pick(page, "picker-b", "smollm2-135m")
+    page.get_by_role("tab", name="Align distributions").click()
+    text = page.locator("#align-text textarea")
+    text.fill("")
+    page.locator("#align-run").click()
+    expect(page.locator(".toast-body").filter(has_text="text is empty").first).to_be_visible(timeout=60_000)
+    text.fill("The committee approved 1,250 new homes near the river.")
+    page.locator("#align-run").click()
+    expect(page.locator("#align-summary")).to_contain_text("Mean ULD (bytes alignment", timeout=300_000)
+    expect(page.locator("#align-line")).to_contain_text("ULD along the text")
+    expect(page.locator("#align-table")).to_contain_text("·approved")  # the text's next tokens, listed
+    expect(page.locator("#align-rank-plan")).to_contain_text("ULD rank plan")
+    expect(page.locator("#align-sinkhorn")).to_contain_text("transport cost")
+    expect(page.locator("#align-bars")).to_contain_text("A gemma3-270m")
+    # choose another position: the details and the plans follow
+    box = page.locator("#align-position input")
+    box.fill("#2 · byte")
+    page.locator("#align-position").get_by_text(re.compile(r"#2 · byte")).first.click()
+    expect(page.locator("#align-details")).to_contain_text("#2 (bytes alignment)", timeout=60_000)
+    page.locator("#align-sinkhorn .nsewdrag").first.hover()  # plotly's hover layer answers
+    page.screenshot(path=str(tmp_path / "align.png"), full_page=True)

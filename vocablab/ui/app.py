@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TOKENIZER_PRESETS, is_cached, unavailable_reason
-from vocablab.ui import generate_tab, numbers_tab, tokenizers_tab, transplant_tab
+from vocablab.ui import align_tab, generate_tab, numbers_tab, tokenizers_tab, transplant_tab
 from vocablab.ui.common import model_picker
 
 INTRO = """# vocablab
@@ -57,4 +57,6 @@ def build_app() -> gr.Blocks:
             transplant_tab.build()
         with gr.Tab("Generate and ensemble"):
             generate_tab.build(pickers)
+        with gr.Tab("Align distributions"):
+            align_tab.build(pickers)
     return app

@@ -10,10 +10,17 @@ import gradio as gr
 from vocablab.compare import MAX_TEXT_CHARS
 from vocablab.errors import VocabLabError
 from vocablab.presets import preset_names
+from vocablab.sources import load_causal_lm
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["MAX_TEXT_CHARS", "chosen", "model_picker", "user_errors"]
+__all__ = ["MAX_TEXT_CHARS", "cached_model", "chosen", "model_picker", "user_errors"]
+
+
+@functools.lru_cache(maxsize=2)
+def cached_model(spec: str):
+    """The last two causal LMs the tabs used (models A and B), kept loaded between clicks."""
+    return load_causal_lm(spec)
 
 
 def model_picker(label: str, value: str | None, elem_id: str | None = None) -> gr.Dropdown:

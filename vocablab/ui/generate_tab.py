@@ -3,7 +3,6 @@ side by side, with a step inspector."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from html import escape
 
 import gradio as gr
@@ -11,8 +10,7 @@ import plotly.graph_objects as go
 
 from vocablab.errors import VocabLabError
 from vocablab.reduce.generate import Generation, generate_ensemble, generate_plain, generate_reduced
-from vocablab.sources import load_causal_lm
-from vocablab.ui.common import chosen, user_errors
+from vocablab.ui.common import cached_model, chosen, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
 INTRO = """Generate with a model reduced to a smaller vocabulary without changing its distribution over
@@ -29,11 +27,6 @@ models can also segment the same text differently, which is why the byte ensembl
 
 MAX_PROMPT_CHARS = 2000
 RUNS = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
-
-
-@lru_cache(maxsize=2)
-def _model(spec: str):
-    return load_causal_lm(spec)
 
 
 def render_generation(title: str, result: Generation) -> str:
@@ -93,14 +86,14 @@ def run_all(a, b, prompt, chat, subvocab, maxlen, k, exact, sample, temperature,
     results: dict[str, Generation] = {}
     for n, (label, spec, other) in enumerate([("A", models[0], models[1]), ("B", models[1], models[0])]):
         progress(n / 4, f"loading and generating with {spec}")
-        model = _model(spec)
+        model = cached_model(spec)
         results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **_plain(decoding))
         sub = {"bytes": "bytes", "maxlen:N": f"maxlen:{int(maxlen)}", "MCV with the other model": f"mcv:{other}"}
         results[f"{label} reduced"] = generate_reduced(spec, prompt, subvocab=sub[subvocab], model=model, **decoding)
     for n, space in enumerate(("mcv", "bytes")):
         progress((2 + n) / 4, f"ensemble over {space}")
         results[f"{'MCV' if space == 'mcv' else 'byte'} ensemble"] = generate_ensemble(
-            models, prompt, space=space, weights=weights, models=[_model(m) for m in models], **decoding
+            models, prompt, space=space, weights=weights, models=[cached_model(m) for m in models], **decoding
         )
     longest = max(len(r.inspector) for r in results.values()) - 1
     return (render_all(results), results, gr.Slider(maximum=max(longest, 1), value=0),

@@ -1,0 +1,113 @@
+"""Alignment view: two models read one text; compare their next-token distributions position by
+position with the ULD loss, its rank-to-rank plan and a Sinkhorn transport plan."""
+
+from __future__ import annotations
+
+from html import escape
+
+import gradio as gr
+import pandas as pd
+
+from vocablab.align import AlignResult, align_text
+from vocablab.align.engine import MAX_ALIGN_BYTES
+from vocablab.errors import VocabLabError
+from vocablab.plots import rank_plan_heatmap, sinkhorn_heatmap, top_k_bars, uld_line_chart
+from vocablab.ui.common import cached_model, chosen, user_errors
+
+INTRO = """How far apart are two models' next-token distributions when their vocabularies differ? Both
+models read the text; positions are paired **by byte offset** (both have read the same text) or **by
+index** (the i-th token of each, as the ULD paper's code does). At each pair: the **ULD** loss (Boizard
+et al. 2024: sort both distributions, pad the shorter with zeros, sum the absolute differences; it
+ignores which token is which), ULD's **rank plan** (rank r to rank r), and a **Sinkhorn plan** between
+the two top-k distributions under a token cost, which shows who sends mass to whom. The embedding cost
+uses a transplant between the two models (make one in the Transplant tab first)."""
+SAMPLE_TEXT = "The committee approved 1,250 new homes near the river on Tuesday, and work starts in May."
+COLUMNS = ["#", "byte A/B", "pos A/B", "next in text (A)", "A predicts", "B predicts", "ULD", "transport cost"]
+
+
+def positions_table(result: AlignResult) -> pd.DataFrame:
+    rows = [[n, f"{p.byte_a}/{p.byte_b}", f"{p.index_a}/{p.index_b}", p.next_a, p.predicted_a, p.predicted_b,
+             round(p.uld, 4), round(p.transport_cost, 4)] for n, p in enumerate(result.positions)]  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def position_choices(result: AlignResult) -> list[tuple[str, int]]:
+    data = result.text.encode("utf-8")
+    choices = []
+    for n, p in enumerate(result.positions):
+        read = data[: p.byte_a].decode("utf-8", errors="replace")[-24:]
+        choices.append((f"#{n} · byte {p.byte_a} · …{read!r} · ULD {p.uld:.3f}", n))
+    return choices
+
+
+def summary(result: AlignResult) -> str:
+    how = "the same byte offset" if result.alignment == "bytes" else "the same token index"
+    mapping = f" through the transplant `{result.transplant}`" if result.transplant else ""
+    return (f"**{len(result.positions)} positions** paired at {how} (alignment: **{result.alignment}**). "
+            f"Mean ULD ({result.alignment} alignment, temperature {result.temperature:g}): "
+            f"**{result.mean_uld:.4f}**. Sinkhorn plans over the top-{result.top_k} of each, "
+            f"{result.cost_kind} cost{mapping}, regularization {result.reg:g}.")  # fmt: skip
+
+
+def position_details(result: AlignResult, n: int):
+    p = result.positions[n]
+    flows = "  \n".join(f"<code>{escape(f.source)}</code> → <code>{escape(f.target)}</code>: mass {f.mass:.4f}, "
+                         f"cost {f.cost:.3f}" for f in p.flows)  # fmt: skip
+    text = (f"**#{n}** ({p.alignment} alignment): A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
+            f"(byte {p.byte_b}). ULD **{p.uld:.4f}**; total transport cost **{p.transport_cost:.4f}** "
+            f"(exact optimum {p.exact_cost:.4f}).  \nLargest flows:  \n{flows}")  # fmt: skip
+    return text, top_k_bars(p, result.a, result.b), rank_plan_heatmap(p), sinkhorn_heatmap(p, result.cost_kind)
+
+
+@user_errors
+def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, progress=gr.Progress()):
+    models = chosen(a, b)
+    if len(models) != 2:
+        raise VocabLabError("pick two different models, A and B")
+    progress(0.1, "loading the models")
+    loaded = (cached_model(models[0]), cached_model(models[1]))
+    result = align_text(models[0], models[1], text or "", top_k=int(top_k), cost=cost, alignment=alignment,
+                        temperature=float(temperature), reg=float(reg), transplant=(transplant or "").strip() or None,
+                        models=loaded, progress=lambda f, m: progress(f, desc=m))  # fmt: skip
+    if not result.positions:
+        raise VocabLabError("the two models share no position in this text; try a longer text or index alignment")
+    worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
+    return (result, summary(result), uld_line_chart(result), positions_table(result),
+            gr.Dropdown(choices=position_choices(result), value=worst), *position_details(result, worst))  # fmt: skip
+
+
+@user_errors
+def show_position(result, n):
+    if result is None or n is None:
+        raise VocabLabError("align a text first")
+    return position_details(result, int(n))
+
+
+def build(pickers) -> None:
+    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers."""
+    gr.Markdown(INTRO)
+    text = gr.Textbox(SAMPLE_TEXT, label=f"Text (up to {MAX_ALIGN_BYTES:,} bytes)", lines=3, elem_id="align-text")
+    with gr.Row():
+        top_k = gr.Slider(1, 60, value=20, step=1, label="top-k tokens in the plans")
+        cost = gr.Radio(["edit", "exact", "embedding"], value="edit", label="token cost (Sinkhorn)",
+                        info="byte edit distance, exact byte match, or embedding distance (transplant)")  # fmt: skip
+        alignment = gr.Radio(["bytes", "index"], value="bytes", label="pair positions by")
+    with gr.Row():
+        temperature = gr.Number(1.0, label="temperature", minimum=0.01)
+        reg = gr.Number(0.05, label="Sinkhorn regularization", minimum=0.0001)
+        transplant = gr.Textbox(label="transplant folder (embedding cost)", placeholder="empty: the newest transplant "
+                                "of these two models made in this app")  # fmt: skip
+    run = gr.Button("Align", variant="primary", elem_id="align-run")
+    result = gr.State(None)
+    overview = gr.Markdown(elem_id="align-summary")
+    line = gr.Plot(label="ULD along the text", elem_id="align-line")
+    table = gr.Dataframe(headers=COLUMNS, label="Paired positions", interactive=False, elem_id="align-table")
+    position = gr.Dropdown(label="position (the largest ULD is shown first)", choices=[], elem_id="align-position")
+    details = gr.Markdown(elem_id="align-details")
+    bars = gr.Plot(label="Top-k distributions", elem_id="align-bars")
+    with gr.Row():
+        rank_plan = gr.Plot(label="ULD rank plan", elem_id="align-rank-plan")
+        sinkhorn = gr.Plot(label="Sinkhorn plan", elem_id="align-sinkhorn")
+    run.click(run_align, [pickers[0], pickers[1], text, top_k, cost, alignment, temperature, reg, transplant],
+              [result, overview, line, table, position, details, bars, rank_plan, sinkhorn])  # fmt: skip
+    position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])
