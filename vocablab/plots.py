@@ -162,7 +162,7 @@ def _plan_heatmap(z, hover, labels_a, labels_b, title, colour_title) -> go.Figur
 def rank_plan_heatmap(position: PositionReport) -> go.Figure:
     """ULD's plan on the top-k ranks: rank r of A to rank r of B, mass 1/n each, cost |p - q|."""
     k = len(position.rank_cost)
-    labels_a, labels_b = [t.token for t in position.top_a][:k], position.rank_tokens_b[:k]
+    labels_a, labels_b = [t.token for t in position.top_a], [t.token for t in position.top_b]
     z = [[position.rank_cost[r] if r == c else None for c in range(k)] for r in range(k)]
     mass = 1 / position.n_padded
     hover = [[(f"rank {r}: A {labels_a[r]} (p {position.top_a[r].prob:.4f}) → B {labels_b[c]}<br>"

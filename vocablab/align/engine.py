@@ -30,7 +30,8 @@ from vocablab.vocab import Vocabulary, display_token
 
 LOG = logging.getLogger(__name__)
 
-MAX_ALIGN_BYTES = 4000  # both models' logits at every paired position stay well under a GB
+MAX_ALIGN_BYTES = 4000  # both models' logits at every paired position stay under a GB
+CHUNK = 32  # positions whose full distributions are expanded at once
 N_FLOWS = 5
 
 
@@ -63,8 +64,7 @@ class PositionReport:
     uld: float  # over the full vocabularies, at the result's temperature
     top_a: list[TokenMass]
     top_b: list[TokenMass]
-    rank_cost: list[float]  # |p_(r) - q_(r)| for the top-k ranks; each rank pair carries mass 1/n
-    rank_tokens_b: list[str]  # B's token at each rank (A's are top_a)
+    rank_cost: list[float]  # |p_(r) - q_(r)| for the top-k ranks (top_a[r] -> top_b[r]), mass 1/n each
     n_padded: int
     cost: list[list[float]]  # top_a x top_b token costs
     plan: list[list[float]]  # Sinkhorn plan between the renormalized top-k distributions
@@ -189,25 +189,28 @@ def align_text(
     progress(0.5, f"reading the text with both models ({len(pairs)} paired positions)")
     logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])
     logits_b = next_token_logits(models[1], ids_b, [p.index_b for p in pairs])
-    uld = uld_loss(logits_a, logits_b, temperature, reduction="none")
-    probs_a = torch.softmax(logits_a / temperature, dim=-1)
-    probs_b = torch.softmax(logits_b / temperature, dim=-1)
     result = AlignResult(
         a=src_a.spec, b=src_b.spec, text=text, alignment=alignment, cost_kind=cost, temperature=temperature,
         top_k=top_k, reg=reg, transplant=str(mapping.folder) if mapping else None,
     )  # fmt: skip
-    progress(0.8, "transport plans")
+    progress(0.8, "ULD and transport plans")
     ids, vocabs = (ids_a, ids_b), (vocab_a, vocab_b)
-    for i, pair in enumerate(pairs):
-        result.positions.append(_position(result, pair, probs_a[i], probs_b[i], float(uld[i]), ids, vocabs, mapping))
+    for start in range(0, len(pairs), CHUNK):  # a chunk at a time: 262k-wide rows add up
+        chunk = slice(start, start + CHUNK)
+        uld = uld_loss(logits_a[chunk], logits_b[chunk], temperature, reduction="none")
+        probs_a = torch.softmax(logits_a[chunk] / temperature, dim=-1)
+        probs_b = torch.softmax(logits_b[chunk] / temperature, dim=-1)
+        for i, pair in enumerate(pairs[chunk]):
+            report = _position(result, pair, probs_a[i], probs_b[i], float(uld[i]), ids, vocabs, mapping)
+            result.positions.append(report)
     return result
 
 
 def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vocabs, mapping) -> PositionReport:
     (ids_a, ids_b), (vocab_a, vocab_b), k = ids, vocabs, result.top_k
-    rank = uld_rank_plan(p, q, k)
-    top_a = [TokenMass(i, token_label(vocab_a, i), float(p[i])) for i in p.topk(k).indices.tolist()]
-    top_b = [TokenMass(i, token_label(vocab_b, i), float(q[i])) for i in q.topk(k).indices.tolist()]
+    rank = uld_rank_plan(p, q, k)  # its ranks are the two top-k lists
+    top_a = [TokenMass(i, token_label(vocab_a, i), prob) for i, prob in zip(rank.ids_p, rank.p, strict=True)]
+    top_b = [TokenMass(i, token_label(vocab_b, i), prob) for i, prob in zip(rank.ids_q, rank.q, strict=True)]
     matrix = _cost_matrix(result.cost_kind, top_a, top_b, vocab_a, vocab_b, mapping)
     mass_a = np.array([t.prob for t in top_a]) / sum(t.prob for t in top_a)
     mass_b = np.array([t.prob for t in top_b]) / sum(t.prob for t in top_b)
@@ -221,7 +224,7 @@ def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vo
         alignment=result.alignment, index_a=pair.index_a, index_b=pair.index_b, byte_a=pair.byte_a,
         byte_b=pair.byte_b, next_a=token_label(vocab_a, ids_a[pair.index_a + 1]),
         next_b=token_label(vocab_b, ids_b[pair.index_b + 1]), uld=uld, top_a=top_a, top_b=top_b,
-        rank_cost=rank.cost, rank_tokens_b=[token_label(vocab_b, i) for i in rank.ids_q], n_padded=rank.n,
+        rank_cost=rank.cost, n_padded=rank.n,
         cost=matrix.tolist(), plan=plan.tolist(), transport_cost=float((plan * matrix).sum()),
         exact_cost=float(ot.emd2(mass_a, mass_b, matrix)), flows=flows,
     )  # fmt: skip

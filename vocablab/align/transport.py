@@ -70,12 +70,12 @@ def embedding_costs(vectors_a: torch.Tensor, vectors_b: torch.Tensor) -> np.ndar
 def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) -> np.ndarray:
     """The entropic OT plan between histograms ``a`` and ``b`` (each renormalized to sum 1).
 
-    The log-domain solver stays stable for small ``reg``; as ``reg`` shrinks the plan approaches an
-    exact (earth mover's) optimal plan.
+    The stabilized solver (scalings absorbed into log potentials) stays accurate for small ``reg`` at
+    the speed of plain Sinkhorn; as ``reg`` shrinks the plan approaches an exact (earth mover's) optimal plan.
     """
     if reg <= 0:
         raise ValueError("the Sinkhorn regularization must be positive")
     a = np.asarray(a, dtype=np.float64) / np.sum(a)
     b = np.asarray(b, dtype=np.float64) / np.sum(b)
-    return ot.sinkhorn(a, b, np.asarray(cost, dtype=np.float64), reg, method="sinkhorn_log",
-                       numItermax=20_000, stopThr=1e-10)  # fmt: skip
+    return ot.sinkhorn(a, b, np.asarray(cost, dtype=np.float64), reg, method="sinkhorn_stabilized",
+                       numItermax=20_000, stopThr=1e-9)  # fmt: skip
