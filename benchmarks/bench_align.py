@@ -3,7 +3,8 @@
     python benchmarks/bench_align.py [--teacher gemma3-270m] [--student smollm2-135m] [--articles 20]
 
 Every timing runs in a fresh child process that reports its own peak resident memory, after the
-models are loaded (loading is not timed). Texts are the lee_background articles, cut to N bytes.
+models and tokenizers are loaded (loading is not timed; the app keeps both loaded). Texts are the
+lee_background articles, cut to N bytes.
 Prints Markdown tables.
 """
 
@@ -25,7 +26,7 @@ from vocablab.align import align_text
 from vocablab.align.distill import distill
 from vocablab.evaluate import read_documents
 from vocablab.presets import ensure_text
-from vocablab.sources import load_causal_lm
+from vocablab.sources import load_causal_lm, load_vocabulary
 
 
 def article(n_bytes: int) -> str:
@@ -39,6 +40,7 @@ def peak_mib() -> float:
 
 def child_align(teacher: str, student: str, n_bytes: int) -> dict:
     models = (load_causal_lm(teacher), load_causal_lm(student))
+    load_vocabulary(teacher), load_vocabulary(student)  # read once per process, like the app does
     text = article(n_bytes)
     started = time.perf_counter()
     result = align_text(teacher, student, text, top_k=20, models=models)
