@@ -23,6 +23,8 @@ from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 
 from .conftest import tiny_llama
 
+pytestmark = pytest.mark.slow
+
 TEXT = "The committee approved 1,250 new homes near the river on Tuesday."
 
 
@@ -115,6 +117,8 @@ def test_bad_input_gets_clear_messages(tiny, tmp_path, capsys):
         align_text(gpt2, mistral, "")
     with pytest.raises(VocabLabError, match="align takes up to"):
         align_text(gpt2, mistral, "word " * 1000)
+    with pytest.raises(VocabLabError, match="past its context of 64"):  # the tiny models' context
+        align_text(gpt2, mistral, "word " * 100)
     assert main(["align", gpt2, mistral, "--text", "Hello there", "--position", "99"]) == 2
     assert "not among the" in capsys.readouterr().err
     assert main(["align", gpt2, mistral, "--text", "Hi", "--cost", "embedding"]) == 2

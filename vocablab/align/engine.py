@@ -143,6 +143,10 @@ def check_options(text: str, vocab_a: Vocabulary, vocab_b: Vocabulary, top_k: in
 @torch.no_grad()
 def next_token_logits(model, ids: list[int], positions: list[int]) -> torch.Tensor:
     """(len(positions), V) logits, in float32 on the CPU, computing the head only where needed."""
+    context = getattr(model.config.get_text_config(decoder=True), "max_position_embeddings", None)
+    if context and len(ids) > context:
+        raise VocabLabError(f"the text is {len(ids):,} tokens for {model.config.name_or_path}, past its context of "
+                            f"{context:,}: shorten it")  # fmt: skip
     device = next(model.parameters()).device
     keep = torch.tensor(positions, dtype=torch.long, device=device)
     out = model(torch.tensor([ids], device=device), logits_to_keep=keep)

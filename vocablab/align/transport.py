@@ -18,6 +18,7 @@ import torch
 
 CostKind = Literal["edit", "exact", "embedding"]
 COSTS = ("edit", "exact", "embedding")
+MIN_MASS = 1e-15
 
 
 def byte_edit_distance(a: bytes, b: bytes) -> int:
@@ -75,7 +76,9 @@ def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) ->
     """
     if reg <= 0:
         raise ValueError("the Sinkhorn regularization must be positive")
-    a = np.asarray(a, dtype=np.float64) / np.sum(a)
-    b = np.asarray(b, dtype=np.float64) / np.sum(b)
+    # a token whose probability underflowed to 0 would stall the solver: give it a negligible mass
+    a = np.maximum(np.asarray(a, dtype=np.float64) / np.sum(a), MIN_MASS)
+    b = np.maximum(np.asarray(b, dtype=np.float64) / np.sum(b), MIN_MASS)
+    a, b = a / a.sum(), b / b.sum()
     return ot.sinkhorn(a, b, np.asarray(cost, dtype=np.float64), reg, method="sinkhorn_stabilized",
                        numItermax=20_000, stopThr=1e-9)  # fmt: skip
