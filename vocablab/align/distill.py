@@ -179,7 +179,10 @@ def distill(
 
         def fill(work: Path) -> None:
             student_model.save_pretrained(work)  # safetensors
-            copy_tokenizer_files(student_src.path, work)
+            if not copy_tokenizer_files(student_src.path, work):  # a GGUF student: its tokenizer is inside
+                from transformers import AutoTokenizer
+
+                AutoTokenizer.from_pretrained(student_src.path, gguf_file=student_src.gguf_file).save_pretrained(work)
             (work / LOG_FILE).write_text(json.dumps(result.to_dict(), indent=1))
 
         write_folder(out, fill, overwrite=overwrite)

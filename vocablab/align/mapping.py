@@ -7,6 +7,7 @@ anchors' X rows. So X's own rows and the transplanted rows can be compared direc
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -31,8 +32,6 @@ def _same_model(recorded: str, source: Source) -> bool:
 def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | None:
     """The newest transplant folder under ``root`` (default: the app's workspace) made from
     these two models, in either direction."""
-    import json
-
     found = []
     for report in (root or workspace()).glob(f"*/{REPORT}"):
         try:
