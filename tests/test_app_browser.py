@@ -30,7 +30,8 @@ def free_port() -> int:
 def app_url(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
+           "VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace"))}  # models the tests make go here  # fmt: skip
     with open(log, "w") as sink:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}/"
