@@ -75,6 +75,20 @@ def pick(page, picker: str, value: str) -> None:
     page.keyboard.press("Escape")
 
 
+def open_tab(page, tab: str, model_a: str, model_b: str) -> None:
+    """Pick both models (the pickers are shared by every tab and test) and open a tab."""
+    pick(page, "picker-a", model_a)
+    pick(page, "picker-b", model_b)
+    page.get_by_role("tab", name=tab).click()
+
+
+def expect_empty_input_refused(page, field: str, button: str, message: str) -> None:
+    """Clear a text field, click the button: a toast explains, and nothing runs."""
+    page.locator(field).fill("")
+    page.locator(button).click()
+    expect(page.locator(".toast-body").filter(has_text=message).first).to_be_visible(timeout=60_000)
+
+
 def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
     page.locator("#tok-text textarea").fill("In 2024, 12,345 people paid $3.50 each. 日本語 🙂")
     page.locator("#tok-run").click()
@@ -138,14 +152,9 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
 
 
 def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path):
-    pick(page, "picker-a", "smollm2-135m")
-    pick(page, "picker-b", "gemma3-270m")
-    page.get_by_role("tab", name="Generate and ensemble").click()
-    prompt = page.locator("#gen-prompt textarea")
-    prompt.fill("")
-    page.locator("#gen-run").click()
-    expect(page.locator(".toast-body").filter(has_text="type a prompt").first).to_be_visible(timeout=60_000)
-    prompt.fill("The capital of France is")
+    open_tab(page, "Generate and ensemble", "smollm2-135m", "gemma3-270m")
+    expect_empty_input_refused(page, "#gen-prompt textarea", "#gen-run", "type a prompt")
+    page.locator("#gen-prompt textarea").fill("The capital of France is")
     page.locator("#gen-run").click()
     cards = page.locator("#gen-outputs .vl-col")
     cards.nth(5).wait_for(timeout=400_000)
@@ -161,14 +170,9 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
 
 
 def test_align_view_shows_plans_for_a_chosen_position(page, tmp_path):
-    pick(page, "picker-a", "gemma3-270m")
-    pick(page, "picker-b", "smollm2-135m")
-    page.get_by_role("tab", name="Align distributions").click()
-    text = page.locator("#align-text textarea")
-    text.fill("")
-    page.locator("#align-run").click()
-    expect(page.locator(".toast-body").filter(has_text="text is empty").first).to_be_visible(timeout=60_000)
-    text.fill("The committee approved 1,250 new homes near the river.")
+    open_tab(page, "Align distributions", "gemma3-270m", "smollm2-135m")
+    expect_empty_input_refused(page, "#align-text textarea", "#align-run", "text is empty")
+    page.locator("#align-text textarea").fill("The committee approved 1,250 new homes near the river.")
     page.locator("#align-run").click()
     expect(page.locator("#align-summary")).to_contain_text("Mean ULD (bytes alignment", timeout=300_000)
     expect(page.locator("#align-line")).to_contain_text("ULD along the text")

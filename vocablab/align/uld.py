@@ -19,11 +19,12 @@ import torch.nn.functional as F
 
 
 def sorted_padded(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probability rows padded with zeros to the longer vocabulary and sorted in descending order."""
+    """Probability rows sorted in descending order and padded with zeros to the longer vocabulary
+    (sorting before padding is the same, as probabilities are never negative, and sorts fewer values)."""
     n = max(p.shape[-1], q.shape[-1])
-    p = F.pad(p, (0, n - p.shape[-1]))
-    q = F.pad(q, (0, n - q.shape[-1]))
-    return p.sort(dim=-1, descending=True).values, q.sort(dim=-1, descending=True).values
+    p = p.sort(dim=-1, descending=True).values
+    q = q.sort(dim=-1, descending=True).values
+    return F.pad(p, (0, n - p.shape[-1])), F.pad(q, (0, n - q.shape[-1]))
 
 
 def uld_loss(
