@@ -127,6 +127,12 @@ def test_bad_input_gets_clear_messages(tiny, tmp_path, capsys):
         distill(gpt2, mistral, tmp_path / "missing.txt", steps=0)
     with pytest.raises(VocabLabError, match="cannot read"):
         distill(gpt2, mistral, tmp_path / "missing.txt", steps=1)
+    if not torch.cuda.is_available():  # asking for a GPU that is not there is a message, not a traceback
+        with pytest.raises(VocabLabError, match="no CUDA GPU"):
+            distill(gpt2, mistral, tmp_path / "missing.txt", steps=1, device="cuda")
+        (tmp_path / "doc.txt").write_text("Hello there\n")
+        assert main(["eval", gpt2, "--text", str(tmp_path / "doc.txt"), "--device", "cuda"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
 
 
 def test_cli_align_prints_the_plan(tiny, capsys):

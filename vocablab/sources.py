@@ -218,6 +218,17 @@ def load_vocabulary(
     return _load_vocabulary(source, trust_remote_code)
 
 
+def torch_device(choice: str):
+    """ "auto" (a GPU when there is one, else the CPU), "cpu" or "cuda", checked before any work starts."""
+    import torch
+
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise VocabLabError("--device cuda was asked for, but no CUDA GPU is available")
+    return torch.device(choice)
+
+
 def load_causal_lm(
     spec: str | Source,
     *,
@@ -232,6 +243,7 @@ def load_causal_lm(
     import torch
     from transformers import AutoModelForCausalLM
 
+    target = torch_device(device)  # before any download or load
     source = spec if isinstance(spec, Source) else resolve(spec, need="model", token=token, progress=progress)
     kwargs = {"trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32}
     if device == "auto" and torch.cuda.is_available():
@@ -245,5 +257,5 @@ def load_causal_lm(
     except ValueError as exc:
         raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:200]})") from exc
     if "device_map" not in kwargs:
-        model = model.to("cpu" if device == "auto" else device)
+        model = model.to(target)
     return model.eval()

@@ -27,7 +27,7 @@ from vocablab.align.uld import uld_loss
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import read_documents, start_token
 from vocablab.presets import Progress
-from vocablab.sources import load_causal_lm, load_vocabulary, resolve
+from vocablab.sources import load_causal_lm, load_vocabulary, resolve, torch_device
 from vocablab.transplant.checkpoint import copy_tokenizer_files, write_folder
 from vocablab.vocab import Vocabulary
 
@@ -135,8 +135,7 @@ def distill(
     out = Path(out).expanduser() if out else None
     if out and out.exists() and not overwrite:
         raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(torch_device(device))  # one device for both models: the student trains there
     teacher_src, student_src = (resolve(s, need="model", progress=progress) for s in (teacher, student))
     vocab_t, vocab_s = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (teacher_src, student_src))
     docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in read_documents(text, limit)]

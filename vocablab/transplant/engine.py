@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.presets import Progress
-from vocablab.sources import Source, load_vocabulary, resolve
+from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.transplant import baselines
 from vocablab.transplant.checkpoint import (
     EmbeddingRows,
@@ -63,14 +63,6 @@ class TransplantResult:
         return asdict(self)
 
 
-def _device(choice: str) -> torch.device:
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise VocabLabError("--device cuda was asked for, but no CUDA GPU is available")
-    return torch.device(choice)
-
-
 def transplant(
     base: str | Source,
     donor: str | Source,
@@ -91,6 +83,7 @@ def transplant(
         raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if k < 1:
         raise VocabLabError("k must be at least 1")
+    target = torch_device(device)
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
@@ -132,7 +125,7 @@ def transplant(
     for part, (name, base_rows) in enumerate(zip([embed_name, head_name], matrices.values(), strict=False)):
         key = "embed" if part == 0 else "head"
         progress(0.15 + 0.6 * part / len(matrices), f"{method}: {len(plan.new):,} new tokens ({key})")
-        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, _device(device),
+        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target,
                                  progress)  # fmt: skip
         anchors.update(record)
         if f"{key}.error" in record:
