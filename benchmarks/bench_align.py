@@ -53,8 +53,12 @@ def child_distill(teacher: str, student: str, n_bytes: int, steps: int) -> dict:
         path.write_text(article(n_bytes) + "\n")
         result = distill(teacher, student, path, steps=steps, block_bytes=n_bytes)
     seconds = [s.seconds for s in result.steps]
-    return {"step_seconds": float(np.median(seconds)), "peak_mib": peak_mib(), "before": result.before,
-            "after": result.after}  # fmt: skip
+    return {
+        "step_seconds": float(np.median(seconds)),
+        "peak_mib": peak_mib(),
+        "before": result.before,
+        "after": result.after,
+    }
 
 
 def run_child(*args: str) -> dict:
@@ -66,8 +70,10 @@ def alignment_gap(teacher: str, student: str, articles: int, n_bytes: int) -> di
     """Over several articles: how often index alignment pairs positions that have read different text,
     and the mean ULD under each alignment."""
     models = (load_causal_lm(teacher), load_causal_lm(student))
-    documents = [d.encode("utf-8")[:n_bytes].decode("utf-8", errors="ignore")
-                 for d in read_documents(ensure_text("lee_background"), limit=articles)]  # fmt: skip
+    documents = [
+        d.encode("utf-8")[:n_bytes].decode("utf-8", errors="ignore")
+        for d in read_documents(ensure_text("lee_background"), limit=articles)
+    ]
     stats = {"bytes": [], "index": [], "drift": [], "paired_bytes": [], "paired_index": []}
     for text in documents:
         for how in ("bytes", "index"):
@@ -111,12 +117,16 @@ def main() -> None:
     print("|---|---|---|---|")
     for n_bytes in (250, 1000):
         r = run_child("distill", str(n_bytes), "3")
-        print(f"| {n_bytes:,} | {r['step_seconds']:.1f} | {r['peak_mib']:,.0f} | "
-              f"{r['before']['uld']:.4f} -> {r['after']['uld']:.4f} |")  # fmt: skip
+        print(
+            f"| {n_bytes:,} | {r['step_seconds']:.1f} | {r['peak_mib']:,.0f} | "
+            f"{r['before']['uld']:.4f} -> {r['after']['uld']:.4f} |"
+        )
     gap = alignment_gap(args.teacher, args.student, args.articles, 400)
-    print(f"\n{gap['articles']} articles x 400 bytes: byte alignment pairs {gap['paired_bytes']:,} positions, index "
-          f"alignment {gap['paired_index']:,}, of which {gap['index_pairs_on_different_text']:.1%} have read "
-          f"different text. Mean ULD: {gap['uld_bytes']:.4f} (bytes), {gap['uld_index']:.4f} (index).")  # fmt: skip
+    print(
+        f"\n{gap['articles']} articles x 400 bytes: byte alignment pairs {gap['paired_bytes']:,} positions, index "
+        f"alignment {gap['paired_index']:,}, of which {gap['index_pairs_on_different_text']:.1%} have read "
+        f"different text. Mean ULD: {gap['uld_bytes']:.4f} (bytes), {gap['uld_index']:.4f} (index)."
+    )
 
 
 if __name__ == "__main__":

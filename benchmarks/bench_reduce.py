@@ -31,8 +31,13 @@ def plain_speed(model, vocab, n_bytes: int) -> tuple[float, float]:
     for prompt in PROMPTS:
         ids = torch.tensor([prompt_ids(vocab, prompt)])
         started = time.perf_counter()
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_bytes // 3, do_sample=False,
-                             min_new_tokens=n_bytes // 3)  # fmt: skip
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=n_bytes // 3,
+            do_sample=False,
+            min_new_tokens=n_bytes // 3,
+        )
         total_seconds += time.perf_counter() - started
         new = out[0, ids.shape[1] :].tolist()
         total_bytes += len(vocab.text_bytes(new))
@@ -99,9 +104,11 @@ def main() -> None:
             print(row, flush=True)
     documents = read_documents(ensure_text("lee_background"))[: args.docs]
     same, bounds, steps = segmentation_agreement(args.model, args.other, documents)
-    print(f"\nnested MCV segmentations of {len(documents)} lee_background articles, {args.model} vs {args.other}: "
-          f"identical for {same:.1%} of articles; {bounds:.1%} of boundaries shared; "
-          f"{steps:.3f} MCV steps per byte (bytes: 1)")  # fmt: skip
+    print(
+        f"\nnested MCV segmentations of {len(documents)} lee_background articles, {args.model} vs {args.other}: "
+        f"identical for {same:.1%} of articles; {bounds:.1%} of boundaries shared; "
+        f"{steps:.3f} MCV steps per byte (bytes: 1)"
+    )
 
 
 if __name__ == "__main__":

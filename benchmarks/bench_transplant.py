@@ -38,10 +38,14 @@ def omp_sample(args: argparse.Namespace) -> None:
     batch_omp(targets, donor_embed[shared], args.k)
     seconds = time.perf_counter() - start
     rate = len(targets) / seconds
-    print(f"{args.base} with {args.donor}'s tokenizer: {len(new):,} new tokens, {len(shared):,} shared, "
-          f"width {donor_embed.shape[1]}, k={args.k}")  # fmt: skip
-    print(f"OMP on {len(targets):,} of them: {seconds:.1f} s, {rate:.0f} tokens per second; "
-          f"all {len(new):,}: about {len(new) / rate / 60:.0f} minutes")  # fmt: skip
+    print(
+        f"{args.base} with {args.donor}'s tokenizer: {len(new):,} new tokens, {len(shared):,} shared, "
+        f"width {donor_embed.shape[1]}, k={args.k}"
+    )
+    print(
+        f"OMP on {len(targets):,} of them: {seconds:.1f} s, {rate:.0f} tokens per second; "
+        f"all {len(new):,}: about {len(new) / rate / 60:.0f} minutes"
+    )
 
 
 def main() -> None:
@@ -60,8 +64,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     try:
         start = time.perf_counter()
-        result = transplant(args.base, args.donor, work / "out", k=args.k, method=args.method, match=args.match,
-                            device=args.device)  # fmt: skip
+        result = transplant(
+            args.base, args.donor, work / "out", k=args.k, method=args.method, match=args.match, device=args.device
+        )
         wall = time.perf_counter() - start
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -27,8 +27,10 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=400)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    documents = [d.encode()[: args.max_bytes].decode("utf-8", errors="ignore")
-                 for d in read_documents(ensure_text("lee_background"))[-args.docs :]]  # fmt: skip
+    documents = [
+        d.encode()[: args.max_bytes].decode("utf-8", errors="ignore")
+        for d in read_documents(ensure_text("lee_background"))[-args.docs :]
+    ]
     models = [load_causal_lm(m, device="cpu") for m in args.models]
     n_bytes = sum(len(d.encode()) for d in documents)
     print(f"last {len(documents)} lee_background articles, first {args.max_bytes} bytes each ({n_bytes:,} bytes)\n")
@@ -45,8 +47,10 @@ def main() -> None:
     for space, score in scores.items():
         for name, reduced in zip(score.models, score.reduced_bits_per_byte, strict=True):
             print(f"| {name}, reduced to {space} | {reduced:.4f} |")
-        print(f"| ensemble over {space}, uniform weights ({score.steps:,} steps, {seconds[space]:.0f} s) "
-              f"| {score.ensemble_bits_per_byte:.4f} |")  # fmt: skip
+        print(
+            f"| ensemble over {space}, uniform weights ({score.steps:,} steps, {seconds[space]:.0f} s) "
+            f"| {score.ensemble_bits_per_byte:.4f} |"
+        )
     print(f"\nweight of {args.models[0]} -> ensemble bits per byte")
     print("| weight | " + " | ".join(scores) + " |")
     print("|---|" + "---|" * len(scores))

@@ -20,8 +20,14 @@ from vocablab.presets import ensure_text
 from vocablab.transplant import transplant
 from vocablab.transplant.heldout import heldout_cosine
 
-RUNS = [("omp", "string"), ("omp", "bytes"), ("subword", "bytes"), ("knn", "bytes"), ("mean", "bytes"),
-        ("zero", "bytes")]  # fmt: skip
+RUNS = [
+    ("omp", "string"),
+    ("omp", "bytes"),
+    ("subword", "bytes"),
+    ("knn", "bytes"),
+    ("mean", "bytes"),
+    ("zero", "bytes"),
+]
 
 
 def main() -> None:
@@ -33,8 +39,10 @@ def main() -> None:
     args = parser.parse_args()
     documents = read_documents(ensure_text("lee_background"))[-args.docs :]
     n_bytes = sum(len(d.encode()) for d in documents)
-    print(f"{args.base} with {args.donor}'s tokenizer; text: last {len(documents)} lee_background articles "
-          f"({n_bytes:,} bytes); k={args.k}\n")  # fmt: skip
+    print(
+        f"{args.base} with {args.donor}'s tokenizer; text: last {len(documents)} lee_background articles "
+        f"({n_bytes:,} bytes); k={args.k}\n"
+    )
     print("| model | matching | new tokens | transplant s | bits per byte |")
     print("|---|---|---|---|---|")
     for name in (args.base, args.donor):

@@ -82,9 +82,15 @@ def tiny_llama(tokenizer_preset: str, folder: Path, *, tied: bool, rows: int | N
     vocab = load_vocabulary(tokenizer_preset)
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=rows or len(vocab), hidden_size=24, intermediate_size=48, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied, max_position_embeddings=64,
-    )  # fmt: skip
+        vocab_size=rows or len(vocab),
+        hidden_size=24,
+        intermediate_size=48,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=tied,
+        max_position_embeddings=64,
+    )
     model = LlamaForCausalLM(config)
     with torch.no_grad():  # rows with very different norms, as in real embeddings
         model.model.embed_tokens.weight.mul_(torch.rand(config.vocab_size, 1) * 3 + 0.1)

@@ -140,8 +140,24 @@ def test_cli_align_prints_the_plan(tiny, capsys):
     assert main(["align", gpt2, mistral, "--text", "Hello there, world", "--top-k", "4", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["alignment"] == "bytes" and data["positions"] and len(data["positions"][0]["plan"]) == 4
-    assert main(["align", gpt2, mistral, "--text", "Hello there, world", "--top-k", "4", "--position", "1",
-                 "--alignment", "index"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "align",
+                gpt2,
+                mistral,
+                "--text",
+                "Hello there, world",
+                "--top-k",
+                "4",
+                "--position",
+                "1",
+                "--alignment",
+                "index",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "alignment: index" in out and "largest flows" in out and "padded classes" in out
 
@@ -153,8 +169,25 @@ def test_a_few_distillation_steps_lower_uld_on_the_training_text(tmp_path, capsy
     )
     (tmp_path / "train.txt").write_text(text + "\n")
     out = tmp_path / "student"
-    assert main(["distill", "--teacher", "gemma3-270m", "--student", "smollm2-135m", "--text",
-                 str(tmp_path / "train.txt"), "--steps", "3", "--out", str(out), "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                "gemma3-270m",
+                "--student",
+                "smollm2-135m",
+                "--text",
+                str(tmp_path / "train.txt"),
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert [s["step"] for s in result["steps"]] == [1, 2, 3]
     assert all(s["ce"] > 0 and s["uld"] > 0 for s in result["steps"])

@@ -30,8 +30,12 @@ def free_port() -> int:
 def app_url(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-           "VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace"))}  # models the tests make go here  # fmt: skip
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace")),
+    }  # models the tests make go here
     with open(log, "w") as sink:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}/"
@@ -59,9 +63,16 @@ def page(app_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(app_url)
         yield page

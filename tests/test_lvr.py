@@ -161,17 +161,28 @@ def test_ensemble_is_the_weighted_mixture_of_brute_force_reduced_laws():
         shared = shared_space([vocab_a, vocab_b], space)
         laws = [prefix_law(m, sub) for m, sub in zip([model_a, model_b], shared.subs, strict=True)]
         weights = [0.3, 0.7]
-        ensemble = Ensemble([ReducedModel(m, sub, [], k=None, keep_closing=True)
-                             for m, sub in zip([model_a, model_b], shared.subs, strict=True)],
-                            ["a", "b"], shared, weights)  # fmt: skip
+        ensemble = Ensemble(
+            [
+                ReducedModel(m, sub, [], k=None, keep_closing=True)
+                for m, sub in zip([model_a, model_b], shared.subs, strict=True)
+            ],
+            ["a", "b"],
+            shared,
+            weights,
+        )
         emitted: list[int] = []
         while not ensemble.ended:
             expected = torch.zeros(len(shared.symbols), dtype=torch.float64)
             possible = torch.ones(len(shared.symbols), dtype=torch.bool)
             for m, law in enumerate(laws):
                 own = tuple(shared.to_member(m, emitted))
-                conditional = torch.tensor([law.get((*own, int(shared.member_index[m][v])), 0.0) / law[own]
-                                            for v in range(len(shared.symbols))], dtype=torch.float64)  # fmt: skip
+                conditional = torch.tensor(
+                    [
+                        law.get((*own, int(shared.member_index[m][v])), 0.0) / law[own]
+                        for v in range(len(shared.symbols))
+                    ],
+                    dtype=torch.float64,
+                )
                 assert conditional.sum().item() == pytest.approx(1.0, abs=1e-12)  # every symbol is shared here
                 expected += weights[m] * conditional
                 possible &= conditional > 0

@@ -134,8 +134,23 @@ def test_ensemble_scores_and_generation(smol, gemma, lee_text, tmp_path, capsys)
     assert main(["eval", "smollm2-135m", "--text", str(text), "--subvocab", "bytes", "--json"]) == 0
     reported = json.loads(capsys.readouterr().out)
     assert {"reduced_bits_per_byte", "canonical_bits_per_byte"} <= reported.keys()
-    assert main(["ensemble", "smollm2-135m", "gemma3-270m", "--prompt", "The capital of France is",
-                 "--max-new-bytes", "12", "--weights", "1,1", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "ensemble",
+                "smollm2-135m",
+                "gemma3-270m",
+                "--prompt",
+                "The capital of France is",
+                "--max-new-bytes",
+                "12",
+                "--weights",
+                "1,1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     generated = json.loads(capsys.readouterr().out)
     assert generated["weights"] == [0.5, 0.5] and generated["steps"] == len(generated["pieces"])
     assert generated["text"].encode() == b"".join(piece_bytes for piece_bytes in _piece_bytes(generated))

@@ -197,19 +197,54 @@ def test_cli_transplant_and_eval(models, tmp_path):
     import sys
 
     out = tmp_path / "cli"
-    run = subprocess.run([sys.executable, "-m", "vocablab", "transplant", "--base", str(models["base_tied"]),
-                          "--donor", str(models["donor_tied"]), "--out", str(out), "--k", "4", "--json"],
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vocablab",
+            "transplant",
+            "--base",
+            str(models["base_tied"]),
+            "--donor",
+            str(models["donor_tied"]),
+            "--out",
+            str(out),
+            "--k",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["counts"]["approximated"] > 0
-    again = subprocess.run([sys.executable, "-m", "vocablab", "transplant", "--base", str(models["base_tied"]),
-                            "--donor", str(models["donor_tied"]), "--out", str(out)],
-                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vocablab",
+            "transplant",
+            "--base",
+            str(models["base_tied"]),
+            "--donor",
+            str(models["donor_tied"]),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 2 and "exists" in again.stderr and "Traceback" not in again.stderr
     text = tmp_path / "docs.txt"
     text.write_text("The cat sat on the mat.\nNumbers like 12,345 and 3.14 appear too.\n")
-    scored = subprocess.run([sys.executable, "-m", "vocablab", "eval", str(out), "--text", str(text), "--json"],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    scored = subprocess.run(
+        [sys.executable, "-m", "vocablab", "eval", str(out), "--text", str(text), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
     assert result["n_documents"] == 2 and result["bits_per_byte"] > 0
@@ -225,8 +260,14 @@ def test_donor_sharing_no_tokens(models, tmp_path):
     vocab = {"⟪unk⟫": 0, **{f"⟪{w}⟫": i + 1 for i, w in enumerate(["alpha", "beta", "gamma", "delta"])}}
     Tokenizer(tok_models.WordLevel(vocab, unk_token="⟪unk⟫")).save(str(donor / "tokenizer.json"))
     (donor / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend"}))
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=8,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
     LlamaForCausalLM(config).save_pretrained(donor)
     with pytest.raises(VocabLabError, match="share no tokens"):
         transplant(str(models["base_tied"]), str(donor), tmp_path / "out")

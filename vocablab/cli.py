@@ -37,16 +37,20 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
     for t in result.tokenized:
-        print(f"== {t.name}: {t.n_tokens} tokens, {t.bytes_per_token:.2f} bytes/token, "
-              f"{t.chars_per_token:.2f} chars/token{'' if t.round_trips else ' (does not round-trip)'}")  # fmt: skip
+        print(
+            f"== {t.name}: {t.n_tokens} tokens, {t.bytes_per_token:.2f} bytes/token, "
+            f"{t.chars_per_token:.2f} chars/token{'' if t.round_trips else ' (does not round-trip)'}"
+        )
         print(" | ".join(display_token(tok.piece) for tok in t.tokens))
     print(f"boundaries not shared by all: {len(result.disagreeing_boundaries)}")
     overlap = result.overlap
     for p in overlap.pairs:
-        print(f"== overlap {p.a} ({overlap.sizes[p.a]:,}) vs {p.b} ({overlap.sizes[p.b]:,}): "
-              f"shared by string {p.shared_by_string:,}, by bytes {p.shared_by_bytes:,}, "
-              f"only in first {p.only_a_by_bytes:,}, only in second {p.only_b_by_bytes:,}, "
-              f"MCV {p.mcv_size:,}")  # fmt: skip
+        print(
+            f"== overlap {p.a} ({overlap.sizes[p.a]:,}) vs {p.b} ({overlap.sizes[p.b]:,}): "
+            f"shared by string {p.shared_by_string:,}, by bytes {p.shared_by_bytes:,}, "
+            f"only in first {p.only_a_by_bytes:,}, only in second {p.only_b_by_bytes:,}, "
+            f"MCV {p.mcv_size:,}"
+        )
         for role, (a, b) in p.special_roles.items():
             print(f"   {role}: {a} / {b}")
 
@@ -63,8 +67,10 @@ def cmd_numbers(args: argparse.Namespace) -> None:
     print(f"B {result.b}: {result.scheme_b.description} ({result.scheme_b.kind})")
     print(f"{result.mismatch_total:,} of {result.samples_total:,} sample numbers are split differently")
     for rate in result.category_rates:
-        print(f"   {rate['category']:20s} {'leading space' if rate['leading_space'] else 'no space':14s} "
-              f"{rate['mismatches']:>7,} / {rate['samples']:<7,}")  # fmt: skip
+        print(
+            f"   {rate['category']:20s} {'leading space' if rate['leading_space'] else 'no space':14s} "
+            f"{rate['mismatches']:>7,} / {rate['samples']:<7,}"
+        )
     for row in result.mismatches[:20]:
         print(f"   {row['number']!r:>16}  A {row['split_a']:<24} B {row['split_b']}")
     only_a, only_b = len(result.digit_tokens_only_a), len(result.digit_tokens_only_b)
@@ -75,9 +81,17 @@ def cmd_transplant(args: argparse.Namespace) -> None:
     from vocablab.transplant import transplant
 
     result = transplant(
-        args.base, args.donor, args.out, k=args.k, method=args.method, match=args.match, device=args.device,
-        overwrite=args.overwrite, trust_remote_code=args.trust_remote_code, progress=_progress,
-    )  # fmt: skip
+        args.base,
+        args.donor,
+        args.out,
+        k=args.k,
+        method=args.method,
+        match=args.match,
+        device=args.device,
+        overwrite=args.overwrite,
+        trust_remote_code=args.trust_remote_code,
+        progress=_progress,
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return
@@ -99,40 +113,50 @@ def cmd_eval(args: argparse.Namespace) -> None:
         if args.subvocab:
             raise VocabLabError("--subvocab scores one model; an ensemble of several uses --space mcv|bytes")
 
-        result = ensemble_bits_per_byte(args.models, documents, space=args.space, weights=args.weights,
-                                        device=args.device, progress=_progress)  # fmt: skip
+        result = ensemble_bits_per_byte(
+            args.models, documents, space=args.space, weights=args.weights, device=args.device, progress=_progress
+        )
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
             return
-        print(f"{' + '.join(result.models)} over {result.space} (weights {_fmt(result.weights)}), along the "
-              f"{result.segmentation}: {result.ensemble_bits_per_byte:.4f} bits per byte "
-              f"({result.n_bytes:,} bytes, {result.steps:,} steps)")  # fmt: skip
-        for name, reduced, own in zip(result.models, result.reduced_bits_per_byte, result.canonical_bits_per_byte,
-                                      strict=True):  # fmt: skip
+        print(
+            f"{' + '.join(result.models)} over {result.space} (weights {_fmt(result.weights)}), along the "
+            f"{result.segmentation}: {result.ensemble_bits_per_byte:.4f} bits per byte "
+            f"({result.n_bytes:,} bytes, {result.steps:,} steps)"
+        )
+        for name, reduced, own in zip(
+            result.models, result.reduced_bits_per_byte, result.canonical_bits_per_byte, strict=True
+        ):
             print(f"   {name}: reduced {reduced:.4f}, own tokenization {own:.4f}")
         if result.weight_sweep:
-            print("   weight of the first model -> bits per byte: "
-                  + ", ".join(f"{w:.1f}: {b:.4f}" for w, b in result.weight_sweep))  # fmt: skip
+            print(
+                "   weight of the first model -> bits per byte: "
+                + ", ".join(f"{w:.1f}: {b:.4f}" for w, b in result.weight_sweep)
+            )
         return
     if args.subvocab:
         from vocablab.reduce.score import reduced_bits_per_byte
 
-        result = reduced_bits_per_byte(args.models[0], documents, subvocab=args.subvocab, device=args.device,
-                                       progress=_progress)  # fmt: skip
+        result = reduced_bits_per_byte(
+            args.models[0], documents, subvocab=args.subvocab, device=args.device, progress=_progress
+        )
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
             return
-        print(f"{result.model} reduced to {result.subvocab}: {result.reduced_bits_per_byte:.4f} bits per byte along "
-              f"the {result.segmentation}; own tokenization: {result.canonical_bits_per_byte:.4f} "
-              f"({result.n_bytes:,} bytes, {result.steps:,} steps, {result.forward_passes:,} forward passes)",
-        )  # fmt: skip
+        print(
+            f"{result.model} reduced to {result.subvocab}: {result.reduced_bits_per_byte:.4f} bits per byte along "
+            f"the {result.segmentation}; own tokenization: {result.canonical_bits_per_byte:.4f} "
+            f"({result.n_bytes:,} bytes, {result.steps:,} steps, {result.forward_passes:,} forward passes)",
+        )
         return
     result = bits_per_byte(args.models[0], documents, device=args.device, trust_remote_code=args.trust_remote_code)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return
-    print(f"{result.model}: {result.bits_per_byte:.4f} bits per byte ({result.n_documents} documents, "
-          f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)")  # fmt: skip
+    print(
+        f"{result.model}: {result.bits_per_byte:.4f} bits per byte ({result.n_documents} documents, "
+        f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)"
+    )
 
 
 def _fmt(weights: list[float]) -> str:
@@ -147,9 +171,16 @@ def _weights(text: str) -> list[float]:
 
 
 def _decoding(args: argparse.Namespace) -> dict:
-    return dict(k=None if args.exact else args.k, greedy=not args.sample, temperature=args.temperature,
-                top_p=args.top_p, seed=args.seed, max_new_bytes=args.max_new_bytes, chat=args.chat,
-                device=args.device)  # fmt: skip
+    return dict(
+        k=None if args.exact else args.k,
+        greedy=not args.sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        max_new_bytes=args.max_new_bytes,
+        chat=args.chat,
+        device=args.device,
+    )
 
 
 def _print_generation(args: argparse.Namespace, result) -> None:
@@ -158,9 +189,11 @@ def _print_generation(args: argparse.Namespace, result) -> None:
         return
     print(args.prompt + result.text)
     weights = f" (weights {_fmt(result.weights)})" if result.weights else ""
-    print(f"-- {result.model} over {result.subvocab}{weights}: {result.steps} steps, {result.forward_passes} forward "
-          f"passes, {result.bytes_per_step:.2f} bytes/step, {result.seconds:.1f} s, ended by {result.ended_by}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"-- {result.model} over {result.subvocab}{weights}: {result.steps} steps, {result.forward_passes} forward "
+        f"passes, {result.bytes_per_step:.2f} bytes/step, {result.seconds:.1f} s, ended by {result.ended_by}",
+        file=sys.stderr,
+    )
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -180,15 +213,26 @@ def cmd_align(args: argparse.Namespace) -> None:
     from vocablab.align import align_text
 
     text = args.text if args.text is not None else _read_text_file(args.file)
-    result = align_text(args.models[0], args.models[1], text, top_k=args.top_k, cost=args.cost,
-                        alignment=args.alignment, temperature=args.temperature, reg=args.reg,
-                        transplant=args.transplant, trust_remote_code=args.trust_remote_code,
-                        progress=_progress)  # fmt: skip
+    result = align_text(
+        args.models[0],
+        args.models[1],
+        text,
+        top_k=args.top_k,
+        cost=args.cost,
+        alignment=args.alignment,
+        temperature=args.temperature,
+        reg=args.reg,
+        transplant=args.transplant,
+        trust_remote_code=args.trust_remote_code,
+        progress=_progress,
+    )
     positions = result.positions
     if args.position is not None:
         if not 0 <= args.position < len(positions):
-            raise VocabLabError(f"position {args.position} is not among the {len(positions)} paired positions "
-                                f"(0 to {len(positions) - 1})")  # fmt: skip
+            raise VocabLabError(
+                f"position {args.position} is not among the {len(positions)} paired positions "
+                f"(0 to {len(positions) - 1})"
+            )
         positions = [positions[args.position]]
     if args.json:
         data = result.to_dict()
@@ -198,26 +242,38 @@ def cmd_align(args: argparse.Namespace) -> None:
         print(json.dumps(data, ensure_ascii=False, indent=1))
         return
     how = "same byte offset" if result.alignment == "bytes" else "same token index"
-    print(f"A {result.a} vs B {result.b}: {len(result.positions)} positions paired by {how} "
-          f"(alignment: {result.alignment}); temperature {result.temperature:g}")  # fmt: skip
+    print(
+        f"A {result.a} vs B {result.b}: {len(result.positions)} positions paired by {how} "
+        f"(alignment: {result.alignment}); temperature {result.temperature:g}"
+    )
     print(f"mean ULD ({result.alignment} alignment): {result.mean_uld:.4f}")
-    print(f"Sinkhorn plan between the top-{result.top_k} of each, cost {result.cost_kind}, reg {result.reg:g}"
-          + (f" (mapping: {result.transplant})" if result.transplant else ""))  # fmt: skip
+    print(
+        f"Sinkhorn plan between the top-{result.top_k} of each, cost {result.cost_kind}, reg {result.reg:g}"
+        + (f" (mapping: {result.transplant})" if result.transplant else "")
+    )
     if args.position is None:
-        print(f"{'#':>4} {'byte':>5} {'pos A/B':>8}  {'A predicts':14} {'B predicts':14} {'ULD':>6} {'OT cost':>7}"
-              "  largest flow (mass, cost)")  # fmt: skip
+        print(
+            f"{'#':>4} {'byte':>5} {'pos A/B':>8}  {'A predicts':14} {'B predicts':14} {'ULD':>6} {'OT cost':>7}"
+            "  largest flow (mass, cost)"
+        )
         for n, p in enumerate(positions):
             flow = p.flows[0]
-            print(f"{n:>4} {p.byte_a:>5} {f'{p.index_a}/{p.index_b}':>8}  {p.predicted_a:14} {p.predicted_b:14} "
-                  f"{p.uld:6.3f} {p.transport_cost:7.3f}  {flow.source} -> {flow.target} ({flow.mass:.3f}, "
-                  f"{flow.cost:.2f})")  # fmt: skip
+            print(
+                f"{n:>4} {p.byte_a:>5} {f'{p.index_a}/{p.index_b}':>8}  {p.predicted_a:14} {p.predicted_b:14} "
+                f"{p.uld:6.3f} {p.transport_cost:7.3f}  {flow.source} -> {flow.target} ({flow.mass:.3f}, "
+                f"{flow.cost:.2f})"
+            )
         return
     p = positions[0]
     read = text.encode("utf-8")[: p.byte_a].decode("utf-8", errors="replace")
-    print(f"position {args.position}: A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
-          f"(byte {p.byte_b}); text so far ends {read[-40:]!r}")  # fmt: skip
-    print(f"ULD {p.uld:.4f} over {p.n_padded:,} padded classes; transport cost {p.transport_cost:.4f} "
-          f"(exact optimum {p.exact_cost:.4f})")  # fmt: skip
+    print(
+        f"position {args.position}: A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
+        f"(byte {p.byte_b}); text so far ends {read[-40:]!r}"
+    )
+    print(
+        f"ULD {p.uld:.4f} over {p.n_padded:,} padded classes; transport cost {p.transport_cost:.4f} "
+        f"(exact optimum {p.exact_cost:.4f})"
+    )
     print(f"{'rank':>4}  {'A token':16} {'p':>7}  {'B token':16} {'q':>7}  |p-q|")
     for r, (ta, tb, c) in enumerate(zip(p.top_a, p.top_b, p.rank_cost, strict=True)):
         print(f"{r:>4}  {ta.token:16} {ta.prob:7.4f}  {tb.token:16} {tb.prob:7.4f}  {c:.4f}")
@@ -231,22 +287,38 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from vocablab.presets import TEXT_PRESETS, ensure_text
 
     path = ensure_text(args.text, _progress) if args.text in TEXT_PRESETS else args.text
-    result = distill(args.teacher, args.student, path, steps=args.steps, out=args.out, uld_weight=args.uld_weight,
-                     temperature=args.temperature, lr=args.lr, alignment=args.alignment, limit=args.limit,
-                     device=args.device, overwrite=args.overwrite, trust_remote_code=args.trust_remote_code,
-                     progress=_progress)  # fmt: skip
+    result = distill(
+        args.teacher,
+        args.student,
+        path,
+        steps=args.steps,
+        out=args.out,
+        uld_weight=args.uld_weight,
+        temperature=args.temperature,
+        lr=args.lr,
+        alignment=args.alignment,
+        limit=args.limit,
+        device=args.device,
+        overwrite=args.overwrite,
+        trust_remote_code=args.trust_remote_code,
+        progress=_progress,
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return
-    print(f"{result.student} learning from {result.teacher} on {result.documents} documents; loss = ce + "
-          f"{result.uld_weight:g} x ULD ({result.alignment} alignment, temperature {result.temperature:g}), "
-          f"lr {result.lr:g}")  # fmt: skip
+    print(
+        f"{result.student} learning from {result.teacher} on {result.documents} documents; loss = ce + "
+        f"{result.uld_weight:g} x ULD ({result.alignment} alignment, temperature {result.temperature:g}), "
+        f"lr {result.lr:g}"
+    )
     print(f"{'step':>4} {'ce':>8} {'uld':>8} {'loss':>8} {'positions':>9} {'s':>6}")
     for s in result.steps:
         print(f"{s.step:>4} {s.ce:8.4f} {s.uld:8.4f} {s.loss:8.4f} {s.positions:>9} {s.seconds:6.1f}")
     before, after = result.before, result.after
-    print(f"on the training text: ULD {before['uld']:.4f} -> {after['uld']:.4f}, "
-          f"ce {before['ce']:.4f} -> {after['ce']:.4f} nats per token ({result.seconds:.0f} s)")  # fmt: skip
+    print(
+        f"on the training text: ULD {before['uld']:.4f} -> {after['uld']:.4f}, "
+        f"ce {before['ce']:.4f} -> {after['ce']:.4f} nats per token ({result.seconds:.0f} s)"
+    )
     print(f"student saved to {result.out_dir}" if result.out_dir else "student not saved (no --out)")
 
 
@@ -314,8 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     graft.add_argument("--trust-remote-code", action="store_true")
     graft.set_defaults(run=cmd_transplant)
 
-    evaluate = sub.add_parser("eval", help="bits per byte on a text file (one document per line): a model, a "
-                              "model reduced to a sub-vocabulary, or an ensemble of several models")  # fmt: skip
+    evaluate = sub.add_parser(
+        "eval",
+        help="bits per byte on a text file (one document per line): a model, a "
+        "model reduced to a sub-vocabulary, or an ensemble of several models",
+    )
     evaluate.add_argument("models", nargs="+", metavar="MODEL", help="one model, or several for an ensemble")
     evaluate.add_argument("--text", required=True, help="a UTF-8 file, or the text preset lee_background")
     evaluate.add_argument("--limit", type=int, help="score only the first N documents")
@@ -360,27 +435,36 @@ def build_parser() -> argparse.ArgumentParser:
     from vocablab.align.positions import ALIGNMENTS
     from vocablab.align.transport import COSTS
 
-    align = models_command("align", "pair two models' next-token distributions on a text: ULD and transport plans",
-                           "+")  # fmt: skip
+    align = models_command("align", "pair two models' next-token distributions on a text: ULD and transport plans", "+")
     text = align.add_mutually_exclusive_group(required=True)
     text.add_argument("--text", help=f"the text (up to {MAX_ALIGN_BYTES:,} bytes)")
     text.add_argument("--file", help="read the text from a UTF-8 file")
     align.add_argument("--position", type=int, help="show one paired position (its number in the table) in full")
     align.add_argument("--top-k", type=int, default=20, help="tokens of each distribution in the plans (default 20)")
     align.add_argument("--cost", choices=COSTS, default="edit", help="token cost of the Sinkhorn plan (default edit)")
-    align.add_argument("--alignment", choices=ALIGNMENTS, default="bytes",
-                       help="pair positions by byte offset (default) or by token index")  # fmt: skip
+    align.add_argument(
+        "--alignment",
+        choices=ALIGNMENTS,
+        default="bytes",
+        help="pair positions by byte offset (default) or by token index",
+    )
     align.add_argument("--temperature", type=float, default=1.0)
     align.add_argument("--reg", type=float, default=0.05, help="Sinkhorn entropic regularization (default 0.05)")
-    align.add_argument("--transplant", help="transplant folder between the two models, for --cost embedding "
-                       "(default: the newest matching one in the app's workspace)")  # fmt: skip
+    align.add_argument(
+        "--transplant",
+        help="transplant folder between the two models, for --cost embedding "
+        "(default: the newest matching one in the app's workspace)",
+    )
     align.set_defaults(run=cmd_align, min_models=2, max_models=2)
 
     dist = sub.add_parser("distill", help="train a student on a teacher's next-token distributions (CE + ULD)")
     dist.add_argument("--teacher", required=True)
     dist.add_argument("--student", required=True)
-    dist.add_argument("--text", required=True, help="training text: a UTF-8 file (one document per line) or "
-                      "the text preset lee_background")  # fmt: skip
+    dist.add_argument(
+        "--text",
+        required=True,
+        help="training text: a UTF-8 file (one document per line) or the text preset lee_background",
+    )
     dist.add_argument("--limit", type=int, help="use only the first N documents")
     dist.add_argument("--steps", type=int, required=True, help="training steps, one document each")
     dist.add_argument("--uld-weight", type=float, default=1.5, help="weight of the ULD term (default 1.5)")
@@ -405,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     models = getattr(args, "models", None)
     if models is not None:
         if len(models) < args.min_models:

@@ -111,6 +111,12 @@ def greedy_continuation(model, vocab: Vocabulary, prompt: str, max_new_tokens: i
     device = next(model.parameters()).device
     ids = torch.tensor([[start_token(vocab), *vocab.encode(prompt)]], device=device)
     eos = vocab.roles.get("eos")
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
-                         eos_token_id=eos, pad_token_id=vocab.roles.get("pad", eos))  # fmt: skip
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=vocab.roles.get("pad", eos),
+    )
     return vocab.decode([i for i in out[0, ids.shape[1] :].tolist() if i != eos])

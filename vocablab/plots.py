@@ -99,10 +99,16 @@ def anchor_chart(rows: list[dict], title: str) -> go.Figure:
     """Coefficients of one new token's anchors, labelled with the anchor tokens' text."""
     labels = [f"{r['anchor']} ({r['id']})" for r in rows]
     values = [r["coefficient"] for r in rows]
-    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=["#2f7d4f" if v >= 0 else "#c0392b"
-                                                                              for v in values]))  # fmt: skip
-    fig.update_layout(title=title, xaxis_title="coefficient", height=max(300, 18 * len(rows) + 80),
-                      yaxis=dict(autorange="reversed"), margin=dict(l=160, r=20, t=50, b=40))  # fmt: skip
+    fig = go.Figure(
+        go.Bar(x=values, y=labels, orientation="h", marker_color=["#2f7d4f" if v >= 0 else "#c0392b" for v in values])
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="coefficient",
+        height=max(300, 18 * len(rows) + 80),
+        yaxis=dict(autorange="reversed"),
+        margin=dict(l=160, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -111,24 +117,44 @@ def embedding_map_figure(points: dict) -> go.Figure:
     fig = go.Figure()
     for kind, colour in (("shared (base row)", "#8fa9d6"), ("new (transplanted)", "#e0a030")):
         chosen = [i for i, k in enumerate(points["kind"]) if k == kind]
-        fig.add_scattergl(x=[points["x"][i] for i in chosen], y=[points["y"][i] for i in chosen], mode="markers",
-                          name=kind, text=[points["text"][i] for i in chosen], hovertemplate="%{text}<extra></extra>",
-                          marker=dict(size=5, color=colour, opacity=0.75))  # fmt: skip
-    fig.update_layout(title="Transplanted input embeddings (UMAP, cosine)", height=520,
-                      margin=dict(l=20, r=20, t=50, b=20))  # fmt: skip
+        fig.add_scattergl(
+            x=[points["x"][i] for i in chosen],
+            y=[points["y"][i] for i in chosen],
+            mode="markers",
+            name=kind,
+            text=[points["text"][i] for i in chosen],
+            hovertemplate="%{text}<extra></extra>",
+            marker=dict(size=5, color=colour, opacity=0.75),
+        )
+    fig.update_layout(
+        title="Transplanted input embeddings (UMAP, cosine)", height=520, margin=dict(l=20, r=20, t=50, b=20)
+    )
     return fig
 
 
 def uld_line_chart(result: AlignResult) -> go.Figure:
     """ULD at every paired position, along the text (by byte offset read by A)."""
     positions = result.positions
-    hover = [f"#{n} · byte {p.byte_a}/{p.byte_b}<br>A predicts {p.predicted_a} · B predicts {p.predicted_b}"
-             for n, p in enumerate(positions)]  # fmt: skip
-    fig = go.Figure(go.Scatter(x=[p.byte_a for p in positions], y=[p.uld for p in positions], mode="lines+markers",
-                               text=hover, hovertemplate="%{text}<br>ULD %{y:.4f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(title=f"ULD along the text ({result.alignment} alignment; mean {result.mean_uld:.4f})",
-                      xaxis_title="bytes of text read by A", yaxis_title="ULD", height=320,
-                      margin=dict(l=50, r=20, t=50, b=40))  # fmt: skip
+    hover = [
+        f"#{n} · byte {p.byte_a}/{p.byte_b}<br>A predicts {p.predicted_a} · B predicts {p.predicted_b}"
+        for n, p in enumerate(positions)
+    ]
+    fig = go.Figure(
+        go.Scatter(
+            x=[p.byte_a for p in positions],
+            y=[p.uld for p in positions],
+            mode="lines+markers",
+            text=hover,
+            hovertemplate="%{text}<br>ULD %{y:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"ULD along the text ({result.alignment} alignment; mean {result.mean_uld:.4f})",
+        xaxis_title="bytes of text read by A",
+        yaxis_title="ULD",
+        height=320,
+        margin=dict(l=50, r=20, t=50, b=40),
+    )
     return fig
 
 
@@ -136,22 +162,42 @@ def top_k_bars(position: PositionReport, a: str, b: str) -> go.Figure:
     """The two top-k next-token distributions at one position, side by side."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"A {a}", f"B {b}"), horizontal_spacing=0.18)
     for col, top in ((1, position.top_a), (2, position.top_b)):
-        fig.add_bar(x=[t.prob for t in top], y=list(range(len(top))), orientation="h", row=1, col=col,
-                    text=[t.token for t in top], textposition="none", hovertemplate="%{text}: %{x:.4f}<extra></extra>",
-                    showlegend=False,
-                    marker_color="#4c78a8" if col == 1 else "#f58518")  # fmt: skip
-        fig.update_yaxes(tickvals=list(range(len(top))), ticktext=[t.token for t in top], autorange="reversed",
-                         row=1, col=col)  # fmt: skip
+        fig.add_bar(
+            x=[t.prob for t in top],
+            y=list(range(len(top))),
+            orientation="h",
+            row=1,
+            col=col,
+            text=[t.token for t in top],
+            textposition="none",
+            hovertemplate="%{text}: %{x:.4f}<extra></extra>",
+            showlegend=False,
+            marker_color="#4c78a8" if col == 1 else "#f58518",
+        )
+        fig.update_yaxes(
+            tickvals=list(range(len(top))), ticktext=[t.token for t in top], autorange="reversed", row=1, col=col
+        )
     fig.update_xaxes(title_text="probability")
-    fig.update_layout(title="Top-k next-token distributions", height=max(300, 18 * len(position.top_a) + 110),
-                      margin=dict(l=110, r=20, t=70, b=40))  # fmt: skip
+    fig.update_layout(
+        title="Top-k next-token distributions",
+        height=max(300, 18 * len(position.top_a) + 110),
+        margin=dict(l=110, r=20, t=70, b=40),
+    )
     return fig
 
 
 def _plan_heatmap(z, hover, labels_a, labels_b, title, colour_title) -> go.Figure:
     k_a, k_b = len(labels_a), len(labels_b)
-    fig = go.Figure(go.Heatmap(z=z, text=hover, hovertemplate="%{text}<extra></extra>", colorscale="Blues",
-                               colorbar=dict(title=colour_title), hoverongaps=False))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            text=hover,
+            hovertemplate="%{text}<extra></extra>",
+            colorscale="Blues",
+            colorbar=dict(title=colour_title),
+            hoverongaps=False,
+        )
+    )
     # numeric axes with token labels: two tokens that print alike still get their own row
     fig.update_xaxes(tickvals=list(range(k_b)), ticktext=labels_b, title="token of B", tickangle=-60)
     fig.update_yaxes(tickvals=list(range(k_a)), ticktext=labels_a, title="token of A", autorange="reversed")
@@ -165,9 +211,18 @@ def rank_plan_heatmap(position: PositionReport) -> go.Figure:
     labels_a, labels_b = [t.token for t in position.top_a], [t.token for t in position.top_b]
     z = [[position.rank_cost[r] if r == c else None for c in range(k)] for r in range(k)]
     mass = 1 / position.n_padded
-    hover = [[(f"rank {r}: A {labels_a[r]} (p {position.top_a[r].prob:.4f}) → B {labels_b[c]}<br>"
-               f"mass 1/{position.n_padded:,} = {mass:.2e} · cost |p−q| = {position.rank_cost[r]:.4f}")
-              if r == c else "" for c in range(k)] for r in range(k)]  # fmt: skip
+    hover = [
+        [
+            (
+                f"rank {r}: A {labels_a[r]} (p {position.top_a[r].prob:.4f}) → B {labels_b[c]}<br>"
+                f"mass 1/{position.n_padded:,} = {mass:.2e} · cost |p−q| = {position.rank_cost[r]:.4f}"
+            )
+            if r == c
+            else ""
+            for c in range(k)
+        ]
+        for r in range(k)
+    ]
     title = f"ULD rank plan: rank r → rank r (ULD {position.uld:.4f} over {position.n_padded:,} ranks)"
     return _plan_heatmap(z, hover, labels_a, labels_b, title, "|p−q|")
 
@@ -175,8 +230,15 @@ def rank_plan_heatmap(position: PositionReport) -> go.Figure:
 def sinkhorn_heatmap(position: PositionReport, cost_kind: str) -> go.Figure:
     """The Sinkhorn plan between the two top-k distributions; hover shows each cell's mass and cost."""
     labels_a, labels_b = [t.token for t in position.top_a], [t.token for t in position.top_b]
-    hover = [[f"A {labels_a[r]} → B {labels_b[c]}<br>mass {position.plan[r][c]:.4f} · cost {position.cost[r][c]:.3f}"
-              for c in range(len(labels_b))] for r in range(len(labels_a))]  # fmt: skip
-    title = (f"Sinkhorn plan ({cost_kind} cost): transport cost {position.transport_cost:.4f} "
-             f"(exact optimum {position.exact_cost:.4f})")  # fmt: skip
+    hover = [
+        [
+            f"A {labels_a[r]} → B {labels_b[c]}<br>mass {position.plan[r][c]:.4f} · cost {position.cost[r][c]:.3f}"
+            for c in range(len(labels_b))
+        ]
+        for r in range(len(labels_a))
+    ]
+    title = (
+        f"Sinkhorn plan ({cost_kind} cost): transport cost {position.transport_cost:.4f} "
+        f"(exact optimum {position.exact_cost:.4f})"
+    )
     return _plan_heatmap(position.plan, hover, labels_a, labels_b, title, "mass")

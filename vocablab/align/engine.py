@@ -145,8 +145,10 @@ def next_token_logits(model, ids: list[int], positions: list[int]) -> torch.Tens
     """(len(positions), V) logits, in float32 on the CPU, computing the head only where needed."""
     context = getattr(model.config.get_text_config(decoder=True), "max_position_embeddings", None)
     if context and len(ids) > context:
-        raise VocabLabError(f"the text is {len(ids):,} tokens for {model.config.name_or_path}, past its context of "
-                            f"{context:,}: shorten it")  # fmt: skip
+        raise VocabLabError(
+            f"the text is {len(ids):,} tokens for {model.config.name_or_path}, past its context of "
+            f"{context:,}: shorten it"
+        )
     device = next(model.parameters()).device
     keep = torch.tensor(positions, dtype=torch.long, device=device)
     out = model(torch.tensor([ids], device=device), logits_to_keep=keep)
@@ -194,9 +196,16 @@ def align_text(
     logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])
     logits_b = next_token_logits(models[1], ids_b, [p.index_b for p in pairs])
     result = AlignResult(
-        a=src_a.spec, b=src_b.spec, text=text, alignment=alignment, cost_kind=cost, temperature=temperature,
-        top_k=top_k, reg=reg, transplant=str(mapping.folder) if mapping else None,
-    )  # fmt: skip
+        a=src_a.spec,
+        b=src_b.spec,
+        text=text,
+        alignment=alignment,
+        cost_kind=cost,
+        temperature=temperature,
+        top_k=top_k,
+        reg=reg,
+        transplant=str(mapping.folder) if mapping else None,
+    )
     progress(0.8, "ULD and transport plans")
     ids, vocabs = (ids_a, ids_b), (vocab_a, vocab_b)
     for start in range(0, len(pairs), CHUNK):  # a chunk at a time: 262k-wide rows add up
@@ -225,13 +234,24 @@ def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vo
         for r, c in zip(*np.unravel_index(order, plan.shape), strict=True)
     ]
     return PositionReport(
-        alignment=result.alignment, index_a=pair.index_a, index_b=pair.index_b, byte_a=pair.byte_a,
-        byte_b=pair.byte_b, next_a=token_label(vocab_a, ids_a[pair.index_a + 1]),
-        next_b=token_label(vocab_b, ids_b[pair.index_b + 1]), uld=uld, top_a=top_a, top_b=top_b,
-        rank_cost=rank.cost, n_padded=rank.n,
-        cost=matrix.tolist(), plan=plan.tolist(), transport_cost=float((plan * matrix).sum()),
-        exact_cost=float(ot.emd2(mass_a, mass_b, matrix)), flows=flows,
-    )  # fmt: skip
+        alignment=result.alignment,
+        index_a=pair.index_a,
+        index_b=pair.index_b,
+        byte_a=pair.byte_a,
+        byte_b=pair.byte_b,
+        next_a=token_label(vocab_a, ids_a[pair.index_a + 1]),
+        next_b=token_label(vocab_b, ids_b[pair.index_b + 1]),
+        uld=uld,
+        top_a=top_a,
+        top_b=top_b,
+        rank_cost=rank.cost,
+        n_padded=rank.n,
+        cost=matrix.tolist(),
+        plan=plan.tolist(),
+        transport_cost=float((plan * matrix).sum()),
+        exact_cost=float(ot.emd2(mass_a, mass_b, matrix)),
+        flows=flows,
+    )
 
 
 def _cost_matrix(cost, top_a, top_b, vocab_a, vocab_b, mapping) -> np.ndarray:

@@ -77,6 +77,11 @@ def uld_rank_plan(p: torch.Tensor, q: torch.Tensor, k: int) -> RankPlan:
     p_top, p_ids = F.pad(p.double(), (0, n - p.shape[-1])).topk(k)
     q_top, q_ids = F.pad(q.double(), (0, n - q.shape[-1])).topk(k)
     return RankPlan(
-        ids_p=p_ids.tolist(), ids_q=q_ids.tolist(), p=p_top.tolist(), q=q_top.tolist(), mass=1.0 / n,
-        cost=(p_top - q_top).abs().tolist(), n=n,
-    )  # fmt: skip
+        ids_p=p_ids.tolist(),
+        ids_q=q_ids.tolist(),
+        p=p_top.tolist(),
+        q=q_top.tolist(),
+        mass=1.0 / n,
+        cost=(p_top - q_top).abs().tolist(),
+        n=n,
+    )

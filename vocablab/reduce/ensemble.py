@@ -66,12 +66,14 @@ def _shared_space(vocabs: tuple[Vocabulary, ...], space: str) -> SharedSpace:
 class Ensemble:
     """Weighted mixture of reduced models stepping over one shared space."""
 
-    def __init__(self, members: list[ReducedModel], names: list[str], shared: SharedSpace,
-                 weights: list[float] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, members: list[ReducedModel], names: list[str], shared: SharedSpace, weights: list[float] | None = None
+    ) -> None:
         self.members, self.names, self.shared = members, names, shared
         self.weights = normalized_weights(weights, len(members))
-        self.log_weights = torch.tensor([math.log(w) if w > 0 else -math.inf for w in self.weights],
-                                        dtype=torch.float64).unsqueeze(1)  # fmt: skip
+        self.log_weights = torch.tensor(
+            [math.log(w) if w > 0 else -math.inf for w in self.weights], dtype=torch.float64
+        ).unsqueeze(1)
 
     @property
     def ended(self) -> bool:

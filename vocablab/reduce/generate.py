@@ -71,9 +71,11 @@ class HFTokenModel:
             mask[row, longest - n :] = 1
         out = self.model(
             input_ids=torch.tensor([[token] for _, token in requests], device=self.device),
-            past_key_values=merged, attention_mask=mask, use_cache=True,
+            past_key_values=merged,
+            attention_mask=mask,
+            use_cache=True,
             position_ids=torch.tensor(lengths, device=self.device).unsqueeze(1),
-        )  # fmt: skip
+        )
         logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).double().cpu()
         states = []
         for row, n in enumerate(lengths):
@@ -147,8 +149,9 @@ def prompt_ids(vocab: Vocabulary, prompt: str, chat: bool = False) -> list[int]:
             raise VocabLabError(f"{vocab.name} has no chat template; generate without --chat")
         from jinja2 import Template
 
-        text = Template(vocab.chat_template).render(messages=[{"role": "user", "content": prompt}],
-                                                    add_generation_prompt=True)  # fmt: skip
+        text = Template(vocab.chat_template).render(
+            messages=[{"role": "user", "content": prompt}], add_generation_prompt=True
+        )
         return vocab.encode(text)
     return [start_token(vocab), *vocab.encode(prompt)]
 
@@ -173,9 +176,15 @@ def top_candidates(log_probs: torch.Tensor, symbols: list[Symbol], n: int = 5) -
 
 
 def decode(
-    stepper: ReducedModel | Ensemble, symbols: list[Symbol], *, greedy: bool, temperature: float, top_p: float,
-    seed: int, max_new_bytes: int,
-) -> tuple[list[int], list[dict]]:  # fmt: skip
+    stepper: ReducedModel | Ensemble,
+    symbols: list[Symbol],
+    *,
+    greedy: bool,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    max_new_bytes: int,
+) -> tuple[list[int], list[dict]]:
     """Pick symbols until EOS or the byte budget; returns them and a per-step inspector record."""
     if max_new_bytes < 1:
         raise VocabLabError("the byte budget must be at least 1")
@@ -184,8 +193,9 @@ def decode(
     while not stepper.ended and produced < max_new_bytes:
         views = stepper.views()
         symbol = pick(stepper.distribution(), greedy=greedy, temperature=temperature, top_p=top_p, generator=generator)
-        inspector.append({"chosen": str(symbols[symbol]),
-                          "top": {name: top_candidates(d, symbols) for name, d in views.items()}})  # fmt: skip
+        inspector.append(
+            {"chosen": str(symbols[symbol]), "top": {name: top_candidates(d, symbols) for name, d in views.items()}}
+        )
         stepper.advance(symbol)
         emitted.append(symbol)
         produced += len(symbols[symbol].data or b"")
@@ -195,11 +205,20 @@ def decode(
 def _result(label, sub_name, symbols, emitted, inspector, passes, started, ended, weights=None) -> Generation:
     text = b"".join(symbols[s].data or b"" for s in emitted)
     return Generation(
-        model=label, subvocab=sub_name, text=text.decode("utf-8", errors="replace"), symbols=emitted,
-        pieces=[str(symbols[s]) for s in emitted], piece_bytes=[len(symbols[s].data or b"") for s in emitted],
-        steps=len(emitted), forward_passes=passes, seconds=round(time.perf_counter() - started, 3),
-        ended_by="eos" if ended else "budget", inspector=inspector, weights=weights, data=text,
-    )  # fmt: skip
+        model=label,
+        subvocab=sub_name,
+        text=text.decode("utf-8", errors="replace"),
+        symbols=emitted,
+        pieces=[str(symbols[s]) for s in emitted],
+        piece_bytes=[len(symbols[s].data or b"") for s in emitted],
+        steps=len(emitted),
+        forward_passes=passes,
+        seconds=round(time.perf_counter() - started, 3),
+        ended_by="eos" if ended else "budget",
+        inspector=inspector,
+        weights=weights,
+        data=text,
+    )
 
 
 def _needs_eos(vocab: Vocabulary) -> None:
@@ -242,10 +261,18 @@ def generate_reduced(
     if k is None:
         beam, min_weight = None, 0.0
     reduced = ReducedModel(lm, sub, prompt_ids(vocab, prompt, chat), k=k, beam=beam, min_weight=min_weight)
-    emitted, inspector = decode(reduced, sub.symbols, greedy=greedy, temperature=temperature, top_p=top_p, seed=seed,
-                                max_new_bytes=max_new_bytes)  # fmt: skip
-    return _result(vocab.name, sub.name, sub.symbols, emitted, inspector, reduced.forward_passes, started,
-                   reduced.ended)  # fmt: skip
+    emitted, inspector = decode(
+        reduced,
+        sub.symbols,
+        greedy=greedy,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_new_bytes=max_new_bytes,
+    )
+    return _result(
+        vocab.name, sub.name, sub.symbols, emitted, inspector, reduced.forward_passes, started, reduced.ended
+    )
 
 
 def generate_ensemble(
@@ -281,14 +308,30 @@ def generate_ensemble(
     members = [
         ReducedModel(
             HFTokenModel(m), sub, prompt_ids(v, prompt, chat), k=k, beam=beam, min_weight=min_weight, keep_closing=True
-        )  # fmt: skip
+        )
         for m, v, sub in zip(models, vocabs, shared.subs, strict=True)
     ]
     ensemble = Ensemble(members, [v.name for v in vocabs], shared, weights)
-    emitted, inspector = decode(ensemble, shared.symbols, greedy=greedy, temperature=temperature, top_p=top_p,
-                                seed=seed, max_new_bytes=max_new_bytes)  # fmt: skip
-    return _result(" + ".join(v.name for v in vocabs), shared.name, shared.symbols, emitted, inspector,
-                   sum(m.forward_passes for m in members), started, ensemble.ended, ensemble.weights)  # fmt: skip
+    emitted, inspector = decode(
+        ensemble,
+        shared.symbols,
+        greedy=greedy,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_new_bytes=max_new_bytes,
+    )
+    return _result(
+        " + ".join(v.name for v in vocabs),
+        shared.name,
+        shared.symbols,
+        emitted,
+        inspector,
+        sum(m.forward_passes for m in members),
+        started,
+        ensemble.ended,
+        ensemble.weights,
+    )
 
 
 @torch.no_grad()
@@ -317,10 +360,18 @@ def generate_plain(
         torch.manual_seed(seed)
     started = time.perf_counter()
     out = model.generate(
-        ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_bytes, do_sample=not greedy,
-        temperature=temperature if not greedy else None, top_p=top_p if not greedy else None, top_k=None,
-        eos_token_id=eos, pad_token_id=vocab.roles.get("pad", eos), output_scores=True, return_dict_in_generate=True,
-    )  # fmt: skip
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_bytes,
+        do_sample=not greedy,
+        temperature=temperature if not greedy else None,
+        top_p=top_p if not greedy else None,
+        top_k=None,
+        eos_token_id=eos,
+        pad_token_id=vocab.roles.get("pad", eos),
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
     tokens, produced, inspector = [], 0, []
 
     def label(t: int) -> str:
@@ -339,9 +390,16 @@ def generate_plain(
     pieces = [vocab.pieces[t] or b"" for t in tokens]
     data = b"".join(pieces)
     return Generation(
-        model=vocab.name, subvocab="its own tokens", text=data.decode("utf-8", errors="replace"), symbols=tokens,
+        model=vocab.name,
+        subvocab="its own tokens",
+        text=data.decode("utf-8", errors="replace"),
+        symbols=tokens,
         pieces=[label(t) for t in tokens],
-        piece_bytes=[len(p) for p in pieces], steps=len(tokens), forward_passes=len(tokens),
-        seconds=round(time.perf_counter() - started, 3), ended_by="eos" if tokens and tokens[-1] == eos else "budget",
-        inspector=inspector, data=data,
-    )  # fmt: skip
+        piece_bytes=[len(p) for p in pieces],
+        steps=len(tokens),
+        forward_passes=len(tokens),
+        seconds=round(time.perf_counter() - started, 3),
+        ended_by="eos" if tokens and tokens[-1] == eos else "budget",
+        inspector=inspector,
+        data=data,
+    )

@@ -66,9 +66,16 @@ class ReducedModel:
     """The reduced model of one language model over one sub-vocabulary, as a stepping state."""
 
     def __init__(
-        self, model: TokenModel, sub: SubVocabulary, prompt_ids: list[int], *, k: int | None = 300,
-        beam: int | None = None, min_weight: float = 0.0, keep_closing: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        model: TokenModel,
+        sub: SubVocabulary,
+        prompt_ids: list[int],
+        *,
+        k: int | None = 300,
+        beam: int | None = None,
+        min_weight: float = 0.0,
+        keep_closing: bool = False,
+    ) -> None:
         """``beam``/``min_weight`` prune the entries about to close (each costs a forward pass).
         ``keep_closing``: also keep, beyond the top K, the children that close at once (the token
         spelled by the emitted symbol alone), so the cover survives any symbol another model picks."""

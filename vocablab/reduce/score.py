@@ -110,8 +110,18 @@ def reduced_bits_per_byte(
             progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
     n_bytes = sum(len(t.encode("utf-8")) for t in documents)
     canonical = bits_per_byte(model_spec, documents, model=model).bits_per_byte
-    return ReducedScore(vocab.name, sub.name, _segmentation_name(sub.name, vocab.name), nats / LN2 / n_bytes,
-                        canonical, n_bytes, steps, passes, beam, min_weight)  # fmt: skip
+    return ReducedScore(
+        vocab.name,
+        sub.name,
+        _segmentation_name(sub.name, vocab.name),
+        nats / LN2 / n_bytes,
+        canonical,
+        n_bytes,
+        steps,
+        passes,
+        beam,
+        min_weight,
+    )
 
 
 def _segmentation_name(space: str, first: str) -> str:
@@ -162,8 +172,15 @@ def ensemble_bits_per_byte(
     sweep = [(x / 10, mixture_bpb([x / 10, 1 - x / 10])) for x in range(11)] if len(vocabs) == 2 else []
     canonical = [bits_per_byte(s, documents, model=m).bits_per_byte for s, m in zip(model_specs, models, strict=True)]
     return EnsembleScore(
-        models=[v.name for v in vocabs], space=space, segmentation=_segmentation_name(space, vocabs[0].name),
-        weights=weights, ensemble_bits_per_byte=mixture_bpb(weights),
-        reduced_bits_per_byte=[x / LN2 / n_bytes for x in member_nats], canonical_bits_per_byte=canonical,
-        weight_sweep=sweep, n_bytes=n_bytes, steps=per_step.shape[1], forward_passes=passes,
-    )  # fmt: skip
+        models=[v.name for v in vocabs],
+        space=space,
+        segmentation=_segmentation_name(space, vocabs[0].name),
+        weights=weights,
+        ensemble_bits_per_byte=mixture_bpb(weights),
+        reduced_bits_per_byte=[x / LN2 / n_bytes for x in member_nats],
+        canonical_bits_per_byte=canonical,
+        weight_sweep=sweep,
+        n_bytes=n_bytes,
+        steps=per_step.shape[1],
+        forward_passes=passes,
+    )

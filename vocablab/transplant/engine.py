@@ -125,8 +125,7 @@ def transplant(
     for part, (name, base_rows) in enumerate(zip([embed_name, head_name], matrices.values(), strict=False)):
         key = "embed" if part == 0 else "head"
         progress(0.15 + 0.6 * part / len(matrices), f"{method}: {len(plan.new):,} new tokens ({key})")
-        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target,
-                                 progress)  # fmt: skip
+        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target, progress)
         anchors.update(record)
         if f"{key}.error" in record:
             errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
@@ -137,9 +136,18 @@ def transplant(
     counts["approximated"] = counts.pop("new")
     counts["no_donor_row"] = len(plan.without_donor_row)
     result = TransplantResult(
-        out_dir=str(out), base=base_src.spec, donor=donor_src.spec, method=method, match=match, k=k,
-        rows=len(donor_vocab), counts=counts, tied=head_name is None, seconds=0.0, mean_error=errors,
-    )  # fmt: skip
+        out_dir=str(out),
+        base=base_src.spec,
+        donor=donor_src.spec,
+        method=method,
+        match=match,
+        k=k,
+        rows=len(donor_vocab),
+        counts=counts,
+        tied=head_name is None,
+        seconds=0.0,
+        mean_error=errors,
+    )
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
     result.seconds = round(time.perf_counter() - started, 2)
     (out / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
@@ -189,9 +197,11 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
     else:
         idx, coef = batch_omp(
-            targets, dictionary, k,
+            targets,
+            dictionary,
+            k,
             progress=lambda done, total: progress(0.15 + 0.6 * done / total / 2, f"OMP ({key}) {done:,}/{total:,}"),
-        )  # fmt: skip
+        )
         idx, coef = idx.cpu(), coef.cpu()
     record[f"{key}.anchors"] = torch.tensor([plan.shared[i][0] for i in idx.reshape(-1).tolist()]).reshape(idx.shape)
     record[f"{key}.coefficients"] = coef

@@ -38,8 +38,12 @@ class TransplantReport:
         out_dir = Path(out_dir)
         if not (out_dir / REPORT).is_file():
             raise VocabLabError(f"{out_dir} holds no transplant report ({REPORT})")
-        return cls(out_dir, json.loads((out_dir / REPORT).read_text()), load_file(str(out_dir / ANCHORS)),
-                   load_vocabulary(str(out_dir)))  # fmt: skip
+        return cls(
+            out_dir,
+            json.loads((out_dir / REPORT).read_text()),
+            load_file(str(out_dir / ANCHORS)),
+            load_vocabulary(str(out_dir)),
+        )
 
     def token_text(self, token_id: int) -> str:
         return display_token(self.vocab.pieces[token_id], self.vocab.strings[token_id])
@@ -90,8 +94,10 @@ class TransplantReport:
         rows = torch.nn.functional.normalize(self.embedding[shared], dim=1)
         query = torch.nn.functional.normalize(self.embedding[token_id], dim=0)
         sims, order = (rows @ query).topk(count)
-        return [{"token": self.token_text(int(shared[i])), "cosine": round(s, 4)}
-                for s, i in zip(sims.tolist(), order.tolist(), strict=True)]  # fmt: skip
+        return [
+            {"token": self.token_text(int(shared[i])), "cosine": round(s, 4)}
+            for s, i in zip(sims.tolist(), order.tolist(), strict=True)
+        ]
 
     def embedding_map(self, n_shared: int = 1500, n_new: int = 500, seed: int = 0) -> dict:
         """A 2-D UMAP of a sample of shared and new rows of the transplanted input embedding."""

@@ -26,8 +26,19 @@ COLUMNS = ["#", "byte A/B", "pos A/B", "next in text (A)", "A predicts", "B pred
 
 
 def positions_table(result: AlignResult) -> pd.DataFrame:
-    rows = [[n, f"{p.byte_a}/{p.byte_b}", f"{p.index_a}/{p.index_b}", p.next_a, p.predicted_a, p.predicted_b,
-             round(p.uld, 4), round(p.transport_cost, 4)] for n, p in enumerate(result.positions)]  # fmt: skip
+    rows = [
+        [
+            n,
+            f"{p.byte_a}/{p.byte_b}",
+            f"{p.index_a}/{p.index_b}",
+            p.next_a,
+            p.predicted_a,
+            p.predicted_b,
+            round(p.uld, 4),
+            round(p.transport_cost, 4),
+        ]
+        for n, p in enumerate(result.positions)
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -43,19 +54,25 @@ def position_choices(result: AlignResult) -> list[tuple[str, int]]:
 def summary(result: AlignResult) -> str:
     how = "the same byte offset" if result.alignment == "bytes" else "the same token index"
     mapping = f" through the transplant `{result.transplant}`" if result.transplant else ""
-    return (f"**{len(result.positions)} positions** paired at {how} (alignment: **{result.alignment}**). "
-            f"Mean ULD ({result.alignment} alignment, temperature {result.temperature:g}): "
-            f"**{result.mean_uld:.4f}**. Sinkhorn plans over the top-{result.top_k} of each, "
-            f"{result.cost_kind} cost{mapping}, regularization {result.reg:g}.")  # fmt: skip
+    return (
+        f"**{len(result.positions)} positions** paired at {how} (alignment: **{result.alignment}**). "
+        f"Mean ULD ({result.alignment} alignment, temperature {result.temperature:g}): "
+        f"**{result.mean_uld:.4f}**. Sinkhorn plans over the top-{result.top_k} of each, "
+        f"{result.cost_kind} cost{mapping}, regularization {result.reg:g}."
+    )
 
 
 def position_details(result: AlignResult, n: int):
     p = result.positions[n]
-    flows = "  \n".join(f"<code>{escape(f.source)}</code> → <code>{escape(f.target)}</code>: mass {f.mass:.4f}, "
-                         f"cost {f.cost:.3f}" for f in p.flows)  # fmt: skip
-    text = (f"**#{n}** ({p.alignment} alignment): A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
-            f"(byte {p.byte_b}). ULD **{p.uld:.4f}**; total transport cost **{p.transport_cost:.4f}** "
-            f"(exact optimum {p.exact_cost:.4f}).  \nLargest flows:  \n{flows}")  # fmt: skip
+    flows = "  \n".join(
+        f"<code>{escape(f.source)}</code> → <code>{escape(f.target)}</code>: mass {f.mass:.4f}, cost {f.cost:.3f}"
+        for f in p.flows
+    )
+    text = (
+        f"**#{n}** ({p.alignment} alignment): A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
+        f"(byte {p.byte_b}). ULD **{p.uld:.4f}**; total transport cost **{p.transport_cost:.4f}** "
+        f"(exact optimum {p.exact_cost:.4f}).  \nLargest flows:  \n{flows}"
+    )
     return text, top_k_bars(p, result.a, result.b), rank_plan_heatmap(p), sinkhorn_heatmap(p, result.cost_kind)
 
 
@@ -66,14 +83,30 @@ def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, 
         raise VocabLabError("pick two different models, A and B")
     progress(0.1, "loading the models")
     loaded = (cached_model(models[0]), cached_model(models[1]))
-    result = align_text(models[0], models[1], text or "", top_k=int(top_k), cost=cost, alignment=alignment,
-                        temperature=float(temperature), reg=float(reg), transplant=(transplant or "").strip() or None,
-                        models=loaded, progress=lambda f, m: progress(f, desc=m))  # fmt: skip
+    result = align_text(
+        models[0],
+        models[1],
+        text or "",
+        top_k=int(top_k),
+        cost=cost,
+        alignment=alignment,
+        temperature=float(temperature),
+        reg=float(reg),
+        transplant=(transplant or "").strip() or None,
+        models=loaded,
+        progress=lambda f, m: progress(f, desc=m),
+    )
     if not result.positions:
         raise VocabLabError("the two models share no position in this text; try a longer text or index alignment")
     worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
-    return (result, summary(result), uld_line_chart(result), positions_table(result),
-            gr.Dropdown(choices=position_choices(result), value=worst), *position_details(result, worst))  # fmt: skip
+    return (
+        result,
+        summary(result),
+        uld_line_chart(result),
+        positions_table(result),
+        gr.Dropdown(choices=position_choices(result), value=worst),
+        *position_details(result, worst),
+    )
 
 
 @user_errors
@@ -89,14 +122,20 @@ def build(pickers) -> None:
     text = gr.Textbox(SAMPLE_TEXT, label=f"Text (up to {MAX_ALIGN_BYTES:,} bytes)", lines=3, elem_id="align-text")
     with gr.Row():
         top_k = gr.Slider(1, 60, value=20, step=1, label="top-k tokens in the plans")
-        cost = gr.Radio(["edit", "exact", "embedding"], value="edit", label="token cost (Sinkhorn)",
-                        info="byte edit distance, exact byte match, or embedding distance (transplant)")  # fmt: skip
+        cost = gr.Radio(
+            ["edit", "exact", "embedding"],
+            value="edit",
+            label="token cost (Sinkhorn)",
+            info="byte edit distance, exact byte match, or embedding distance (transplant)",
+        )
         alignment = gr.Radio(["bytes", "index"], value="bytes", label="pair positions by")
     with gr.Row():
         temperature = gr.Number(1.0, label="temperature", minimum=0.01)
         reg = gr.Number(0.05, label="Sinkhorn regularization", minimum=0.0001)
-        transplant = gr.Textbox(label="transplant folder (embedding cost)", placeholder="empty: the newest transplant "
-                                "of these two models made in this app")  # fmt: skip
+        transplant = gr.Textbox(
+            label="transplant folder (embedding cost)",
+            placeholder="empty: the newest transplant of these two models made in this app",
+        )
     run = gr.Button("Align", variant="primary", elem_id="align-run")
     result = gr.State(None)
     overview = gr.Markdown(elem_id="align-summary")
@@ -108,6 +147,9 @@ def build(pickers) -> None:
     with gr.Row():
         rank_plan = gr.Plot(label="ULD rank plan", elem_id="align-rank-plan")
         sinkhorn = gr.Plot(label="Sinkhorn plan", elem_id="align-sinkhorn")
-    run.click(run_align, [pickers[0], pickers[1], text, top_k, cost, alignment, temperature, reg, transplant],
-              [result, overview, line, table, position, details, bars, rank_plan, sinkhorn])  # fmt: skip
+    run.click(
+        run_align,
+        [pickers[0], pickers[1], text, top_k, cost, alignment, temperature, reg, transplant],
+        [result, overview, line, table, position, details, bars, rank_plan, sinkhorn],
+    )
     position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])

@@ -44,8 +44,10 @@ def render_generation(title: str, result: Generation) -> str:
         tip = f"{count} pieces" if count > 1 else f"{size} bytes"
         spans.append(f'<span class="vl-tok" style="background:{PALETTE[n % 2]}" title="{tip}">{visible(text)}</span>')
         buffer, count, n = b"", 0, n + 1
-    stats = (f"{result.seconds:.1f} s · {result.steps} steps · {result.bytes_per_step:.2f} bytes/step · "
-             f"{result.forward_passes} forward passes · ended by {result.ended_by}")  # fmt: skip
+    stats = (
+        f"{result.seconds:.1f} s · {result.steps} steps · {result.bytes_per_step:.2f} bytes/step · "
+        f"{result.forward_passes} forward passes · ended by {result.ended_by}"
+    )
     return (
         f'<div class="vl-col" data-run="{escape(title)}"><div class="vl-head"><b>{escape(title)}</b> · '
         f"{escape(result.model)} over {escape(result.subvocab)}<br><small>{stats}</small></div>"
@@ -65,14 +67,34 @@ def inspector_chart(result: Generation, step: int) -> go.Figure:
     fig = go.Figure()
     for name, top in record["top"].items():
         fig.add_bar(name=name, x=[p for p, _ in top], y=[q for _, q in top])
-    fig.update_layout(title=f"step {step}: chosen {record['chosen']!r}", barmode="group", yaxis_title="probability",
-                      height=360, margin=dict(l=40, r=20, t=50, b=40))  # fmt: skip
+    fig.update_layout(
+        title=f"step {step}: chosen {record['chosen']!r}",
+        barmode="group",
+        yaxis_title="probability",
+        height=360,
+        margin=dict(l=40, r=20, t=50, b=40),
+    )
     return fig
 
 
 @user_errors
-def run_all(a, b, prompt, chat, subvocab, maxlen, k, exact, sample, temperature, top_p, seed, max_bytes, weight,
-            progress=gr.Progress()):  # fmt: skip
+def run_all(
+    a,
+    b,
+    prompt,
+    chat,
+    subvocab,
+    maxlen,
+    k,
+    exact,
+    sample,
+    temperature,
+    top_p,
+    seed,
+    max_bytes,
+    weight,
+    progress=gr.Progress(),
+):
     models = chosen(a, b)
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
@@ -80,8 +102,15 @@ def run_all(a, b, prompt, chat, subvocab, maxlen, k, exact, sample, temperature,
         raise VocabLabError("type a prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise VocabLabError(f"the prompt has {len(prompt):,} characters; this view takes up to {MAX_PROMPT_CHARS:,}")
-    decoding = dict(k=None if exact else int(k), greedy=not sample, temperature=temperature, top_p=top_p,
-                    seed=int(seed), max_new_bytes=int(max_bytes), chat=chat)  # fmt: skip
+    decoding = dict(
+        k=None if exact else int(k),
+        greedy=not sample,
+        temperature=temperature,
+        top_p=top_p,
+        seed=int(seed),
+        max_new_bytes=int(max_bytes),
+        chat=chat,
+    )
     weights = [weight, 1 - weight]
     results: dict[str, Generation] = {}
     for n, (label, spec, other) in enumerate([("A", models[0], models[1]), ("B", models[1], models[0])]):
@@ -96,8 +125,12 @@ def run_all(a, b, prompt, chat, subvocab, maxlen, k, exact, sample, temperature,
             models, prompt, space=space, weights=weights, models=[cached_model(m) for m in models], **decoding
         )
     longest = max(len(r.inspector) for r in results.values()) - 1
-    return (render_all(results), results, gr.Slider(maximum=max(longest, 1), value=0),
-            inspector_chart(results["MCV ensemble"], 0))  # fmt: skip
+    return (
+        render_all(results),
+        results,
+        gr.Slider(maximum=max(longest, 1), value=0),
+        inspector_chart(results["MCV ensemble"], 0),
+    )
 
 
 def _plain(decoding: dict) -> dict:
@@ -116,8 +149,11 @@ def build(pickers) -> None:
     gr.Markdown(INTRO)
     prompt = gr.Textbox("The capital of France is", label="Prompt", lines=2, elem_id="gen-prompt")
     with gr.Row():
-        subvocab = gr.Radio(["bytes", "maxlen:N", "MCV with the other model"], value="MCV with the other model",
-                            label="Sub-vocabulary of the reduced models")  # fmt: skip
+        subvocab = gr.Radio(
+            ["bytes", "maxlen:N", "MCV with the other model"],
+            value="MCV with the other model",
+            label="Sub-vocabulary of the reduced models",
+        )
         maxlen = gr.Number(4, label="N (maxlen)", precision=0, minimum=1)
         chat = gr.Checkbox(False, label="chat template")
     with gr.Row():
@@ -139,7 +175,25 @@ def build(pickers) -> None:
         step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="gen-step")
     chart = gr.Plot(label="Top candidates", elem_id="gen-inspector")
     gr.Markdown(CAVEAT)
-    run.click(run_all, [pickers[0], pickers[1], prompt, chat, subvocab, maxlen, k, exact, sample, temperature, top_p,
-                        seed, max_bytes, weight], [outputs, results, step, chart])  # fmt: skip
+    run.click(
+        run_all,
+        [
+            pickers[0],
+            pickers[1],
+            prompt,
+            chat,
+            subvocab,
+            maxlen,
+            k,
+            exact,
+            sample,
+            temperature,
+            top_p,
+            seed,
+            max_bytes,
+            weight,
+        ],
+        [outputs, results, step, chart],
+    )
     which.change(inspect, [results, which, step], chart)
     step.release(inspect, [results, which, step], chart)

@@ -108,9 +108,13 @@ def build(pickers: list[gr.Dropdown]) -> None:
     """The tab's components and events, inside an open ``gr.Tab``; uses models A and B."""
     gr.Markdown(INTRO)
     text = gr.Textbox(
-        value=DEMO_TEXT, lines=3, label="Your text with numbers", max_length=MAX_TEXT_CHARS,
-        elem_id="number-text", info="numbers that A and B split differently are highlighted",
-    )  # fmt: skip
+        value=DEMO_TEXT,
+        lines=3,
+        label="Your text with numbers",
+        max_length=MAX_TEXT_CHARS,
+        elem_id="number-text",
+        info="numbers that A and B split differently are highlighted",
+    )
     run = gr.Button("Compare numbers", variant="primary", elem_id="numbers-run")
     marked = gr.HighlightedText(label="Numbers split differently", elem_id="number-highlight")
     marked_note = gr.Markdown()

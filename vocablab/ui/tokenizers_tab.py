@@ -88,9 +88,13 @@ def search_tokens(query, which, a, b):
 def build(pickers: list[gr.Dropdown]) -> None:
     """The tab's components and events, inside an open ``gr.Tab``."""
     text = gr.Textbox(
-        value=DEMO_TEXT, lines=5, label="Text", max_length=MAX_TEXT_CHARS, elem_id="tok-text",
+        value=DEMO_TEXT,
+        lines=5,
+        label="Text",
+        max_length=MAX_TEXT_CHARS,
+        elem_id="tok-text",
         info="up to 20,000 characters",
-    )  # fmt: skip
+    )
     with gr.Row():
         show_ids = gr.Checkbox(value=False, label="show token ids (they are also shown on hover)")
         run = gr.Button("Tokenize", variant="primary", elem_id="tok-run")

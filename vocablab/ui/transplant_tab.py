@@ -34,8 +34,9 @@ def _slug(text: str) -> str:
 @user_errors
 def run_transplant(base, donor, k, method, match, progress=gr.Progress()):
     out = workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = transplant(base, donor, out, k=int(k), method=method, match=match,
-                        progress=lambda f, m: progress(f, desc=m))  # fmt: skip
+    result = transplant(
+        base, donor, out, k=int(k), method=method, match=match, progress=lambda f, m: progress(f, desc=m)
+    )
     counts = result.counts
     lost = counts["no_donor_row"]
     summary = (
@@ -93,8 +94,9 @@ def before_after(base, out, text, prompt, progress=gr.Progress()):
         progress(n / 2, desc=f"scoring the {label} model")
         model, vocab = load_causal_lm(spec), load_vocabulary(spec)
         score = bits_per_byte(spec, [text], model=model)
-        rows.append({"model": f"{label}: {spec}", "bits per byte": round(score.bits_per_byte, 4),
-                     "tokens": score.n_tokens})  # fmt: skip
+        rows.append(
+            {"model": f"{label}: {spec}", "bits per byte": round(score.bits_per_byte, 4), "tokens": score.n_tokens}
+        )
         continuations.append(greedy_continuation(model, vocab, prompt, max_new_tokens=30))
     return pd.DataFrame(rows), *continuations
 
