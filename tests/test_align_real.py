@@ -13,7 +13,6 @@ from tokenizers import Tokenizer, normalizers
 
 from vocablab.align import align_text
 from vocablab.align.distill import distill
-from vocablab.align.engine import token_label
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
@@ -66,7 +65,7 @@ def test_align_text_against_a_full_forward_pass(presets):
         np.testing.assert_allclose(plan.sum(axis=0), top_q / top_q.sum(), atol=1e-6)
         assert position.transport_cost >= position.exact_cost - 1e-9
         assert [f.mass for f in position.flows] == sorted((f.mass for f in position.flows), reverse=True)
-        assert position.next_a == token_label(vocab_a, ids_a[position.index_a + 1])
+        assert position.next_a == vocab_a.label(ids_a[position.index_a + 1])
     json.dumps(result.to_dict())  # serializable for --json
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vocablab.compare import MAX_TEXT_CHARS, compare_tokenization
+from vocablab.compare import compare_tokenization
 from vocablab.errors import VocabLabError
+from vocablab.options import MAX_TEXT_CHARS
 from vocablab.sources import load_vocabulary
 from vocablab.ui.token_html import display_units, render_comparison
 

@@ -1,8 +1,10 @@
 """The `vocablab` command line: one small function per command over the library.
 
 vocablab compare smollm2-135m gemma3-270m --text "12,345 apples" [--json]
-vocablab numbers llama3 qwen3 [--json]
+vocablab transplant --base gemma3-270m --donor smollm2-135m --out out/gemma-smoltok
 vocablab presets [--fetch NAME ... | --fetch-all]
+
+Long work shows tqdm progress bars on stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -12,19 +14,18 @@ import json
 import logging
 import sys
 
+from vocablab import options
 from vocablab.errors import VocabLabError
 
+MODEL_HELP = "presets, hub ids (org/name[@rev]), folders or .gguf files"
+
 LOG = logging.getLogger("vocablab")
-
-
-def _progress(fraction: float, message: str) -> None:
-    print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
 
 
 def _vocabularies(specs: list[str], trust_remote_code: bool):
     from vocablab.sources import load_vocabulary
 
-    return [load_vocabulary(s, trust_remote_code=trust_remote_code, progress=_progress) for s in specs]
+    return [load_vocabulary(s, trust_remote_code=trust_remote_code) for s in specs]
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -90,7 +91,6 @@ def cmd_transplant(args: argparse.Namespace) -> None:
         device=args.device,
         overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code,
-        progress=_progress,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
@@ -105,7 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from vocablab.evaluate import bits_per_byte, read_documents
     from vocablab.presets import TEXT_PRESETS, ensure_text
 
-    path = ensure_text(args.text, _progress) if args.text in TEXT_PRESETS else args.text
+    path = ensure_text(args.text) if args.text in TEXT_PRESETS else args.text
     documents = read_documents(path, limit=args.limit)
     if len(args.models) > 1:
         from vocablab.reduce.score import ensemble_bits_per_byte
@@ -114,7 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             raise VocabLabError("--subvocab scores one model; an ensemble of several uses --space mcv|bytes")
 
         result = ensemble_bits_per_byte(
-            args.models, documents, space=args.space, weights=args.weights, device=args.device, progress=_progress
+            args.models, documents, space=args.space, weights=args.weights, device=args.device
         )
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
@@ -137,9 +137,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.subvocab:
         from vocablab.reduce.score import reduced_bits_per_byte
 
-        result = reduced_bits_per_byte(
-            args.models[0], documents, subvocab=args.subvocab, device=args.device, progress=_progress
-        )
+        result = reduced_bits_per_byte(args.models[0], documents, subvocab=args.subvocab, device=args.device)
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
             return
@@ -170,8 +168,10 @@ def _weights(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"weights must be numbers separated by commas, not {text!r}") from None
 
 
-def _decoding(args: argparse.Namespace) -> dict:
-    return dict(
+def _decoding(args: argparse.Namespace):
+    from vocablab.options import Decoding
+
+    return Decoding(
         k=None if args.exact else args.k,
         greedy=not args.sample,
         temperature=args.temperature,
@@ -179,7 +179,6 @@ def _decoding(args: argparse.Namespace) -> dict:
         seed=args.seed,
         max_new_bytes=args.max_new_bytes,
         chat=args.chat,
-        device=args.device,
     )
 
 
@@ -199,14 +198,63 @@ def _print_generation(args: argparse.Namespace, result) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from vocablab.reduce.generate import generate_reduced
 
-    _print_generation(args, generate_reduced(args.model, args.prompt, subvocab=args.subvocab, **_decoding(args)))
+    decoding = _decoding(args).reduced()
+    _print_generation(
+        args, generate_reduced(args.model, args.prompt, subvocab=args.subvocab, device=args.device, **decoding)
+    )
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from vocablab.reduce.generate import generate_ensemble
 
-    result = generate_ensemble(args.models, args.prompt, space=args.space, weights=args.weights, **_decoding(args))
+    decoding = _decoding(args).reduced()
+    result = generate_ensemble(
+        args.models, args.prompt, space=args.space, weights=args.weights, device=args.device, **decoding
+    )
     _print_generation(args, result)
+
+
+def cmd_side_by_side(args: argparse.Namespace) -> None:
+    from vocablab.reduce.generate import generate_side_by_side
+
+    results = generate_side_by_side(
+        args.models[0],
+        args.models[1],
+        args.prompt,
+        subvocab=args.subvocab,
+        decoding=_decoding(args),
+        weight_a=args.weight_a,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps({title: r.to_dict() for title, r in results.items()}, ensure_ascii=False, indent=1))
+        return
+    for title, r in results.items():
+        print(
+            f"== {title}: {r.model} over {r.subvocab} ({r.steps} steps, {r.forward_passes} forward passes, "
+            f"{r.bytes_per_step:.2f} bytes/step, {r.seconds:.1f} s, ended by {r.ended_by})"
+        )
+        print(args.prompt + r.text)
+
+
+def cmd_before_after(args: argparse.Namespace) -> None:
+    from vocablab.evaluate import compare_before_after
+
+    text = args.text if args.text is not None else _read_text_file(args.file)
+    result = compare_before_after(args.base, args.transplanted, text, args.prompt)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        return
+    print(f"{'model':13} {'bits per byte':>13} {'tokens':>7}  greedy continuation of {args.prompt!r}")
+    for label, spec in (("base", result.base), ("transplanted", result.transplanted)):
+        print(
+            f"{label:13} {result.bits_per_byte[label]:13.4f} {result.tokens[label]:7,}  "
+            f"{result.continuations[label]!r}   ({spec})"
+        )
+    print(
+        f"cost of the transplant: {result.bits_per_byte['transplanted'] - result.bits_per_byte['base']:+.4f} "
+        f"bits per byte on {result.text_bytes:,} bytes"
+    )
 
 
 def cmd_align(args: argparse.Namespace) -> None:
@@ -224,7 +272,6 @@ def cmd_align(args: argparse.Namespace) -> None:
         reg=args.reg,
         transplant=args.transplant,
         trust_remote_code=args.trust_remote_code,
-        progress=_progress,
     )
     positions = result.positions
     if args.position is not None:
@@ -286,7 +333,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from vocablab.align.distill import distill
     from vocablab.presets import TEXT_PRESETS, ensure_text
 
-    path = ensure_text(args.text, _progress) if args.text in TEXT_PRESETS else args.text
+    path = ensure_text(args.text) if args.text in TEXT_PRESETS else args.text
     result = distill(
         args.teacher,
         args.student,
@@ -301,7 +348,6 @@ def cmd_distill(args: argparse.Namespace) -> None:
         device=args.device,
         overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code,
-        progress=_progress,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
@@ -333,7 +379,7 @@ def cmd_presets(args: argparse.Namespace) -> None:
 
     names = [*MODEL_PRESETS, *TOKENIZER_PRESETS] if args.fetch_all else args.fetch
     for name in names:
-        print(f"{name}: {ensure_preset(name, _progress)}")
+        print(f"{name}: {ensure_preset(name)}")
     for name in [*MODEL_PRESETS, *TOKENIZER_PRESETS]:
         reason = unavailable_reason(name)
         state = "cached" if is_cached(name) else (f"unavailable: {reason}" if reason else "not fetched yet")
@@ -351,61 +397,82 @@ def _read_text_file(path: str | None) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, built from :mod:`vocablab.options` alone: ``--help`` and argument errors load no
+    model library (each command imports what it needs when it runs)."""
     parser = argparse.ArgumentParser(prog="vocablab", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def models_command(name: str, help_text: str, nargs: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("models", nargs=nargs, help="presets, hub ids (org/name[@rev]), folders or .gguf files")
-        p.add_argument("--json", action="store_true", help="print JSON")
-        p.add_argument("--trust-remote-code", action="store_true", help="allow a model's own Python code")
+    def command(name: str, help_text: str, run, *, models: str | None = None, bounds=(1, None)):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if models:
+            p.add_argument("models", nargs=models, metavar="MODEL", help=MODEL_HELP)
+        p.set_defaults(run=run, min_models=bounds[0], max_models=bounds[1])
         return p
 
-    compare = models_command("compare", "tokenize a text side by side and compare vocabularies", "+")
-    text = compare.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text", help="the text (up to 20,000 characters)")
-    text.add_argument("--file", help="read the text from a UTF-8 file")
-    compare.set_defaults(run=cmd_compare, min_models=2)
+    def common(p, *, json_out=True, device=False, remote_code=False):
+        if json_out:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        if device:
+            p.add_argument("--device", choices=options.DEVICES, default="auto", help="where models run (default auto)")
+        if remote_code:
+            p.add_argument("--trust-remote-code", action="store_true", help="allow a model's own Python code")
 
-    numbers = models_command("numbers", "how two tokenizers split numbers", "+")
-    numbers.set_defaults(run=cmd_numbers, min_models=2, max_models=2)
+    def text_input(p, limit: str):
+        text = p.add_mutually_exclusive_group(required=True)
+        text.add_argument("--text", help=f"the text ({limit})")
+        text.add_argument("--file", help="read the text from a UTF-8 file")
 
-    from vocablab.transplant.engine import METHODS
+    compare = command(
+        "compare", "tokenize a text side by side and compare vocabularies", cmd_compare, models="+", bounds=(2, None)
+    )
+    text_input(compare, f"up to {options.MAX_TEXT_CHARS:,} characters")
+    common(compare, remote_code=True)
 
-    graft = sub.add_parser("transplant", help="give a base model a donor's tokenizer (OMP, no training)")
+    numbers = command("numbers", "how two tokenizers split numbers", cmd_numbers, models="+", bounds=(2, 2))
+    common(numbers, remote_code=True)
+
+    graft = command("transplant", "give a base model a donor's tokenizer (OMP, no training)", cmd_transplant)
     graft.add_argument("--base", required=True, help="the model whose weights are kept")
     graft.add_argument("--donor", required=True, help="the model whose tokenizer the result gets")
     graft.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    graft.add_argument("--k", type=int, default=64, help="anchors per new token (default 64)")
-    graft.add_argument("--method", choices=METHODS, default="omp")
-    graft.add_argument("--match", choices=["string", "bytes"], default="bytes")
-    graft.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    graft.add_argument("--k", type=int, default=options.TRANSPLANT_K, help="anchors per new token (default 64)")
+    graft.add_argument("--method", choices=options.METHODS, default="omp", help=_choices_help(options.METHOD_HELP))
+    graft.add_argument("--match", choices=options.MATCH_MODES, default="bytes", help=_choices_help(options.MATCH_HELP))
     graft.add_argument("--overwrite", action="store_true")
-    graft.add_argument("--json", action="store_true", help="print JSON")
-    graft.add_argument("--trust-remote-code", action="store_true")
-    graft.set_defaults(run=cmd_transplant)
+    common(graft, device=True, remote_code=True)
 
-    evaluate = sub.add_parser(
+    evaluate = command(
         "eval",
-        help="bits per byte on a text file (one document per line): a model, a "
-        "model reduced to a sub-vocabulary, or an ensemble of several models",
+        "bits per byte on a text file (one document per line): a model, a model reduced "
+        "to a sub-vocabulary, or an ensemble of several models",
+        cmd_eval,
+        models="+",
     )
-    evaluate.add_argument("models", nargs="+", metavar="MODEL", help="one model, or several for an ensemble")
     evaluate.add_argument("--text", required=True, help="a UTF-8 file, or the text preset lee_background")
     evaluate.add_argument("--limit", type=int, help="score only the first N documents")
-    evaluate.add_argument("--subvocab", help="score one model reduced to bytes | maxlen:N | mcv:OTHER | file:PATH")
-    evaluate.add_argument("--space", choices=["mcv", "bytes"], default="mcv", help="ensemble space (default mcv)")
+    evaluate.add_argument("--subvocab", help=f"score one model reduced to {options.SUBVOCAB_SPEC}")
+    evaluate.add_argument("--space", choices=options.SPACES, default="mcv", help="ensemble space (default mcv)")
     evaluate.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.5,0.5 (default uniform)")
-    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    evaluate.add_argument("--json", action="store_true", help="print JSON")
-    evaluate.add_argument("--trust-remote-code", action="store_true")
-    evaluate.set_defaults(run=cmd_eval, min_models=1)
+    common(evaluate, device=True, remote_code=True)
 
-    def decoding_options(p: argparse.ArgumentParser) -> None:
+    before_after = command(
+        "before-after",
+        "a base model and its transplant on one text: bits per byte and a greedy continuation",
+        cmd_before_after,
+    )
+    before_after.add_argument("base", help="the base model")
+    before_after.add_argument("transplanted", help="the transplanted model folder")
+    text_input(before_after, "to score")
+    before_after.add_argument("--prompt", default="The capital of France is", help="prompt to continue greedily")
+    common(before_after)
+
+    def decoding_options(p):
         p.add_argument("--prompt", required=True)
         size = p.add_mutually_exclusive_group()
-        size.add_argument("--k", type=int, default=300, help="K-LVR: next tokens kept per cover entry (default 300)")
+        size.add_argument(
+            "--k", type=int, default=options.LVR_K, help="K-LVR: next tokens kept per cover entry (default 300)"
+        )
         size.add_argument("--exact", action="store_true", help="no pruning (slow: the cover can grow quickly)")
         mode = p.add_mutually_exclusive_group()
         mode.add_argument("--greedy", action="store_true", help="greedy decoding (the default)")
@@ -415,49 +482,64 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-new-bytes", type=int, default=200)
         p.add_argument("--chat", action="store_true", help="wrap the prompt in each model's chat template")
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-        p.add_argument("--json", action="store_true", help="print JSON")
+        common(p, device=True)
 
-    gen = sub.add_parser("generate", help="generate over a sub-vocabulary (lossless vocabulary reduction)")
+    gen = command("generate", "generate over a sub-vocabulary (lossless vocabulary reduction)", cmd_generate)
     gen.add_argument("model")
-    gen.add_argument("--subvocab", default="bytes", help="bytes | maxlen:N | mcv:OTHER | file:PATH (default bytes)")
+    gen.add_argument("--subvocab", default="bytes", help=f"{options.SUBVOCAB_SPEC} (default bytes)")
     decoding_options(gen)
-    gen.set_defaults(run=cmd_generate)
 
-    ens = sub.add_parser("ensemble", help="generate with an ensemble of models with different tokenizers")
-    ens.add_argument("models", nargs="+", metavar="MODEL")
-    ens.add_argument("--space", choices=["mcv", "bytes"], default="mcv", help="shared space (default mcv)")
+    ens = command(
+        "ensemble",
+        "generate with an ensemble of models with different tokenizers",
+        cmd_ensemble,
+        models="+",
+        bounds=(2, None),
+    )
+    ens.add_argument("--space", choices=options.SPACES, default="mcv", help="shared space (default mcv)")
     ens.add_argument("--weights", type=_weights, help="one weight per model, e.g. 0.5,0.5 (default uniform)")
     decoding_options(ens)
-    ens.set_defaults(run=cmd_ensemble, min_models=2)
 
-    from vocablab.align.engine import MAX_ALIGN_BYTES
-    from vocablab.align.positions import ALIGNMENTS
-    from vocablab.align.transport import COSTS
+    side = command(
+        "side-by-side",
+        "six generations from one prompt: A and B as is and reduced, and their MCV "
+        "and byte ensembles (the app's generation view)",
+        cmd_side_by_side,
+        models="+",
+        bounds=(2, 2),
+    )
+    side.add_argument("--subvocab", default="mcv", help="mcv (with the other model) | bytes | maxlen:N (default mcv)")
+    side.add_argument("--weight-a", type=float, default=0.5, help="ensemble weight of model A (default 0.5)")
+    decoding_options(side)
 
-    align = models_command("align", "pair two models' next-token distributions on a text: ULD and transport plans", "+")
-    text = align.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text", help=f"the text (up to {MAX_ALIGN_BYTES:,} bytes)")
-    text.add_argument("--file", help="read the text from a UTF-8 file")
+    align = command(
+        "align",
+        "pair two models' next-token distributions on a text: ULD and transport plans",
+        cmd_align,
+        models="+",
+        bounds=(2, 2),
+    )
+    text_input(align, f"up to {options.MAX_ALIGN_BYTES:,} bytes")
     align.add_argument("--position", type=int, help="show one paired position (its number in the table) in full")
-    align.add_argument("--top-k", type=int, default=20, help="tokens of each distribution in the plans (default 20)")
-    align.add_argument("--cost", choices=COSTS, default="edit", help="token cost of the Sinkhorn plan (default edit)")
     align.add_argument(
-        "--alignment",
-        choices=ALIGNMENTS,
-        default="bytes",
-        help="pair positions by byte offset (default) or by token index",
+        "--top-k", type=int, default=options.ALIGN_TOP_K, help="tokens of each distribution in the plans (default 20)"
+    )
+    align.add_argument("--cost", choices=options.COSTS, default="edit", help=_choices_help(options.COST_HELP))
+    align.add_argument(
+        "--alignment", choices=options.ALIGNMENTS, default="bytes", help=_choices_help(options.ALIGNMENT_HELP)
     )
     align.add_argument("--temperature", type=float, default=1.0)
-    align.add_argument("--reg", type=float, default=0.05, help="Sinkhorn entropic regularization (default 0.05)")
+    align.add_argument(
+        "--reg", type=float, default=options.SINKHORN_REG, help="Sinkhorn entropic regularization (default 0.05)"
+    )
     align.add_argument(
         "--transplant",
         help="transplant folder between the two models, for --cost embedding "
         "(default: the newest matching one in the app's workspace)",
     )
-    align.set_defaults(run=cmd_align, min_models=2, max_models=2)
+    common(align, remote_code=True)
 
-    dist = sub.add_parser("distill", help="train a student on a teacher's next-token distributions (CE + ULD)")
+    dist = command("distill", "train a student on a teacher's next-token distributions (CE + ULD)", cmd_distill)
     dist.add_argument("--teacher", required=True)
     dist.add_argument("--student", required=True)
     dist.add_argument(
@@ -467,23 +549,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dist.add_argument("--limit", type=int, help="use only the first N documents")
     dist.add_argument("--steps", type=int, required=True, help="training steps, one document each")
-    dist.add_argument("--uld-weight", type=float, default=1.5, help="weight of the ULD term (default 1.5)")
+    dist.add_argument(
+        "--uld-weight", type=float, default=options.ULD_WEIGHT, help="weight of the ULD term (default 1.5)"
+    )
     dist.add_argument("--temperature", type=float, default=1.0)
     dist.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
-    dist.add_argument("--alignment", choices=ALIGNMENTS, default="bytes")
+    dist.add_argument(
+        "--alignment", choices=options.ALIGNMENTS, default="bytes", help=_choices_help(options.ALIGNMENT_HELP)
+    )
     dist.add_argument("--out", help="save the student here (a safetensors model folder)")
     dist.add_argument("--overwrite", action="store_true")
-    dist.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    dist.add_argument("--json", action="store_true", help="print JSON")
-    dist.add_argument("--trust-remote-code", action="store_true")
-    dist.set_defaults(run=cmd_distill)
+    common(dist, device=True, remote_code=True)
 
-    presets = sub.add_parser("presets", help="list the built-in presets and fetch them into the cache")
+    presets = command("presets", "list the built-in presets and fetch them into the cache", cmd_presets)
     group = presets.add_mutually_exclusive_group()
     group.add_argument("--fetch", nargs="+", default=[], metavar="NAME", help="fetch these presets")
     group.add_argument("--fetch-all", action="store_true", help="fetch every preset")
-    presets.set_defaults(run=cmd_presets)
     return parser
+
+
+def _choices_help(helps: dict[str, str]) -> str:
+    return "; ".join(f"{name}: {text}" for name, text in helps.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -494,10 +580,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     models = getattr(args, "models", None)
     if models is not None:
-        if len(models) < args.min_models:
-            parser.error(f"{args.command} needs at least {args.min_models} models")
-        if len(models) > getattr(args, "max_models", len(models)):
-            parser.error(f"{args.command} takes exactly {args.max_models} models")
+        low, high = args.min_models, args.max_models
+        if len(models) < low or (high is not None and len(models) > high):
+            wanted = f"exactly {low}" if low == high else f"at least {low}"
+            parser.error(f"{args.command} takes {wanted} models, not {len(models)}")
     try:
         args.run(args)
     except VocabLabError as exc:

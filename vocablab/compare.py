@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from vocablab.errors import VocabLabError
+from vocablab.options import MAX_TEXT_CHARS
 from vocablab.vocab import VocabOverlap, Vocabulary, compare_vocabularies
-
-MAX_TEXT_CHARS = 20_000  # documented limit of the tokenizer view and `vocablab compare`
 
 
 @dataclass

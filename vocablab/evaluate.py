@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.presets import Progress
+from vocablab.progress import track
 from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
 
@@ -83,22 +83,19 @@ def bits_per_byte(
     *,
     device: str = "auto",
     trust_remote_code: bool = False,
-    progress: Progress | None = None,
     model=None,
 ) -> BitsPerByte:
     """Bits per byte of a model on ``documents`` (pass ``model`` to reuse one already loaded)."""
     if not documents:
         raise VocabLabError("no text to score")
-    source = model_spec if isinstance(model_spec, Source) else resolve(model_spec, need="model", progress=progress)
+    source = model_spec if isinstance(model_spec, Source) else resolve(model_spec, need="model")
     vocab = load_vocabulary(source, trust_remote_code=trust_remote_code)
     model = model or load_causal_lm(source, device=device, trust_remote_code=trust_remote_code)
     total_bits, n_tokens = 0.0, 0
-    for n, text in enumerate(documents):
+    for text in track(documents, f"scoring {source.spec}", unit="document"):
         bits, tokens = document_bits(model, vocab, text)
         total_bits += bits
         n_tokens += tokens
-        if progress:
-            progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
     n_bytes = sum(len(t.encode("utf-8")) for t in documents)
     return BitsPerByte(source.spec, total_bits / n_bytes, total_bits, n_bytes, n_tokens, len(documents))
 
@@ -120,3 +117,37 @@ def greedy_continuation(model, vocab: Vocabulary, prompt: str, max_new_tokens: i
         pad_token_id=vocab.roles.get("pad", eos),
     )
     return vocab.decode([i for i in out[0, ids.shape[1] :].tolist() if i != eos])
+
+
+@dataclass
+class BeforeAfter:
+    """A model and its transplanted version on the same text: bits per byte and a greedy continuation."""
+
+    base: str
+    transplanted: str
+    text_bytes: int
+    bits_per_byte: dict[str, float]  # "base", "transplanted"
+    tokens: dict[str, int]
+    continuations: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare_before_after(
+    base: str, transplanted: str, text: str, prompt: str, *, max_new_tokens: int = 30, models: tuple | None = None
+) -> BeforeAfter:
+    """Score ``text`` and continue ``prompt`` with the base model and with a transplant of it (each
+    with its own tokenizer), so the cost of the transplant reads in bits per byte."""
+    if not text.strip():
+        raise VocabLabError("give a text to score")
+    if not prompt.strip():
+        raise VocabLabError("the prompt is empty")
+    result = BeforeAfter(base, transplanted, len(text.encode("utf-8")), {}, {}, {})
+    for n, (label, spec) in enumerate(track([("base", base), ("transplanted", transplanted)], "before/after")):
+        model = models[n] if models else load_causal_lm(spec)
+        score = bits_per_byte(spec, [text], model=model)
+        result.bits_per_byte[label] = score.bits_per_byte
+        result.tokens[label] = score.n_tokens
+        result.continuations[label] = greedy_continuation(model, load_vocabulary(spec), prompt, max_new_tokens)
+    return result

@@ -21,9 +21,9 @@ from itertools import pairwise
 from typing import Literal
 
 from vocablab.errors import VocabLabError
+from vocablab.options import MAX_TEXT_CHARS
 from vocablab.vocab import Vocabulary, display_token
 
-MAX_TEXT_CHARS = 20_000
 MAX_DIGIT_LENGTH = 12
 SAMPLE_SEED = 2024
 DIGITS = frozenset(b"0123456789")

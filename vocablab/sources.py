@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from vocablab.errors import VocabLabError
-from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, Progress, ensure_preset, is_preset
+from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, ensure_preset, is_preset
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ def resolve(
     need: Need = "tokenizer",
     revision: str | None = None,
     token: str | None = None,
-    progress: Progress | None = None,
 ) -> Source:
     """Turn what a user typed into a local :class:`Source`, fetching what is missing."""
     spec = (spec or "").strip()
@@ -83,7 +82,7 @@ def resolve(
                 f"{spec!r} is a tokenizer-only preset; this needs model weights "
                 f"(model presets: {', '.join(MODEL_PRESETS)})"
             )
-        return Source(spec, "preset", ensure_preset(spec, progress))
+        return Source(spec, "preset", ensure_preset(spec))
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix != ".gguf":
@@ -211,10 +210,9 @@ def load_vocabulary(
     *,
     trust_remote_code: bool = False,
     token: str | None = None,
-    progress: Progress | None = None,
 ) -> Vocabulary:
     """The byte view of any source's tokenizer (cached per source within the process)."""
-    source = spec if isinstance(spec, Source) else resolve(spec, token=token, progress=progress)
+    source = spec if isinstance(spec, Source) else resolve(spec, token=token)
     return _load_vocabulary(source, trust_remote_code)
 
 
@@ -236,7 +234,6 @@ def load_causal_lm(
     token: str | None = None,
     device: str = "auto",
     dtype=None,
-    progress: Progress | None = None,
 ):
     """A causal LM from safetensors or GGUF; ``device="auto"``: on the GPUs when present (with
     ``device_map="auto"``, so a model too large for one device is split), else on the CPU."""
@@ -244,7 +241,7 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     target = torch_device(device)  # before any download or load
-    source = spec if isinstance(spec, Source) else resolve(spec, need="model", token=token, progress=progress)
+    source = spec if isinstance(spec, Source) else resolve(spec, need="model", token=token)
     kwargs = {"trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32}
     if device == "auto" and torch.cuda.is_available():
         kwargs["device_map"] = "auto"  # spread over the GPUs (and the CPU) when one device is too small

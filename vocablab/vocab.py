@@ -198,6 +198,14 @@ class Vocabulary:
     def string_set(self) -> frozenset[str]:
         return frozenset(self.strings[i] for i in self.text_ids)
 
+    def label(self, idx: int) -> str:
+        """How a token is shown everywhere (tables, plots, the CLI): its bytes made readable by
+        :func:`display_token`, or its name if special; an id past the tokenizer (a padded output
+        row, or ULD's zero padding) as ``<row N>``."""
+        if not 0 <= idx < len(self):
+            return f"<row {idx}>"
+        return display_token(self.pieces[idx], self.strings[idx])
+
     def role_token(self, role: str) -> str | None:
         idx = self.roles.get(role)
         return None if idx is None else self.strings[idx]

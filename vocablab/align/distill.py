@@ -22,13 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from vocablab.align.engine import byte_ends, check_encodes, next_token_logits
-from vocablab.align.positions import ALIGNMENTS, Alignment, align_positions
+from vocablab.align.positions import align_positions
 from vocablab.align.uld import uld_loss
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import read_documents, start_token
-from vocablab.presets import Progress
+from vocablab.options import ALIGNMENTS, Alignment
+from vocablab.progress import track
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve, torch_device
-from vocablab.transplant.checkpoint import copy_tokenizer_files, write_folder
+from vocablab.transplant.checkpoint import check_output_folder, copy_tokenizer_files, write_folder
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -123,29 +124,25 @@ def distill(
     seed: int = 0,
     overwrite: bool = False,
     trust_remote_code: bool = False,
-    progress: Progress | None = None,
 ) -> DistillResult:
     """Train ``student`` for ``steps`` steps on ``text`` (a file) with ``teacher``'s ULD; see the module."""
     started = time.perf_counter()
-    progress = progress or (lambda fraction, message: LOG.info("%s", message))
     if steps < 1:
         raise VocabLabError("--steps must be at least 1")
     if alignment not in ALIGNMENTS:
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if temperature <= 0 or lr <= 0 or uld_weight < 0:
         raise VocabLabError("the temperature and learning rate must be positive and the ULD weight not negative")
-    out = Path(out).expanduser() if out else None
-    if out and out.exists() and not overwrite:
-        raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
+    out = check_output_folder(out, overwrite=overwrite) if out else None
     device = str(torch_device(device))  # one device for both models: the student trains there
-    teacher_src, student_src = (resolve(s, need="model", progress=progress) for s in (teacher, student))
+    teacher_src, student_src = (resolve(s, need="model") for s in (teacher, student))
     vocab_t, vocab_s = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (teacher_src, student_src))
     docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in read_documents(text, limit)]
     docs = [d for d in docs if d.index_teacher]
     if not docs:
         raise VocabLabError(f"{text}: no document gives the two models a common position to compare")
 
-    progress(0.05, "loading the models")
+    LOG.info("loading the models")
     torch.manual_seed(seed)
     teacher_model = load_causal_lm(teacher_src, device=device, trust_remote_code=trust_remote_code)
     student_model = load_causal_lm(student_src, device=device, trust_remote_code=trust_remote_code)
@@ -162,10 +159,10 @@ def distill(
         before={},
         after={},
     )
-    progress(0.1, f"measuring ULD and cross-entropy on {len(docs)} documents")
+    LOG.info("measuring ULD and cross-entropy on %d documents", len(docs))
     result.before = _measure(teacher_model, student_model, docs, temperature)
     optimizer = torch.optim.AdamW(student_model.parameters(), lr=lr, weight_decay=0.0)
-    for step in range(steps):
+    for step in track(range(steps), f"distilling {student_src.spec}"):
         tick = time.perf_counter()
         student_model.train()
         doc = docs[step % len(docs)]
@@ -180,12 +177,11 @@ def distill(
             step + 1, ce.item(), uld.item(), loss.item(), len(doc.index_student), round(time.perf_counter() - tick, 2)
         )
         result.steps.append(record)
-        message = f"step {record.step}/{steps}: ce {record.ce:.4f}  uld {record.uld:.4f}  loss {record.loss:.4f}"
-        progress(0.15 + 0.7 * (step + 1) / steps, message)
+        LOG.info("step %d/%d: ce %.4f  uld %.4f  loss %.4f", record.step, steps, record.ce, record.uld, record.loss)
     result.after = _measure(teacher_model, student_model, docs, temperature)
     result.seconds = round(time.perf_counter() - started, 1)
     if out:
-        progress(0.9, f"saving the student to {out}")
+        LOG.info("saving the student to %s", out)
 
         def fill(work: Path) -> None:
             student_model.save_pretrained(work)  # safetensors

@@ -19,18 +19,18 @@ import ot
 import torch
 
 from vocablab.align.mapping import TokenMapping
-from vocablab.align.positions import ALIGNMENTS, Alignment, PositionPair, align_positions
-from vocablab.align.transport import COSTS, CostKind, embedding_costs, sinkhorn_plan, token_costs
+from vocablab.align.positions import PositionPair, align_positions
+from vocablab.align.transport import embedding_costs, sinkhorn_plan, token_costs
 from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
-from vocablab.presets import Progress
+from vocablab.options import ALIGNMENTS, COSTS, MAX_ALIGN_BYTES, Alignment, CostKind
+from vocablab.progress import bar, note
 from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
-from vocablab.vocab import Vocabulary, display_token
+from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
 
-MAX_ALIGN_BYTES = 4000  # both models' logits at every paired position stay under a GB
 CHUNK = 32  # positions whose full distributions are expanded at once
 N_FLOWS = 5
 
@@ -120,12 +120,6 @@ def byte_ends(vocab: Vocabulary, text_ids: list[int]) -> list[int]:
     return [0] + [end for _, end in vocab.byte_spans(text_ids)]
 
 
-def token_label(vocab: Vocabulary, idx: int) -> str:
-    if idx >= len(vocab):
-        return f"<row {idx}>"  # a padded output row, or ULD's zero padding
-    return display_token(vocab.pieces[idx], vocab.strings[idx])
-
-
 def check_options(text: str, vocab_a: Vocabulary, vocab_b: Vocabulary, top_k: int, temperature: float) -> None:
     if not text:
         raise VocabLabError("the text is empty: type some text to align the two models on")
@@ -168,31 +162,33 @@ def align_text(
     transplant: str | None = None,
     models: tuple | None = None,
     trust_remote_code: bool = False,
-    progress: Progress | None = None,
 ) -> AlignResult:
     """Pair the positions of ``text`` as read by models A and B and compare what they predict next.
 
     ``models``: the two already-loaded causal LMs (the app keeps them); ``transplant``: a transplant
     folder between A and B for ``cost="embedding"`` (default: the newest one in the workspace).
     """
-    progress = progress or (lambda fraction, message: LOG.info("%s", message))
     if cost not in COSTS:
         raise VocabLabError(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
     if alignment not in ALIGNMENTS:
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if reg <= 0:
         raise VocabLabError("the Sinkhorn regularization must be positive")
-    src_a, src_b = (s if isinstance(s, Source) else resolve(s, need="model", progress=progress) for s in (a, b))
+    src_a, src_b = (s if isinstance(s, Source) else resolve(s, need="model") for s in (a, b))
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
     check_options(text, vocab_a, vocab_b, top_k, temperature)
     text_a, text_b = check_encodes(vocab_a, text), check_encodes(vocab_b, text)
     mapping = TokenMapping.for_models(src_a, src_b, vocab_a, vocab_b, transplant) if cost == "embedding" else None
     pairs = align_positions(byte_ends(vocab_a, text_a), byte_ends(vocab_b, text_b), alignment)
+    if not pairs:
+        raise VocabLabError("the two models share no position in this text; try a longer text or index alignment")
+    steps = bar(3, "align")
     ids_a, ids_b = [start_token(vocab_a)] + text_a, [start_token(vocab_b)] + text_b
     if models is None:
-        progress(0.1, "loading the models")
+        note(steps, "loading the models")
         models = tuple(load_causal_lm(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
-    progress(0.5, f"reading the text with both models ({len(pairs)} paired positions)")
+    steps.update()
+    note(steps, f"reading the text with both models ({len(pairs)} paired positions)")
     logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])
     logits_b = next_token_logits(models[1], ids_b, [p.index_b for p in pairs])
     result = AlignResult(
@@ -206,7 +202,8 @@ def align_text(
         reg=reg,
         transplant=str(mapping.folder) if mapping else None,
     )
-    progress(0.8, "ULD and transport plans")
+    steps.update()
+    note(steps, "ULD and transport plans")
     ids, vocabs = (ids_a, ids_b), (vocab_a, vocab_b)
     for start in range(0, len(pairs), CHUNK):  # a chunk at a time: 262k-wide rows add up
         chunk = slice(start, start + CHUNK)
@@ -216,14 +213,16 @@ def align_text(
         for i, pair in enumerate(pairs[chunk]):
             report = _position(result, pair, probs_a[i], probs_b[i], float(uld[i]), ids, vocabs, mapping)
             result.positions.append(report)
+    steps.update()
+    steps.close()
     return result
 
 
 def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vocabs, mapping) -> PositionReport:
     (ids_a, ids_b), (vocab_a, vocab_b), k = ids, vocabs, result.top_k
     rank = uld_rank_plan(p, q, k)  # its ranks are the two top-k lists
-    top_a = [TokenMass(i, token_label(vocab_a, i), prob) for i, prob in zip(rank.ids_p, rank.p, strict=True)]
-    top_b = [TokenMass(i, token_label(vocab_b, i), prob) for i, prob in zip(rank.ids_q, rank.q, strict=True)]
+    top_a = [TokenMass(i, vocab_a.label(i), prob) for i, prob in zip(rank.ids_p, rank.p, strict=True)]
+    top_b = [TokenMass(i, vocab_b.label(i), prob) for i, prob in zip(rank.ids_q, rank.q, strict=True)]
     matrix = _cost_matrix(result.cost_kind, top_a, top_b, vocab_a, vocab_b, mapping)
     mass_a = np.array([t.prob for t in top_a]) / sum(t.prob for t in top_a)
     mass_b = np.array([t.prob for t in top_b]) / sum(t.prob for t in top_b)
@@ -239,8 +238,8 @@ def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vo
         index_b=pair.index_b,
         byte_a=pair.byte_a,
         byte_b=pair.byte_b,
-        next_a=token_label(vocab_a, ids_a[pair.index_a + 1]),
-        next_b=token_label(vocab_b, ids_b[pair.index_b + 1]),
+        next_a=vocab_a.label(ids_a[pair.index_a + 1]),
+        next_b=vocab_b.label(ids_b[pair.index_b + 1]),
         uld=uld,
         top_a=top_a,
         top_b=top_b,
@@ -264,7 +263,7 @@ def _cost_matrix(cost, top_a, top_b, vocab_a, vocab_b, mapping) -> np.ndarray:
 
     def names(vocab, ids):  # specials match across vocabularies by role (bos, eos, ...), else by name
         roles = {i: role for role, i in vocab.roles.items()}
-        return [roles.get(i, token_label(vocab, i)) for i in ids]
+        return [roles.get(i, vocab.label(i)) for i in ids]
 
     names_a, names_b = names(vocab_a, ids_a), names(vocab_b, ids_b)
     return token_costs(pieces(vocab_a, ids_a), pieces(vocab_b, ids_b), cost, names_a, names_b)

@@ -13,10 +13,8 @@ Only positions where both models still have a next token in the text are paired.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Alignment = Literal["bytes", "index"]
-ALIGNMENTS = ("bytes", "index")
+from vocablab.options import Alignment
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ import numpy as np
 import ot
 import torch
 
-CostKind = Literal["edit", "exact", "embedding"]
-COSTS = ("edit", "exact", "embedding")
 MIN_MASS = 1e-15
 
 

@@ -15,11 +15,10 @@ from functools import lru_cache
 import torch
 
 from vocablab.errors import VocabLabError
+from vocablab.options import SPACES
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.subvocab import EOS, SubVocabulary, Symbol, build_subvocabulary
 from vocablab.vocab import ALL_BYTES, Vocabulary, maximal_common_vocabulary
-
-SPACES = ("mcv", "bytes")
 
 
 @dataclass

@@ -17,11 +17,13 @@ from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
-from vocablab.reduce.ensemble import Ensemble, shared_space
+from vocablab.options import MAX_PROMPT_CHARS, Decoding
+from vocablab.progress import bar
+from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.subvocab import SubVocabulary, Symbol, check_reducible, parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
-from vocablab.vocab import Vocabulary, display_token
+from vocablab.vocab import Vocabulary
 
 BATCH = 32  # forward passes of newly closed cover entries run in batches of this size
 
@@ -252,6 +254,7 @@ def generate_reduced(
     ``beam`` heaviest entries within ``min_weight`` of the heaviest; ``k=None`` is the exact
     reduction (no pruning at all: the cover can grow exponentially on real models).
     """
+    Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
     sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
@@ -296,6 +299,8 @@ def generate_ensemble(
     """Generate from the ensemble of ``model_specs`` over their MCV (``space="mcv"``) or bytes: each
     model is reduced to the shared space, sees the prompt its own way, and the next symbol is
     picked from the weighted mixture of their reduced distributions."""
+    Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
+    normalized_weights(weights, len(model_specs))
     vocabs = [load_vocabulary(spec) for spec in model_specs]
     for vocab in vocabs:
         check_reducible(vocab)
@@ -374,13 +379,12 @@ def generate_plain(
     )
     tokens, produced, inspector = [], 0, []
 
-    def label(t: int) -> str:
-        return display_token(vocab.pieces[t]) if vocab.pieces[t] else str(vocab.strings[t])
-
     for token, scores in zip(out.sequences[0, ids.shape[1] :].tolist(), out.scores, strict=False):
         values, top = torch.log_softmax(scores[0].float(), -1).topk(5)
-        candidates = [(label(t), round(math.exp(v), 5)) for v, t in zip(values.tolist(), top.tolist(), strict=True)]
-        inspector.append({"chosen": label(token), "top": {vocab.name: candidates}})
+        candidates = [
+            (vocab.label(t), round(math.exp(v), 5)) for v, t in zip(values.tolist(), top.tolist(), strict=True)
+        ]
+        inspector.append({"chosen": vocab.label(token), "top": {vocab.name: candidates}})
         tokens.append(token)
         if token == eos:
             break
@@ -394,7 +398,7 @@ def generate_plain(
         subvocab="its own tokens",
         text=data.decode("utf-8", errors="replace"),
         symbols=tokens,
-        pieces=[label(t) for t in tokens],
+        pieces=[vocab.label(t) for t in tokens],
         piece_bytes=[len(p) for p in pieces],
         steps=len(tokens),
         forward_passes=len(tokens),
@@ -403,3 +407,46 @@ def generate_plain(
         inspector=inspector,
         data=data,
     )
+
+
+SIDE_BY_SIDE = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
+
+
+def generate_side_by_side(
+    a: str,
+    b: str,
+    prompt: str,
+    *,
+    subvocab: str = "mcv",
+    decoding: Decoding | None = None,
+    weight_a: float = 0.5,
+    models: tuple | None = None,
+    device: str = "auto",
+) -> dict[str, Generation]:
+    """Six generations from one prompt, keyed by :data:`SIDE_BY_SIDE`: each model as is and reduced
+    to ``subvocab`` (``bytes``, ``maxlen:N``, or ``mcv`` for the MCV with the other model), and
+    their ensembles over the MCV and over bytes, with weights ``weight_a`` and ``1 - weight_a``."""
+    if a == b:
+        raise VocabLabError("pick two different models, A and B")
+    if not prompt.strip():
+        raise VocabLabError("type a prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise VocabLabError(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+    if not 0 <= weight_a <= 1:
+        raise VocabLabError("the weight of model A must be between 0 and 1")
+    decoding = decoding or Decoding()
+    models = models or tuple(load_causal_lm(spec, device=device) for spec in (a, b))
+    results: dict[str, Generation] = {}
+    runs = bar(4, "six generations")
+    for label, spec, other, model in (("A", a, b, models[0]), ("B", b, a, models[1])):
+        results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **decoding.plain())
+        sub = f"mcv:{other}" if subvocab == "mcv" else subvocab
+        results[f"{label} reduced"] = generate_reduced(spec, prompt, subvocab=sub, model=model, **decoding.reduced())
+        runs.update()
+    for space, title in (("mcv", "MCV ensemble"), ("bytes", "byte ensemble")):
+        results[title] = generate_ensemble(
+            [a, b], prompt, space=space, weights=[weight_a, 1 - weight_a], models=list(models), **decoding.reduced()
+        )
+        runs.update()
+    runs.close()
+    return results

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from vocablab.evaluate import bits_per_byte, start_token
-from vocablab.presets import Progress
+from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
 from vocablab.reduce.generate import HFTokenModel
 from vocablab.reduce.lvr import ReducedModel
@@ -92,7 +92,6 @@ def reduced_bits_per_byte(
     min_weight: float = MIN_WEIGHT,
     model=None,
     device: str = "auto",
-    progress: Progress | None = None,
 ) -> ReducedScore:
     """Bits per byte of ``documents`` under ``model_spec`` reduced to ``subvocab``, next to its own."""
     vocab = load_vocabulary(model_spec)
@@ -101,13 +100,11 @@ def reduced_bits_per_byte(
     model = model or load_causal_lm(model_spec, device=device)
     lm = HFTokenModel(model)
     nats, steps, passes = 0.0, 0, 0
-    for n, text in enumerate(documents):
+    for text in track(documents, f"scoring {vocab.name} over {sub.name}", unit="document"):
         target = _segmentation(vocab, sub, text)
         full, _, used = _step_logprobs(lm, vocab, sub, target, beam, min_weight)
         nats -= math.fsum(full)
         steps, passes = steps + len(target), passes + used
-        if progress:
-            progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
     n_bytes = sum(len(t.encode("utf-8")) for t in documents)
     canonical = bits_per_byte(model_spec, documents, model=model).bits_per_byte
     return ReducedScore(
@@ -138,7 +135,6 @@ def ensemble_bits_per_byte(
     min_weight: float = MIN_WEIGHT,
     models: list | None = None,
     device: str = "auto",
-    progress: Progress | None = None,
 ) -> EnsembleScore:
     """Bits per byte of ``documents`` under the ensemble of ``model_specs`` over ``space``, with each
     member alone (reduced, and with its own tokenizer) and, for two models, a sweep of weights."""
@@ -152,7 +148,7 @@ def ensemble_bits_per_byte(
     member_nats = [0.0] * len(vocabs)
     restricted_steps: list[list[float]] = [[] for _ in vocabs]  # per member, per step of all documents
     passes = 0
-    for n, text in enumerate(documents):
+    for text in track(documents, f"scoring the ensemble over {space}", unit="document"):
         target = shared.from_member(0, _segmentation(vocabs[0], shared.subs[0], text))
         for m, (lm, vocab, sub) in enumerate(zip(lms, vocabs, shared.subs, strict=True)):
             own = shared.to_member(m, target)
@@ -160,8 +156,6 @@ def ensemble_bits_per_byte(
             member_nats[m] -= math.fsum(full)
             restricted_steps[m] += restricted
             passes += used
-        if progress:
-            progress((n + 1) / len(documents), f"scored {n + 1}/{len(documents)} documents")
     n_bytes = sum(len(t.encode("utf-8")) for t in documents)
     per_step = torch.tensor(restricted_steps, dtype=torch.float64)  # members x steps
 

@@ -190,10 +190,24 @@ def copy_tokenizer_files(source_dir: Path, target_dir: Path) -> int:
     return copied
 
 
+def check_output_folder(out: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse, before any work starts, an output folder that exists (unless ``overwrite``) or
+    whose parent cannot be written."""
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(prefix=f".{out.name}.check-", dir=out.parent)).rmdir()
+    except OSError as exc:
+        raise VocabLabError(f"cannot write the output folder {out}: {exc.strerror or exc}") from exc
+    return out
+
+
 def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = False) -> None:
     """Let ``fill`` write into a temporary folder beside ``out``; move it into place only when complete,
     so a failure (a full disk, an interrupt) never leaves a half-written model behind."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out, overwrite=overwrite)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         fill(work)

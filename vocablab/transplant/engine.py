@@ -15,31 +15,30 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
-from vocablab.presets import Progress
+from vocablab.options import METHODS, MatchMode, Method
+from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.transplant import baselines
 from vocablab.transplant.checkpoint import (
     EmbeddingRows,
+    check_output_folder,
     copy_tokenizer_files,
     find_embeddings,
     read_tensor,
     write_folder,
     write_with_replacements,
 )
-from vocablab.transplant.matching import MatchMode, TokenMatch, match_tokens
+from vocablab.transplant.matching import TokenMatch, match_tokens
 from vocablab.transplant.omp import batch_omp, reconstruction_error
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
 
-Method = Literal["omp", "mean", "zero", "subword", "knn"]
-METHODS = ("omp", "mean", "zero", "subword", "knn")
 NEEDS_DONOR_WEIGHTS = ("omp", "knn")
 REPORT = "transplant.json"
 ANCHORS = "transplant_anchors.safetensors"
@@ -74,33 +73,31 @@ def transplant(
     device: str = "auto",
     overwrite: bool = False,
     trust_remote_code: bool = False,
-    progress: Progress | None = None,
 ) -> TransplantResult:
     """Write ``base`` with ``donor``'s tokenizer into ``out``; see the module docstring."""
     started = time.perf_counter()
-    progress = progress or (lambda fraction, message: LOG.info("%s", message))
     if method not in METHODS:
         raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if k < 1:
         raise VocabLabError("k must be at least 1")
     target = torch_device(device)
-    out = Path(out).expanduser()
-    if out.exists() and not overwrite:
-        raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
-    base_src = base if isinstance(base, Source) else resolve(base, need="model", progress=progress)
+    out = check_output_folder(out, overwrite=overwrite)
+    steps = bar(5, f"transplant ({method})")
+    base_src = base if isinstance(base, Source) else resolve(base, need="model")
     donor_need = "model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer"
-    donor_src = donor if isinstance(donor, Source) else resolve(donor, need=donor_need, progress=progress)
+    donor_src = donor if isinstance(donor, Source) else resolve(donor, need=donor_need)
     if base_src.gguf_file or donor_src.gguf_file:
         raise VocabLabError("transplant reads safetensors folders; convert a GGUF first (presets already are)")
     if (base_src.path.resolve(), base_src.gguf_file) == (donor_src.path.resolve(), donor_src.gguf_file):
         raise VocabLabError("base and donor are the same model: there is nothing to transplant")
 
-    progress(0.05, "reading tokenizers")
+    note(steps, "reading tokenizers")
     base_vocab = load_vocabulary(base_src, trust_remote_code=trust_remote_code)
     donor_vocab = load_vocabulary(donor_src, trust_remote_code=trust_remote_code)
     matched = match_tokens(base_vocab, donor_vocab, match)
 
-    progress(0.1, "reading embeddings")
+    steps.update()
+    note(steps, "reading embeddings")
     embed_name, head_name = find_embeddings(base_src.path)
     matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
     if head_name:
@@ -124,14 +121,16 @@ def transplant(
     errors: dict[str, float] = {}
     for part, (name, base_rows) in enumerate(zip([embed_name, head_name], matrices.values(), strict=False)):
         key = "embed" if part == 0 else "head"
-        progress(0.15 + 0.6 * part / len(matrices), f"{method}: {len(plan.new):,} new tokens ({key})")
-        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target, progress)
+        steps.update()
+        note(steps, f"{method}: {len(plan.new):,} new tokens ({key})")
+        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target)
         anchors.update(record)
         if f"{key}.error" in record:
             errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
         new_matrices[name] = _assemble(plan, base_rows, rows)
 
-    progress(0.8, "writing the model")
+    steps.update(4 - steps.n)  # a tied base has no head to build
+    note(steps, "writing the model")
     counts = matched.counts()
     counts["approximated"] = counts.pop("new")
     counts["no_donor_row"] = len(plan.without_donor_row)
@@ -151,7 +150,8 @@ def transplant(
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
     result.seconds = round(time.perf_counter() - started, 2)
     (out / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
-    progress(1.0, f"done in {result.seconds:.1f} s")
+    steps.update()
+    steps.close()
     return result
 
 
@@ -176,7 +176,7 @@ class _Plan:
         return cls(len(donor), shared, copied, new, lost)
 
 
-def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device, progress):
+def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device):
     """Rows of the new tokens in the base space, and what to record about them."""
     count, width = len(plan.new), base_rows.shape[1]
     record: dict[str, torch.Tensor] = {}
@@ -196,12 +196,7 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
     if method == "knn":
         idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
     else:
-        idx, coef = batch_omp(
-            targets,
-            dictionary,
-            k,
-            progress=lambda done, total: progress(0.15 + 0.6 * done / total / 2, f"OMP ({key}) {done:,}/{total:,}"),
-        )
+        idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})")
         idx, coef = idx.cpu(), coef.cpu()
     record[f"{key}.anchors"] = torch.tensor([plan.shared[i][0] for i in idx.reshape(-1).tolist()]).reshape(idx.shape)
     record[f"{key}.coefficients"] = coef

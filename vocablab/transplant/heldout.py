@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from vocablab.options import MatchMode
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import baselines
 from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor
-from vocablab.transplant.matching import MatchMode, match_tokens
+from vocablab.transplant.matching import match_tokens
 from vocablab.transplant.omp import batch_omp
 
 

@@ -10,12 +10,9 @@ Special tokens are matched by role (bos, eos, pad, unk), then by identical name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from vocablab.options import MATCH_MODES, MatchMode
 from vocablab.vocab import ROLES, WORD_START_MARKERS, Vocabulary
-
-MatchMode = Literal["string", "bytes"]
-MATCH_MODES = ("string", "bytes")
 
 
 def marker_key(token: str) -> str:

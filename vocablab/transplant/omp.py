@@ -13,9 +13,9 @@ matrix, which grows by one row and column a step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
+
+from vocablab.progress import bar
 
 
 def batch_omp(
@@ -24,7 +24,7 @@ def batch_omp(
     k: int,
     *,
     chunk: int = 256,
-    progress: Callable[[int, int], None] | None = None,
+    desc: str = "OMP",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact OMP of every row of ``targets`` (m x d) on the rows of ``dictionary`` (n x d).
 
@@ -42,11 +42,11 @@ def batch_omp(
     atoms = dictionary.float()
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
-    for start in range(0, targets.shape[0], chunk):
-        block = targets[start : start + chunk].to(atoms.device, torch.float32)
-        indices[start : start + len(block)], coefficients[start : start + len(block)] = _omp_block(block, atoms, k)
-        if progress:
-            progress(min(start + chunk, targets.shape[0]), targets.shape[0])
+    with bar(targets.shape[0], desc, unit="token") as done:
+        for start in range(0, targets.shape[0], chunk):
+            block = targets[start : start + chunk].to(atoms.device, torch.float32)
+            indices[start : start + len(block)], coefficients[start : start + len(block)] = _omp_block(block, atoms, k)
+            done.update(len(block))
     return indices, coefficients
 
 

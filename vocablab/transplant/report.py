@@ -16,7 +16,7 @@ from vocablab.errors import VocabLabError
 from vocablab.sources import load_vocabulary
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 from vocablab.transplant.engine import ANCHORS, REPORT
-from vocablab.vocab import Vocabulary, display_token
+from vocablab.vocab import Vocabulary
 
 
 def workspace() -> Path:
@@ -46,7 +46,7 @@ class TransplantReport:
         )
 
     def token_text(self, token_id: int) -> str:
-        return display_token(self.vocab.pieces[token_id], self.vocab.strings[token_id])
+        return self.vocab.label(token_id)
 
     @cached_property
     def new_ids(self) -> list[int]:

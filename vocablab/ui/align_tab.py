@@ -9,8 +9,8 @@ import gradio as gr
 import pandas as pd
 
 from vocablab.align import AlignResult, align_text
-from vocablab.align.engine import MAX_ALIGN_BYTES
 from vocablab.errors import VocabLabError
+from vocablab.options import ALIGN_TOP_K, ALIGNMENT_HELP, COST_HELP, MAX_ALIGN_BYTES, SINKHORN_REG
 from vocablab.plots import rank_plan_heatmap, sinkhorn_heatmap, top_k_bars, uld_line_chart
 from vocablab.ui.common import cached_model, chosen, user_errors
 
@@ -77,11 +77,10 @@ def position_details(result: AlignResult, n: int):
 
 
 @user_errors
-def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, progress=gr.Progress()):
+def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, progress=gr.Progress(track_tqdm=True)):
     models = chosen(a, b)
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
-    progress(0.1, "loading the models")
     loaded = (cached_model(models[0]), cached_model(models[1]))
     result = align_text(
         models[0],
@@ -94,10 +93,7 @@ def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, 
         reg=float(reg),
         transplant=(transplant or "").strip() or None,
         models=loaded,
-        progress=lambda f, m: progress(f, desc=m),
     )
-    if not result.positions:
-        raise VocabLabError("the two models share no position in this text; try a longer text or index alignment")
     worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
     return (
         result,
@@ -121,17 +117,18 @@ def build(pickers) -> None:
     gr.Markdown(INTRO)
     text = gr.Textbox(SAMPLE_TEXT, label=f"Text (up to {MAX_ALIGN_BYTES:,} bytes)", lines=3, elem_id="align-text")
     with gr.Row():
-        top_k = gr.Slider(1, 60, value=20, step=1, label="top-k tokens in the plans")
+        top_k = gr.Slider(1, 60, value=ALIGN_TOP_K, step=1, label="top-k tokens in the plans")
         cost = gr.Radio(
-            ["edit", "exact", "embedding"],
+            [(f"{name}: {help}", name) for name, help in COST_HELP.items()],
             value="edit",
             label="token cost (Sinkhorn)",
-            info="byte edit distance, exact byte match, or embedding distance (transplant)",
         )
-        alignment = gr.Radio(["bytes", "index"], value="bytes", label="pair positions by")
+        alignment = gr.Radio(
+            [(help, name) for name, help in ALIGNMENT_HELP.items()], value="bytes", label="pair positions by"
+        )
     with gr.Row():
         temperature = gr.Number(1.0, label="temperature", minimum=0.01)
-        reg = gr.Number(0.05, label="Sinkhorn regularization", minimum=0.0001)
+        reg = gr.Number(SINKHORN_REG, label="Sinkhorn regularization", minimum=0.0001)
         transplant = gr.Textbox(
             label="transplant folder (embedding cost)",
             placeholder="empty: the newest transplant of these two models made in this app",

@@ -7,8 +7,8 @@ import logging
 
 import gradio as gr
 
-from vocablab.compare import MAX_TEXT_CHARS
 from vocablab.errors import VocabLabError
+from vocablab.options import MAX_TEXT_CHARS
 from vocablab.presets import preset_names
 from vocablab.sources import load_causal_lm
 

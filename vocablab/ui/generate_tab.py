@@ -9,7 +9,8 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from vocablab.errors import VocabLabError
-from vocablab.reduce.generate import Generation, generate_ensemble, generate_plain, generate_reduced
+from vocablab.options import Decoding
+from vocablab.reduce.generate import SIDE_BY_SIDE, Generation, generate_side_by_side
 from vocablab.ui.common import cached_model, chosen, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
@@ -24,9 +25,6 @@ still differ: if the model gives "ab" 0.3, "ac" 0.3 and "b" 0.4, the original's 
 but over single characters "a" has 0.6 and wins. K-LVR with K = 1 follows the original's greedy
 path; larger K and exact mode follow the reduced distribution. In an ensemble over the MCV, the two
 models can also segment the same text differently, which is why the byte ensemble is shown too."""
-
-MAX_PROMPT_CHARS = 2000
-RUNS = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
 
 
 def render_generation(title: str, result: Generation) -> str:
@@ -77,6 +75,9 @@ def inspector_chart(result: Generation, step: int) -> go.Figure:
     return fig
 
 
+SUBVOCAB_CHOICES = {"MCV with the other model": "mcv", "bytes": "bytes", "maxlen:N": "maxlen"}
+
+
 @user_errors
 def run_all(
     a,
@@ -93,16 +94,12 @@ def run_all(
     seed,
     max_bytes,
     weight,
-    progress=gr.Progress(),
+    progress=gr.Progress(track_tqdm=True),
 ):
     models = chosen(a, b)
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
-    if not prompt.strip():
-        raise VocabLabError("type a prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise VocabLabError(f"the prompt has {len(prompt):,} characters; this view takes up to {MAX_PROMPT_CHARS:,}")
-    decoding = dict(
+    decoding = Decoding(
         k=None if exact else int(k),
         greedy=not sample,
         temperature=temperature,
@@ -111,19 +108,15 @@ def run_all(
         max_new_bytes=int(max_bytes),
         chat=chat,
     )
-    weights = [weight, 1 - weight]
-    results: dict[str, Generation] = {}
-    for n, (label, spec, other) in enumerate([("A", models[0], models[1]), ("B", models[1], models[0])]):
-        progress(n / 4, f"loading and generating with {spec}")
-        model = cached_model(spec)
-        results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **_plain(decoding))
-        sub = {"bytes": "bytes", "maxlen:N": f"maxlen:{int(maxlen)}", "MCV with the other model": f"mcv:{other}"}
-        results[f"{label} reduced"] = generate_reduced(spec, prompt, subvocab=sub[subvocab], model=model, **decoding)
-    for n, space in enumerate(("mcv", "bytes")):
-        progress((2 + n) / 4, f"ensemble over {space}")
-        results[f"{'MCV' if space == 'mcv' else 'byte'} ensemble"] = generate_ensemble(
-            models, prompt, space=space, weights=weights, models=[cached_model(m) for m in models], **decoding
-        )
+    kind = SUBVOCAB_CHOICES[subvocab]
+    results = generate_side_by_side(
+        *models,
+        prompt,
+        subvocab=f"maxlen:{int(maxlen)}" if kind == "maxlen" else kind,
+        decoding=decoding,
+        weight_a=weight,
+        models=tuple(cached_model(m) for m in models),
+    )
     longest = max(len(r.inspector) for r in results.values()) - 1
     return (
         render_all(results),
@@ -131,10 +124,6 @@ def run_all(
         gr.Slider(maximum=max(longest, 1), value=0),
         inspector_chart(results["MCV ensemble"], 0),
     )
-
-
-def _plain(decoding: dict) -> dict:
-    return {key: value for key, value in decoding.items() if key != "k"}
 
 
 @user_errors
@@ -150,7 +139,7 @@ def build(pickers) -> None:
     prompt = gr.Textbox("The capital of France is", label="Prompt", lines=2, elem_id="gen-prompt")
     with gr.Row():
         subvocab = gr.Radio(
-            ["bytes", "maxlen:N", "MCV with the other model"],
+            list(SUBVOCAB_CHOICES),
             value="MCV with the other model",
             label="Sub-vocabulary of the reduced models",
         )
@@ -171,7 +160,7 @@ def build(pickers) -> None:
     results = gr.State({})
     gr.Markdown("### Step inspector")
     with gr.Row():
-        which = gr.Dropdown(list(RUNS), value="MCV ensemble", label="output", elem_id="gen-which")
+        which = gr.Dropdown(list(SIDE_BY_SIDE), value="MCV ensemble", label="output", elem_id="gen-which")
         step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="gen-step")
     chart = gr.Plot(label="Top candidates", elem_id="gen-inspector")
     gr.Markdown(CAVEAT)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from vocablab.examples import example_text
 from vocablab.numbers import NumberComparison, NumberSpan, compare_numbers, highlight_numbers
 from vocablab.plots import number_mismatch_heatmap, tokens_per_number_chart
 from vocablab.sources import load_vocabulary
 from vocablab.ui.common import MAX_TEXT_CHARS, user_errors
+from vocablab.vocab import display_token
 
 INTRO = """Tokenizers split digit runs in different ways: one digit per token, groups of up to three
 digits from the left, or free BPE merges. The scheme is detected from how each tokenizer encodes
@@ -16,10 +18,6 @@ digit strings, never from its name. Why it matters: a tokenizer transplant betwe
 split numbers differently loses about three quarters of its math (GSM8K) accuracy, against about
 5% for pairs with the same scheme (Goddard & Fernandes Neto 2025, arXiv 2506.06607)."""
 
-DEMO_TEXT = (
-    "On 2024-01-05 the invoice for 12345 units came to $1,234,567.89, up 12.5% from 987 last year; "
-    "the balance is -42.07 and the code is 7."
-)
 SHOWN_DIGIT_TOKENS = 400
 
 
@@ -47,7 +45,7 @@ def mismatch_table(result: NumberComparison) -> pd.DataFrame:
 
 
 def digit_tokens_markdown(name: str, tokens: list[str], total: int) -> str:
-    shown = " ".join(f"`{t.replace(' ', '·')}`" for t in tokens[:SHOWN_DIGIT_TOKENS])
+    shown = " ".join(f"`{display_token(t.encode('utf-8'))}`" for t in tokens[:SHOWN_DIGIT_TOKENS])
     more = f" … and {len(tokens) - SHOWN_DIGIT_TOKENS:,} more" if len(tokens) > SHOWN_DIGIT_TOKENS else ""
     return (
         f"**Digit tokens only in {name}: {len(tokens):,}** (of its {total:,}; '·' is a leading space)\n\n"
@@ -108,7 +106,7 @@ def build(pickers: list[gr.Dropdown]) -> None:
     """The tab's components and events, inside an open ``gr.Tab``; uses models A and B."""
     gr.Markdown(INTRO)
     text = gr.Textbox(
-        value=DEMO_TEXT,
+        value=example_text("numbers"),
         lines=3,
         label="Your text with numbers",
         max_length=MAX_TEXT_CHARS,

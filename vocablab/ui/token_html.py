@@ -6,9 +6,10 @@ from __future__ import annotations
 from html import escape
 
 from vocablab.compare import Token, TokenComparison, TokenizedText
+from vocablab.vocab import display_token
 
 PALETTE = ["#fde2a7", "#c6e8c6", "#c9d9f5", "#f5c9d9", "#d9c9f5", "#c9f0ee", "#f0dcc2", "#e4e4b8"]
-WHITESPACE = {" ": "·", "\t": "→", "\r": "␍"}
+WHITESPACE_MARKS = "·→␍↵"  # what display_token shows for a space, a tab, a carriage return, a newline
 
 CSS = """
 .vl-grid {display: grid; gap: 12px;}
@@ -25,13 +26,12 @@ CSS = """
 
 
 def visible(text: str) -> str:
-    """Escape for HTML and show spaces, tabs and newlines (a newline also breaks the line)."""
+    """``text`` as :func:`~vocablab.vocab.display_token` shows it, escaped for HTML, with the
+    whitespace marks greyed and a line break after each newline."""
     out = []
-    for ch in text:
-        if ch in WHITESPACE:
-            out.append(f'<span class="vl-ws">{WHITESPACE[ch]}</span>')
-        elif ch == "\n":
-            out.append('<span class="vl-ws">↵</span><br>')
+    for ch in display_token(text.encode("utf-8")):
+        if ch in WHITESPACE_MARKS:
+            out.append(f'<span class="vl-ws">{ch}</span>' + ("<br>" if ch == "↵" else ""))
         else:
             out.append(escape(ch))
     return "".join(out)

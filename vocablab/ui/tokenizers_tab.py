@@ -6,16 +6,13 @@ import gradio as gr
 import pandas as pd
 
 from vocablab.compare import compare_tokenization
+from vocablab.examples import EXAMPLES, example_text
 from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
 from vocablab.ui.common import MAX_TEXT_CHARS, chosen, user_errors
 from vocablab.ui.token_html import render_comparison
 from vocablab.vocab import VocabOverlap, token_membership
 
-DEMO_TEXT = (
-    "The café's 2024 revenue grew 12.5% to $1,234,567.89 — 日本語も少し。\n"
-    "def add(a, b):\n    return a + b  # 🙂 naïve ﬁx"
-)
 MEMBERSHIP = {"only in first": "only_a", "only in second": "only_b", "shared (by bytes)": "shared"}
 
 
@@ -56,14 +53,11 @@ def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
 
 
 @user_errors
-def tokenize_side_by_side(text, show_ids, a, b, c, d, progress=gr.Progress()):
+def tokenize_side_by_side(text, show_ids, a, b, c, d, progress=gr.Progress(track_tqdm=True)):
     specs = chosen(a, b, c, d)
     if len(specs) < 2:
         raise gr.Error("choose at least two tokenizers")
-    vocabs = []
-    for n, spec in enumerate(specs):
-        progress((n, len(specs)), desc=f"loading {spec}")
-        vocabs.append(load_vocabulary(spec, progress=lambda f, m: progress(f, desc=m)))
+    vocabs = [load_vocabulary(spec) for spec in progress.tqdm(specs, desc="loading tokenizers")]
     result = compare_tokenization(vocabs, text)
     return (
         render_comparison(result, show_ids=show_ids),
@@ -87,8 +81,9 @@ def search_tokens(query, which, a, b):
 
 def build(pickers: list[gr.Dropdown]) -> None:
     """The tab's components and events, inside an open ``gr.Tab``."""
+    example = gr.Radio([(title, name) for name, title in EXAMPLES.items()], value="multilingual", label="Example text")
     text = gr.Textbox(
-        value=DEMO_TEXT,
+        value=example_text("multilingual"),
         lines=5,
         label="Text",
         max_length=MAX_TEXT_CHARS,
@@ -103,7 +98,7 @@ def build(pickers: list[gr.Dropdown]) -> None:
     summary = gr.Dataframe(label="Per tokenizer", elem_id="tok-summary", interactive=False)
     with gr.Accordion("Vocabulary overlap", open=True):
         gr.Markdown(
-            "Tokens are the same when their UTF-8 bytes are equal (ALGORITHMS.md section 1); "
+            "Tokens are the same when their UTF-8 bytes are equal (docs/methods.md §1); "
             "raw string matching under-counts across byte-level BPE and SentencePiece. "
             "MCV: the maximal common vocabulary (shared byte strings, all single bytes, "
             "kept when each model's nested tokenizer can produce them)."
@@ -117,6 +112,7 @@ def build(pickers: list[gr.Dropdown]) -> None:
 
     inputs = [text, show_ids, *pickers]
     outputs = [tokens_html, summary, overlap, chart, cut_note]
+    example.input(example_text, example, text)
     run.click(tokenize_side_by_side, inputs, outputs)
     show_ids.change(tokenize_side_by_side, inputs, outputs)
     for trigger in (query.submit, which.change, run.click):

@@ -9,10 +9,10 @@ import time
 import gradio as gr
 import pandas as pd
 
-from vocablab.evaluate import bits_per_byte, greedy_continuation
+from vocablab.evaluate import compare_before_after
+from vocablab.options import MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
-from vocablab.sources import load_causal_lm, load_vocabulary
-from vocablab.transplant import METHODS, transplant
+from vocablab.transplant import transplant
 from vocablab.transplant.report import TransplantReport, push_to_hub, workspace, write_archive
 from vocablab.ui.common import model_picker, user_errors
 
@@ -32,11 +32,9 @@ def _slug(text: str) -> str:
 
 
 @user_errors
-def run_transplant(base, donor, k, method, match, progress=gr.Progress()):
+def run_transplant(base, donor, k, method, match, progress=gr.Progress(track_tqdm=True)):
     out = workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = transplant(
-        base, donor, out, k=int(k), method=method, match=match, progress=lambda f, m: progress(f, desc=m)
-    )
+    result = transplant(base, donor, out, k=int(k), method=method, match=match)
     counts = result.counts
     lost = counts["no_donor_row"]
     summary = (
@@ -78,7 +76,7 @@ def show_token(token_id, out):
 
 
 @user_errors
-def draw_map(out, progress=gr.Progress()):
+def draw_map(out, progress=gr.Progress(track_tqdm=True)):
     if not out:
         raise gr.Error("run a transplant first")
     progress(0.2, desc="UMAP of 2,000 sampled rows")
@@ -86,23 +84,21 @@ def draw_map(out, progress=gr.Progress()):
 
 
 @user_errors
-def before_after(base, out, text, prompt, progress=gr.Progress()):
+def before_after(base, out, text, prompt, progress=gr.Progress(track_tqdm=True)):
     if not out:
         raise gr.Error("run a transplant first")
-    rows, continuations = [], []
-    for n, (label, spec) in enumerate((("base", base), ("transplanted", out))):
-        progress(n / 2, desc=f"scoring the {label} model")
-        model, vocab = load_causal_lm(spec), load_vocabulary(spec)
-        score = bits_per_byte(spec, [text], model=model)
-        rows.append(
-            {"model": f"{label}: {spec}", "bits per byte": round(score.bits_per_byte, 4), "tokens": score.n_tokens}
-        )
-        continuations.append(greedy_continuation(model, vocab, prompt, max_new_tokens=30))
-    return pd.DataFrame(rows), *continuations
+    result = compare_before_after(base, out, text, prompt)
+    scores = pd.DataFrame(
+        [
+            {"model": f"{label}: {spec}", "bits per byte": round(result.bits_per_byte[label], 4), "tokens": n}
+            for (label, n), spec in zip(result.tokens.items(), (base, out), strict=True)
+        ]
+    )
+    return scores, result.continuations["base"], result.continuations["transplanted"]
 
 
 @user_errors
-def download(out, progress=gr.Progress()):
+def download(out, progress=gr.Progress(track_tqdm=True)):
     if not out:
         raise gr.Error("run a transplant first")
     progress(0.1, desc="writing the archive")
@@ -123,9 +119,9 @@ def build() -> None:
         base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
         donor = model_picker("Donor (gives its tokenizer)", "smollm2-135m", "transplant-donor")
     with gr.Row():
-        k = gr.Slider(1, 256, value=64, step=1, label="k (anchors per new token)")
-        method = gr.Radio(list(METHODS), value="omp", label="method")
-        match = gr.Radio(["bytes", "string"], value="bytes", label="matching")
+        k = gr.Slider(1, 256, value=TRANSPLANT_K, step=1, label="k (anchors per new token)")
+        method = gr.Radio(list(METHODS), value="omp", label="method", info=METHOD_HELP["omp"])
+        match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
     run = gr.Button("Transplant", variant="primary", elem_id="transplant-run")
     summary = gr.Markdown(elem_id="transplant-summary")
     out = gr.State("")
@@ -158,6 +154,8 @@ def build() -> None:
         push_button = gr.Button("Push to the hub (private repository)")
         push_note = gr.Markdown()
 
+    method.change(lambda m: gr.Radio(info=METHOD_HELP[m]), method, method)
+    match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
     run.click(run_transplant, [base, donor, k, method, match], [summary, out, token]).then(draw_map, out, embedding_map)
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
