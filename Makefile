@@ -1,8 +1,9 @@
 # The README's two commands: `make app` starts the web app, `make test` runs every test.
+# PYTHON may name a virtual environment's interpreter (.ci/run does: PYTHON=$venv/bin/python).
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip install --disable-pip-version-check -q
 
-.PHONY: install install-test browser presets app test lint
+.PHONY: install install-test browser presets app test lint screenshots
 
 install:
 	$(PIP) torch==2.13.0  # here: the local CPU build; an unpinned torch pulls GBs of CUDA packages
@@ -24,5 +25,10 @@ app: install
 test: install-test browser presets
 	$(PYTHON) -m pytest -q
 
-lint:
+lint: install-test  # undeclared imports, lint, formatting
+	$(PYTHON) -m deptry .
 	$(PYTHON) -m ruff check vocablab tests benchmarks app.py
+	$(PYTHON) -m ruff format --check vocablab tests benchmarks app.py
+
+screenshots: install-test browser presets  # the README's pictures, taken by the browser tests
+	VOCABLAB_SCREENSHOTS=assets/screenshots $(PYTHON) -m pytest -q -m browser tests/test_app_browser.py

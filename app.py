@@ -14,7 +14,7 @@ def warm_default_presets() -> None:
     """Fetch and convert the default models in the background so the first click is quick."""
     for name in DEFAULT_MODELS:
         try:
-            ensure_preset(name, lambda fraction, message: logging.info("%s", message))
+            ensure_preset(name)  # logs each step
         except Exception as exc:  # noqa: BLE001 - the app still serves hub ids and local models
             logging.warning("could not prepare preset %s: %s", name, exc)
 

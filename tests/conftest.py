@@ -96,3 +96,10 @@ def tiny_llama(tokenizer_preset: str, folder: Path, *, tied: bool, rows: int | N
         model.model.embed_tokens.weight.mul_(torch.rand(config.vocab_size, 1) * 3 + 0.1)
     model.save_pretrained(folder)
     return folder
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The docstring examples (doctests) load the presets, so they count as slow tests."""
+    for item in items:
+        if type(item).__name__ == "DoctestItem":
+            item.add_marker(pytest.mark.slow)

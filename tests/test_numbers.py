@@ -1,4 +1,4 @@
-"""Number tokenization (ALGORITHMS.md section 2): the digit scheme is read from behaviour, and
+"""Number tokenization (docs/methods.md §2): the digit scheme is read from behaviour, and
 two tokenizers' splits of the same numbers are compared against naive references."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from vocablab.transplant.omp import batch_omp, reconstruction_error
 
 
 def naive_omp(y: np.ndarray, atoms: np.ndarray, k: int) -> tuple[list[int], np.ndarray]:
-    """ALGORITHMS.md section 3, written plainly in float64: atoms not normalized, exactly k picks,
+    """docs/methods.md §3, written plainly in float64: atoms not normalized, exactly k picks,
     least-squares coefficients on all chosen atoms after each pick."""
     residual = y.copy()
     chosen: list[int] = []

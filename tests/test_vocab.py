@@ -94,7 +94,7 @@ def test_tiny_tokens_concatenate_to_the_text(request, which, text):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=texts)
 def test_real_tokens_concatenate_to_the_text(preset_vocab, text):
-    """ALGORITHMS.md section 1 on every real preset tokenizer: the byte view agrees with the
+    """docs/methods.md §1 on every real preset tokenizer: the byte view agrees with the
     tokenizer's own decoder, and with the text itself whenever the tokenizer round-trips it."""
     v = preset_vocab
     ids = v.encode(text)

@@ -1,5 +1,6 @@
 """The same text tokenized side by side by several tokenizers, with their boundaries compared.
 
+>>> from vocablab import load_vocabulary
 >>> result = compare_tokenization([load_vocabulary("llama3"), load_vocabulary("qwen3")], "12345")
 >>> [t.n_tokens for t in result.tokenized]
 [2, 5]
@@ -112,7 +113,14 @@ def tokenize_text(vocab: Vocabulary, text: str) -> TokenizedText:
 
 
 def compare_tokenization(vocabs: list[Vocabulary], text: str, *, with_overlap: bool = True) -> TokenComparison:
-    """Tokenize ``text`` with each vocabulary and find the cuts they do not all share."""
+    """Tokenize ``text`` with each vocabulary and find the cuts they do not all share.
+
+    >>> from vocablab import load_vocabulary
+    >>> smol, gemma = load_vocabulary("smollm2-135m"), load_vocabulary("gemma3-270m")
+    >>> result = compare_tokenization([smol, gemma], "In 2024, 12,345 fans")
+    >>> [t.n_tokens for t in result.tokenized], result.overlap.pairs[0].shared_by_bytes
+    ([15, 15], 46145)
+    """
     check_text(text)
     if not vocabs:
         raise VocabLabError("choose at least one tokenizer")

@@ -1,4 +1,4 @@
-"""Bits per byte of a causal LM on text, with its own tokenizer (ALGORITHMS.md section 0).
+"""Bits per byte of a causal LM on text, with its own tokenizer (docs/methods.md §0).
 
 bits per byte = total negative log2-likelihood of the text / number of UTF-8 bytes of the text.
 Each document (one per line of a file) is scored on its own, after the model's BOS token (or, for
@@ -36,7 +36,9 @@ class BitsPerByte:
 
 
 def read_documents(path: str | Path, limit: int | None = None) -> list[str]:
-    """Non-empty lines of a UTF-8 text file."""
+    """Non-empty lines of a UTF-8 text file (the first ``limit`` of them)."""
+    if limit is not None and limit < 1:
+        raise VocabLabError("the document limit must be at least 1")
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -44,7 +46,7 @@ def read_documents(path: str | Path, limit: int | None = None) -> list[str]:
     documents = [line for line in lines if line.strip()]
     if not documents:
         raise VocabLabError(f"{path} holds no text")
-    return documents[:limit] if limit else documents
+    return documents[:limit]
 
 
 def start_token(vocab: Vocabulary) -> int:
@@ -85,7 +87,12 @@ def bits_per_byte(
     trust_remote_code: bool = False,
     model=None,
 ) -> BitsPerByte:
-    """Bits per byte of a model on ``documents`` (pass ``model`` to reuse one already loaded)."""
+    """Bits per byte of a model on ``documents`` (pass ``model`` to reuse one already loaded).
+
+    >>> score = bits_per_byte("smollm2-135m", ["The capital of France is Paris."])
+    >>> round(score.bits_per_byte, 2), score.n_bytes
+    (1.48, 31)
+    """
     if not documents:
         raise VocabLabError("no text to score")
     source = model_spec if isinstance(model_spec, Source) else resolve(model_spec, need="model")

@@ -1,6 +1,6 @@
 """Number tokenization: how a tokenizer cuts digit runs, and where two tokenizers disagree.
 
-ALGORITHMS.md section 2. Families differ: one digit per token (Qwen, Gemma, Mistral, SmolLM2),
+docs/methods.md §2. Families differ: one digit per token (Qwen, Gemma, Mistral, SmolLM2),
 left-to-right groups of up to three digits (Llama-3, GPT-4, DeepSeek-V3), or free BPE merges
 (GPT-2). Transplanting a model onto a tokenizer with another scheme costs most of its arithmetic,
 so the scheme is detected from behaviour (never from the tokenizer's name) and the differences
@@ -122,6 +122,7 @@ def render_split(pieces: list[bytes]) -> str:
 def number_splits(vocab: Vocabulary, strings: list[str]) -> list[list[bytes]]:
     """The segmentation of each string: its tokens' bytes, dummy-prefix space removed.
 
+    >>> from vocablab import load_vocabulary
     >>> number_splits(load_vocabulary("llama3"), ["12345"])
     [[b'123', b'45']]
     """
@@ -299,6 +300,11 @@ def compare_numbers(a: Vocabulary, b: Vocabulary, *, max_rows: int | None = 2000
     """Compare how ``a`` and ``b`` split the fixed number samples (see :func:`number_samples`).
 
     ``max_rows=None`` keeps every differing number in the table.
+
+    >>> from vocablab import load_vocabulary
+    >>> result = compare_numbers(load_vocabulary("smollm2-135m"), load_vocabulary("llama3"))
+    >>> result.scheme_a.description, result.scheme_b.description
+    ('one digit per token', 'groups of up to 3 digits, left to right')
     """
     samples = number_samples()
     splits_a, splits_b = sample_splits(a), sample_splits(b)

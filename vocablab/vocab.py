@@ -1,7 +1,7 @@
 """The byte view of a vocabulary, vocabulary overlap and the maximal common vocabulary.
 
 Every token id maps to the exact bytes it contributes to decoded text, or to ``None`` when it is
-a special/control token (ALGORITHMS.md section 1). Two tokens of different tokenizers are the same
+a special/control token (docs/methods.md §1). Two tokens of different tokenizers are the same
 iff their byte strings are equal and neither is special.
 """
 
@@ -225,7 +225,7 @@ def display_token(piece: bytes | None, special_name: str | None = None) -> str:
 def greedy_segment(piece: bytes, allowed: frozenset[bytes] | set[bytes], max_len: int) -> list[bytes]:
     """Segment ``piece`` by greedy longest match over ``allowed`` (which holds every single byte).
 
-    This is the nested tokenizer tau_S of one token (ALGORITHMS.md section 4).
+    This is the nested tokenizer tau_S of one token (docs/methods.md §4).
     """
     out = []
     i = 0

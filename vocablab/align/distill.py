@@ -125,7 +125,17 @@ def distill(
     overwrite: bool = False,
     trust_remote_code: bool = False,
 ) -> DistillResult:
-    """Train ``student`` for ``steps`` steps on ``text`` (a file) with ``teacher``'s ULD; see the module."""
+    """Train ``student`` for ``steps`` steps on ``text`` (a file) with ``teacher``'s ULD; see the module.
+
+    >>> import pathlib, tempfile
+    >>> text = pathlib.Path(tempfile.mkdtemp()) / "train.txt"
+    >>> _ = text.write_text("The committee approved 1,250 new homes near the river on Tuesday.")
+    >>> result = distill("gemma3-270m", "smollm2-135m", text, steps=2)
+    >>> [step.step for step in result.steps], sorted(result.after)
+    ([1, 2], ['ce', 'uld'])
+    >>> all(abs(step.loss - (step.ce + 1.5 * step.uld)) < 1e-4 for step in result.steps)  # loss = ce + 1.5 x ULD
+    True
+    """
     started = time.perf_counter()
     if steps < 1:
         raise VocabLabError("--steps must be at least 1")

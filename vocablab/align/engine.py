@@ -1,4 +1,4 @@
-"""Align two models' next-token distributions over one text (ALGORITHMS.md section 6).
+"""Align two models' next-token distributions over one text (docs/methods.md §6).
 
     result = align_text("gemma3-270m", "smollm2-135m", "The cat sat on the mat.", top_k=20)
     result.positions[3].uld, result.positions[3].flows[0]
@@ -167,6 +167,10 @@ def align_text(
 
     ``models``: the two already-loaded causal LMs (the app keeps them); ``transplant``: a transplant
     folder between A and B for ``cost="embedding"`` (default: the newest one in the workspace).
+
+    >>> result = align_text("gemma3-270m", "smollm2-135m", "Paris is the capital of France.", top_k=5)
+    >>> len(result.positions), result.alignment, round(result.mean_uld, 2)
+    (7, 'bytes', 0.68)
     """
     if cost not in COSTS:
         raise VocabLabError(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")

@@ -1,4 +1,4 @@
-"""The Universal Logit Distillation loss (Boizard et al. 2024; ALGORITHMS.md section 6).
+"""The Universal Logit Distillation loss (Boizard et al. 2024; docs/methods.md §6).
 
 At one position, with p = softmax(teacher logits / T) and q = softmax(student logits / T), the shorter
 vector is padded with zeros, both are sorted in descending order and

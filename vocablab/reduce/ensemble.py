@@ -1,4 +1,4 @@
-"""Ensembles of models with different tokenizers over a shared symbol space (ALGORITHMS.md section 5).
+"""Ensembles of models with different tokenizers over a shared symbol space (docs/methods.md §5).
 
 Each model is reduced (lossless vocabulary reduction) to the same space: the maximal common
 vocabulary (MCV) of all the models, or bytes. Their reduced next-symbol distributions, restricted

@@ -1,4 +1,4 @@
-"""Generation over a sub-vocabulary with transformers models (ALGORITHMS.md sections 4 and 5).
+"""Generation over a sub-vocabulary with transformers models (docs/methods.md §4 and §5).
 
 result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="bytes", k=1)
 result = generate_ensemble(["smollm2-135m", "gemma3-270m"], "The capital of France is", space="mcv")
@@ -253,6 +253,10 @@ def generate_reduced(
     K-LVR keeps the ``k`` likeliest next tokens of each closed cover entry and, in the cover, the
     ``beam`` heaviest entries within ``min_weight`` of the heaviest; ``k=None`` is the exact
     reduction (no pruning at all: the cover can grow exponentially on real models).
+
+    >>> result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="bytes", k=1, max_new_bytes=7)
+    >>> result.text, result.steps  # one byte per step
+    (' Paris.', 7)
     """
     Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
     vocab = load_vocabulary(model_spec)
@@ -298,7 +302,12 @@ def generate_ensemble(
 ) -> Generation:
     """Generate from the ensemble of ``model_specs`` over their MCV (``space="mcv"``) or bytes: each
     model is reduced to the shared space, sees the prompt its own way, and the next symbol is
-    picked from the weighted mixture of their reduced distributions."""
+    picked from the weighted mixture of their reduced distributions.
+
+    >>> result = generate_ensemble(["smollm2-135m", "gemma3-270m"], "The capital of France is", max_new_bytes=7)
+    >>> result.text, result.subvocab
+    (' Paris.', 'mcv')
+    """
     Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
     normalized_weights(weights, len(model_specs))
     vocabs = [load_vocabulary(spec) for spec in model_specs]

@@ -1,4 +1,4 @@
-"""Lossless vocabulary reduction by relative covers (Chijiwa et al. 2026; ALGORITHMS.md section 4).
+"""Lossless vocabulary reduction by relative covers (Chijiwa et al. 2026; docs/methods.md §4).
 
 The reduced model over S is the push-forward of the model's token-sequence law under nested
 tokenization. Its next-symbol distribution comes from the relative cover of the symbols emitted

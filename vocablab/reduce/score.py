@@ -1,4 +1,4 @@
-"""Bits per byte of a text under a reduced model and under an ensemble (ALGORITHMS.md sections 4, 5).
+"""Bits per byte of a text under a reduced model and under an ensemble (docs/methods.md §4, §5).
 
 The text is scored along one segmentation into symbols: over bytes it is the only one; over a
 larger sub-vocabulary it is the nested segmentation of the first model's own tokenization (stated

@@ -1,4 +1,4 @@
-"""Sub-vocabularies S and the nested tokenizer tau_S of a model (ALGORITHMS.md sections 4 and 5).
+"""Sub-vocabularies S and the nested tokenizer tau_S of a model (docs/methods.md §4 and §5).
 
 S is a list of byte strings plus special symbols. tau_S re-tokenizes the bytes of each token of the
 model's vocabulary V by greedy longest match over S; special tokens map to their own symbol (EOS

@@ -1,4 +1,4 @@
-"""Rows for new tokens by the simple methods OMP is compared with (ALGORITHMS.md section 3).
+"""Rows for new tokens by the simple methods OMP is compared with (docs/methods.md §3).
 
 Each returns (rows for the new tokens in the base space, anchors in shared-token positions or None,
 weights or None). Pure torch, no I/O.

@@ -1,6 +1,6 @@
 """Which donor tokens the base model already has, and which are new.
 
-Modes (ALGORITHMS.md section 3):
+Modes (docs/methods.md §3):
 - "string": the reference tool's behaviour: the same token string, where a leading "Ġ" or "▁"
   word-start marker counts as the same marker;
 - "bytes": additionally, the same bytes under the byte view (section 1), so "Ġthe" == "▁the".

@@ -1,4 +1,4 @@
-"""Orthogonal matching pursuit over many targets at once (ALGORITHMS.md section 3).
+"""Orthogonal matching pursuit over many targets at once (docs/methods.md §3).
 
 For each target y and dictionary A (rows are atoms, NOT normalized) OMP picks exactly k atoms:
 repeat k times: take the not-yet-chosen atom with the largest |<r, A_j>|, refit y on all chosen
