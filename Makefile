@@ -31,4 +31,6 @@ lint: install-test  # undeclared imports, lint, formatting
 	$(PYTHON) -m ruff format --check vocablab tests benchmarks app.py
 
 screenshots: install-test browser presets  # the README's pictures, taken by the browser tests
+	@fc-list | grep -qi "Noto Sans CJK" || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq fonts-noto-cjk fonts-noto-color-emoji >/dev/null)  # CJK and emoji glyphs
 	VOCABLAB_SCREENSHOTS=assets/screenshots $(PYTHON) -m pytest -q -m browser tests/test_app_browser.py

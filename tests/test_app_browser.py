@@ -4,56 +4,24 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from vocablab.ui.serve import serve_app
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+README_VIEWS = {"tokenizers.png", "numbers.png", "transplant.png", "generate.png", "align.png"}
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace")),
-    }  # models the tests make go here
-    with open(log, "w") as sink:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=sink, stderr=sink)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited: {log.read_text()[-2000:]}")
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail(f"the app did not start: {log.read_text()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    env = {"VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace"))}  # models the tests make go here
+    with serve_app(env=env, log=tmp_path_factory.mktemp("app") / "app.log", timeout=180) as url:
+        yield url
 
 
 @pytest.fixture()
@@ -79,6 +47,16 @@ def page(app_url):
         browser.close()
 
 
+def screenshot(page, tmp_path: Path, name: str, part: str | None = ".tabs") -> None:
+    """Save a PNG of part of the page (the tab bar and the open tab; None: the viewport) in the test's tmp_path.
+
+    `make screenshots` sets VOCABLAB_SCREENSHOTS to a folder: the README's views are written there instead.
+    """
+    folder = Path(os.environ.get("VOCABLAB_SCREENSHOTS") or tmp_path) if name in README_VIEWS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    (page.locator(part) if part else page).screenshot(path=str(folder / name), type="png")
+
+
 def pick(page, picker: str, value: str) -> None:
     box = page.locator(f"#{picker} input")
     box.fill(value)
@@ -97,7 +75,10 @@ def expect_empty_input_refused(page, field: str, button: str, message: str) -> N
     """Clear a text field, click the button: a toast explains, and nothing runs."""
     page.locator(field).fill("")
     page.locator(button).click()
-    expect(page.locator(".toast-body").filter(has_text=message).first).to_be_visible(timeout=60_000)
+    toast = page.locator(".toast-body").filter(has_text=message).first
+    expect(toast).to_be_visible(timeout=60_000)
+    toast.get_by_test_id("toast-close").click()  # dismissed, so that it does not cover the view's screenshot
+    expect(toast).to_be_hidden()
 
 
 def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
@@ -105,7 +86,6 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
     page.locator("#tok-run").click()
     columns = page.locator("#tok-html .vl-col")
     columns.first.wait_for(timeout=180_000)
-    page.screenshot(path=str(tmp_path / "tokenizers.png"), full_page=True)
     assert columns.count() == 2
     names = [columns.nth(i).get_attribute("data-tokenizer") for i in range(2)]
     assert names == ["smollm2-135m", "gemma3-270m"]
@@ -114,6 +94,8 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
         assert int(columns.nth(i).locator(".vl-count").inner_text()) > 10
     assert "\ufffd" not in page.locator("#tok-html").inner_text()
     page.locator("#overlap-table").get_by_text("shared by bytes").wait_for(timeout=60_000)
+    page.locator("#overlap-chart .js-plotly-plot").wait_for(timeout=60_000)
+    screenshot(page, tmp_path, "tokenizers.png")
 
 
 def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
@@ -123,7 +105,7 @@ def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     toast.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)  # let the toast slide in before the screenshot
     assert toast.is_visible()
-    page.screenshot(path=str(tmp_path / "error.png"))
+    screenshot(page, tmp_path, "error.png", part=None)
     pick(page, "picker-b", "gemma3-270m")
     page.locator("#tok-run").click()
     page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)
@@ -135,9 +117,9 @@ def test_number_view_shows_a_mismatch_table(page, tmp_path):
     page.locator("#numbers-run").click()
     table = page.locator("#number-mismatch-table")
     expect(table).to_contain_text(re.compile(r"\d\|\d\|\d\|\d"), timeout=180_000)  # SmolLM2: single digits
-    page.screenshot(path=str(tmp_path / "numbers.png"), full_page=True)
     expect(table).to_contain_text(re.compile(r"\d{3}\|\d"))  # Llama 3: groups of three from the left
     expect(page.locator("#number-schemes")).to_contain_text("groups")
+    screenshot(page, tmp_path, "numbers.png")
 
 
 def test_transplant_view_shows_anchors_and_map(page, tmp_path):
@@ -153,13 +135,13 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     expect(page.locator("#transplant-anchors")).to_contain_text("Anchors of")
     page.locator("#transplant-map .js-plotly-plot").wait_for(timeout=300_000)
     expect(page.locator("#transplant-map")).to_contain_text("new (transplanted)")
-    page.screenshot(path=str(tmp_path / "transplant.png"), full_page=True)
+    screenshot(page, tmp_path, "transplant.png")
     page.get_by_text("Before and after").click()
     page.locator("#transplant-compare").click()
     # the table's rows read "base: ..." and "transplanted: ..." (the progress text has no colon)
     expect(page.locator("#transplant-scores")).to_contain_text("transplanted: ", timeout=300_000)
     expect(page.locator("#transplant-scores")).to_contain_text("base: gemma3-270m")
-    page.screenshot(path=str(tmp_path / "before-after.png"), full_page=True)
+    screenshot(page, tmp_path, "before-after.png")
 
 
 def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path):
@@ -177,7 +159,7 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     chart = page.locator("#gen-inspector")
     expect(chart).to_contain_text("step 0: chosen", timeout=60_000)
     expect(chart).to_contain_text("ensemble")  # the ensemble's bars next to each model's
-    page.screenshot(path=str(tmp_path / "generate.png"), full_page=True)
+    screenshot(page, tmp_path, "generate.png")
 
 
 def test_align_view_shows_plans_for_a_chosen_position(page, tmp_path):
@@ -197,4 +179,4 @@ def test_align_view_shows_plans_for_a_chosen_position(page, tmp_path):
     page.locator("#align-position").get_by_text(re.compile(r"#2 · byte")).first.click()
     expect(page.locator("#align-details")).to_contain_text("#2 (bytes alignment)", timeout=60_000)
     page.locator("#align-sinkhorn .nsewdrag").first.hover()  # plotly's hover layer answers
-    page.screenshot(path=str(tmp_path / "align.png"), full_page=True)
+    screenshot(page, tmp_path, "align.png")
