@@ -286,3 +286,64 @@ def test_a_full_disk_leaves_nothing_half_written(models, tmp_path):
         assert list(disk.iterdir()) == []
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_matches_past_the_base_rows_are_approximated(models, tmp_path):
+    """A base tokenizer larger than its embedding: a donor token whose bytes only match base ids past
+    the rows has no row to copy, so OMP builds it (it used to get the mean row, counted as exact)."""
+    base = tiny_llama("gpt2", tmp_path / "base_short", tied=True, rows=50_100, seed=6)
+    donor = models["donor_tied"]
+    base_vocab, donor_vocab = load_vocabulary(str(base)), load_vocabulary(str(donor))
+    by_bytes = base_vocab.ids_by_bytes()
+    beyond = [
+        d
+        for d in donor_vocab.text_ids
+        if donor_vocab.pieces[d] in by_bytes and min(by_bytes[donor_vocab.pieces[d]]) >= 50_100
+    ]
+    assert beyond, "no donor token matches only base ids past the rows; pick fewer rows"
+    result = transplant(str(base), str(donor), tmp_path / "out", k=4)
+    new_ids = set(load_file(tmp_path / "out" / ANCHORS)["new_ids"].tolist())
+    assert set(beyond) <= new_ids
+    assert result.counts["approximated"] == len(new_ids)
+
+
+@pytest.mark.slow
+def test_cli_warns_about_different_digit_schemes(tmp_path):
+    """Gemma 3 splits numbers digit by digit, Llama 3 in groups of three: the warning comes first."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "gemma-llama3tok"
+    argv = [sys.executable, "-m", "vocablab", "transplant", "--base", "gemma3-270m", "--donor", "llama3"]
+    run = subprocess.run([*argv, "--out", str(out), "--method", "zero"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "one digit per token" in run.stderr and "groups of up to 3 digits" in run.stderr
+    assert "6.75 to 1.44" in run.stderr and "vocablab numbers gemma3-270m llama3" in run.stderr
+    assert json.loads((out / REPORT).read_text())["warnings"]
+
+
+@pytest.mark.slow
+def test_transplanted_default_model_ends_where_the_base_ends(tmp_path):
+    """Gemma-3-270M with SmolLM2's tokenizer: SmolLM2's EOS <|im_end|> (also its pad) carries Gemma's
+    <eos> row, so after the same text the new model gives its EOS exactly the base's <eos> logit, and
+    generation stops on it."""
+    from vocablab.sources import load_causal_lm
+
+    out = tmp_path / "gemma-smoltok"
+    transplant("gemma3-270m", "smollm2-135m", out, method="mean")  # special and shared rows are copied
+    smol, gemma = load_vocabulary("smollm2-135m"), load_vocabulary("gemma3-270m")
+    prompt = "The capital of France is Paris. The capital of Italy is"
+    smol_ids = [smol.id_of_string["<|im_start|>"], *smol.encode(prompt)]  # SmolLM2's BOS
+    gemma_ids = [gemma.id_of_string["<bos>"], *gemma.encode(prompt)]
+    assert [gemma.label(i) for i in gemma_ids[1:]] == [smol.label(i) for i in smol_ids[1:]]  # same segmentation
+    new_model, base_model = load_causal_lm(str(out)), load_causal_lm("gemma3-270m")
+    with torch.no_grad():
+        new_logits = new_model(torch.tensor([smol_ids])).logits[0, -1]
+        base_logits = base_model(torch.tensor([gemma_ids])).logits[0, -1]
+    eos_smol, eos_gemma = smol.id_of_string["<|im_end|>"], gemma.id_of_string["<eos>"]
+    assert new_logits[eos_smol].item() == pytest.approx(base_logits[eos_gemma].item(), abs=1e-4)
+    assert new_model.config.eos_token_id == eos_smol
+    # generation stops at the donor's EOS: forced to be the likeliest next token, it ends the output
+    bias = {(eos_smol,): 100.0}
+    generated = new_model.generate(torch.tensor([smol_ids]), max_new_tokens=8, do_sample=False, sequence_bias=bias)
+    assert generated[0, len(smol_ids) :].tolist() == [eos_smol]

@@ -92,6 +92,7 @@ class Vocabulary:
     roles: dict[str, int]
     dummy_prefix: bool
     chat_template: str | None = None
+    decoder_kinds: frozenset[str] = frozenset()  # the decoder's components: ByteLevel, Metaspace, ...
     _ids_by_bytes: dict[bytes, list[int]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -132,6 +133,7 @@ class Vocabulary:
             roles={role: i for role, i in (roles or {}).items() if i is not None and i < size},
             dummy_prefix=False,
             chat_template=chat_template,
+            decoder_kinds=frozenset(kinds),
         )
         vocabulary.dummy_prefix = vocabulary._concat(vocabulary.encode("a")) == b" a"
         return vocabulary
@@ -175,6 +177,16 @@ class Vocabulary:
             spans.append((max(offset, 0), max(end, 0)))
             offset = end
         return spans
+
+    @property
+    def word_start_marker(self) -> str:
+        """How token strings mark a word start: "Ġ" (a space in the GPT-2 byte alphabet) for
+        byte-level BPE, "▁" for SentencePiece-style vocabularies."""
+        return "Ġ" if "ByteLevel" in self.decoder_kinds else "▁"
+
+    @cached_property
+    def id_of_string(self) -> dict[str, int]:
+        return {token: i for i, token in enumerate(self.strings) if token is not None}
 
     @cached_property
     def text_ids(self) -> list[int]:

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
+from vocablab.numbers import digit_scheme_warning
 from vocablab.options import METHODS, MatchMode, Method
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
@@ -57,6 +58,7 @@ class TransplantResult:
     tied: bool
     seconds: float
     mean_error: dict[str, float] = field(default_factory=dict)  # per matrix, OMP/kNN only
+    warnings: list[str] = field(default_factory=list)  # e.g. different digit schemes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +82,7 @@ def transplant(
     >>> out = f"{tempfile.mkdtemp()}/gemma-with-smollm2-tokenizer"
     >>> result = transplant("gemma3-270m", "smollm2-135m", out, method="mean")  # "omp" takes about 2 minutes
     >>> result.rows, result.counts["exact"], result.counts["bytes"], result.counts["approximated"]
-    (49152, 45568, 597, 2984)
+    (49152, 14699, 31446, 3004)
     """
     started = time.perf_counter()
     if method not in METHODS:
@@ -101,6 +103,9 @@ def transplant(
     note(steps, "reading tokenizers")
     base_vocab = load_vocabulary(base_src, trust_remote_code=trust_remote_code)
     donor_vocab = load_vocabulary(donor_src, trust_remote_code=trust_remote_code)
+    warning = digit_scheme_warning(base_vocab, donor_vocab)
+    if warning:
+        LOG.warning("%s", warning)  # before the work starts: the CLI shows it at once
     matched = match_tokens(base_vocab, donor_vocab, match)
 
     steps.update()
@@ -116,6 +121,8 @@ def transplant(
         # a tied donor's input embeddings stand in for its head
         donor_rows["head"] = read_tensor(donor_src.path, donor_head_name) if donor_head_name else donor_rows["embed"]
 
+    # a base tokenizer can be larger than its embedding: ids past its rows have nothing to copy
+    matched.unmatch([d for d, b in enumerate(matched.base_id) if b >= len(matrices["embed"])])
     plan = _Plan.build(matched, donor_vocab, len(matrices["embed"]), donor_rows.get("embed"))
     if not plan.shared:
         raise VocabLabError("the base and donor vocabularies share no tokens: there is nothing to anchor on")
@@ -153,6 +160,7 @@ def transplant(
         tied=head_name is None,
         seconds=0.0,
         mean_error=errors,
+        warnings=[warning] if warning else [],
     )
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
     result.seconds = round(time.perf_counter() - started, 2)
@@ -175,7 +183,7 @@ class _Plan:
     @classmethod
     def build(cls, matched: TokenMatch, donor: Vocabulary, base_rows: int, donor_embed: torch.Tensor | None) -> _Plan:
         donor_rows = donor_embed.shape[0] if donor_embed is not None else len(donor)
-        copied = [(d, b) for d, b in enumerate(matched.base_id) if 0 <= b < base_rows]
+        copied = [(d, b) for d, b in enumerate(matched.base_id) if b >= 0]
         shared = [(d, b) for d, b in copied if d < donor_rows]
         copied_ids = {d for d, _ in copied}
         new = [d for d in matched.new_donor_ids if d < donor_rows and d not in copied_ids]

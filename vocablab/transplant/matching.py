@@ -1,26 +1,32 @@
-"""Which donor tokens the base model already has, and which are new.
+"""Which donor tokens the base model already has, and which are new (docs/methods.md §3).
 
-Modes (docs/methods.md §3):
-- "string": the reference tool's behaviour: the same token string, where a leading "Ġ" or "▁"
-  word-start marker counts as the same marker;
-- "bytes": additionally, the same bytes under the byte view (section 1), so "Ġthe" == "▁the".
-Special tokens are matched by role (bos, eos, pad, unk), then by identical name.
+Text tokens, by mode:
+- "bytes" (the default): two tokens are the same iff their UTF-8 bytes are equal (the byte view,
+  §1), whatever their strings look like: SmolLM2's "Ċ" is a newline and matches Gemma's "\\n", not
+  Gemma's "Ċ" (the character U+010A). Among several base ids with those bytes (a byte-fallback
+  piece "<0x09>" and the token "\\t"), the id the base tokenizer itself produces for them wins.
+- "string": mergekit-tokensurgeon's rule. Each tokenizer has one word-start marker ("Ġ" for
+  byte-level BPE, "▁" for SentencePiece); a token that starts with it is compared as (word start,
+  rest of the string), any other token as its raw string. Strings, not bytes, so a byte-level
+  "Ċ" still meets a SentencePiece "Ċ".
+
+Special tokens, in both modes: by every role the donor token holds, eos first (SmolLM2's
+"<|im_end|>" is its eos and its pad: it must get the base's eos row, or the transplanted model
+cannot stop); a donor end-of-turn token gets the base's end-of-turn token; then a special token
+of the same name.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vocablab.options import MATCH_MODES, MatchMode
-from vocablab.vocab import ROLES, WORD_START_MARKERS, Vocabulary
+from vocablab.vocab import Vocabulary
 
-
-def marker_key(token: str) -> str:
-    """A token string with its word-start marker made uniform ("Ġthe" and "▁the" both "▁the")."""
-    for marker in WORD_START_MARKERS:
-        if token.startswith(marker):
-            return "▁" + token[len(marker) :]
-    return token
+ROLE_ORDER = ("eos", "bos", "pad", "unk")
+END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endofturn|>")
+BYTE_FALLBACK = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 
 
 @dataclass
@@ -37,24 +43,68 @@ class TokenMatch:
         return out
 
     @property
-    def shared_donor_ids(self) -> list[int]:
-        return [i for i, b in enumerate(self.base_id) if b >= 0]
-
-    @property
     def new_donor_ids(self) -> list[int]:
         return [i for i, kind in enumerate(self.kind) if kind == "new"]
+
+    def unmatch(self, donor_ids: list[int]) -> None:
+        """Make these donor tokens new (their base id has no row to copy)."""
+        for i in donor_ids:
+            self.base_id[i], self.kind[i] = -1, "new"
+
+
+def end_of_turn_id(vocab: Vocabulary) -> int | None:
+    """The special token that ends a chat turn, if the vocabulary has one of the known names."""
+    for name in END_OF_TURN:
+        idx = vocab.id_of_string.get(name)
+        if idx is not None and idx in vocab.special_ids:
+            return idx
+    return None
+
+
+def special_match(base: Vocabulary, donor: Vocabulary, donor_id: int) -> int | None:
+    """The base id a donor special token takes: by role (eos first), end of turn, then name."""
+    for role in ROLE_ORDER:
+        if donor.roles.get(role) == donor_id and base.roles.get(role) is not None:
+            return base.roles[role]
+    if donor_id == end_of_turn_id(donor) and end_of_turn_id(base) is not None:
+        return end_of_turn_id(base)
+    same_name = base.id_of_string.get(donor.strings[donor_id])
+    return same_name if same_name in base.special_ids else None
+
+
+def produced_id(base: Vocabulary, piece: bytes, candidates: list[int]) -> int:
+    """Of several base ids with the bytes ``piece``, the one the base tokenizer produces for them;
+    failing that (bytes that are no whole text), a real token before a byte-fallback piece."""
+    try:
+        ids = base.encode(piece.decode("utf-8"))
+    except UnicodeDecodeError:
+        ids = []
+    if len(ids) == 1 and ids[0] in candidates:
+        return ids[0]
+    return min(candidates, key=lambda i: (bool(BYTE_FALLBACK.match(base.strings[i])), i))
+
+
+def string_key(vocab: Vocabulary, idx: int) -> tuple[bool, str]:
+    """mergekit's normalized form of a token: (starts a word, the string without the marker)."""
+    token, marker = vocab.strings[idx], vocab.word_start_marker
+    return (True, token[len(marker) :]) if token.startswith(marker) else (False, token)
 
 
 def match_tokens(base: Vocabulary, donor: Vocabulary, mode: MatchMode = "bytes") -> TokenMatch:
     """Match every donor token to a base token, or mark it new."""
     if mode not in MATCH_MODES:
         raise ValueError(f"unknown matching mode {mode!r}; use one of {MATCH_MODES}")
-    base_by_string = {base.strings[i]: i for i in range(len(base)) if base.strings[i] is not None}
-    base_by_key: dict[str, int] = {}
-    for i in base.text_ids:
-        base_by_key.setdefault(marker_key(base.strings[i]), i)
-    base_by_bytes = {piece: ids[0] for piece, ids in base.ids_by_bytes().items()}
-    role_of = {idx: role for role, idx in donor.roles.items()}
+    if mode == "bytes":
+        table = {
+            piece: ids[0] if len(ids) == 1 else produced_id(base, piece, ids)
+            for piece, ids in base.ids_by_bytes().items()
+        }
+        key_of = donor.pieces.__getitem__
+    else:
+        table = {}
+        for i in base.text_ids:
+            table.setdefault(string_key(base, i), i)
+        key_of = lambda i: string_key(donor, i)  # noqa: E731
 
     base_id = [-1] * len(donor)
     kind = ["absent"] * len(donor)
@@ -62,18 +112,11 @@ def match_tokens(base: Vocabulary, donor: Vocabulary, mode: MatchMode = "bytes")
         if token is None:
             continue
         if i in donor.special_ids:
-            role = role_of.get(i)
-            target = base.roles.get(role) if role in ROLES else None
-            if target is None and token in base_by_string and base_by_string[token] in base.special_ids:
-                target = base_by_string[token]
+            target = special_match(base, donor, i)
             base_id[i], kind[i] = (target, "special") if target is not None else (-1, "new")
-            continue
-        if token in base_by_string and base.pieces[base_by_string[token]] is not None:
-            base_id[i], kind[i] = base_by_string[token], "exact"
-        elif marker_key(token) in base_by_key:
-            base_id[i], kind[i] = base_by_key[marker_key(token)], "exact"
-        elif mode == "bytes" and donor.pieces[i] in base_by_bytes:
-            base_id[i], kind[i] = base_by_bytes[donor.pieces[i]], "bytes"
+        elif (found := table.get(key_of(i))) is not None:
+            base_id[i] = found
+            kind[i] = "bytes" if mode == "bytes" and base.strings[found] != token else "exact"
         else:
             kind[i] = "new"
     return TokenMatch(base_id, kind)

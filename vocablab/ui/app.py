@@ -49,14 +49,15 @@ def build_app() -> gr.Blocks:
         with gr.Accordion("Presets and device", open=False):
             gr.Markdown(device_note())
             gr.Markdown(presets_markdown())
-        with gr.Tab("Tokenizers"):
-            tokenizers_tab.build(pickers)
-        with gr.Tab("Numbers"):
-            numbers_tab.build(pickers)
-        with gr.Tab("Transplant"):
-            transplant_tab.build()
-        with gr.Tab("Generate and ensemble"):
-            generate_tab.build(pickers)
-        with gr.Tab("Align distributions"):
-            align_tab.build(pickers)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Tokenizers", id="tokenizers"):
+                tokenizers_tab.build(pickers)
+            with gr.Tab("Numbers", id="numbers"):
+                numbers_tab.build(pickers)
+            with gr.Tab("Transplant", id="transplant"):
+                transplant_tab.build(pickers, tabs)
+            with gr.Tab("Generate and ensemble", id="generate"):
+                generate_tab.build(pickers)
+            with gr.Tab("Align distributions", id="align"):
+                align_tab.build(pickers)
     return app

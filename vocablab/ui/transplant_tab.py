@@ -10,8 +10,10 @@ import gradio as gr
 import pandas as pd
 
 from vocablab.evaluate import compare_before_after
+from vocablab.numbers import digit_scheme_warning
 from vocablab.options import MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
+from vocablab.sources import load_vocabulary
 from vocablab.transplant import transplant
 from vocablab.transplant.report import TransplantReport, push_to_hub, workspace, write_archive
 from vocablab.ui.common import model_picker, user_errors
@@ -33,6 +35,9 @@ def _slug(text: str) -> str:
 
 @user_errors
 def run_transplant(base, donor, k, method, match, progress=gr.Progress(track_tqdm=True)):
+    warning = digit_scheme_warning(load_vocabulary(base), load_vocabulary(donor))
+    if warning:
+        gr.Warning(warning, duration=30, title="Different digit schemes")  # shown before the work starts
     out = workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = transplant(base, donor, out, k=int(k), method=method, match=match)
     counts = result.counts
@@ -47,8 +52,11 @@ def run_transplant(base, donor, k, method, match, progress=gr.Progress(track_tqd
     if result.mean_error:
         errors = ", ".join(f"{m} {e:.3f}" for m, e in result.mean_error.items())
         summary += f"  \nMean relative reconstruction error in the donor space: {errors}."
+    if warning:
+        summary += f"  \n⚠️ {warning}"
     choices = TransplantReport.load(out).search("")
-    return summary, str(out), gr.update(choices=choices, value=choices[0][1] if choices else None)
+    token_choices = gr.update(choices=choices, value=choices[0][1] if choices else None)
+    return summary, str(out), token_choices, gr.update(visible=warning is not None)
 
 
 @user_errors
@@ -112,8 +120,9 @@ def push(out, repo_id, token):
     return f"Pushed to {push_to_hub(out, repo_id, token)}"
 
 
-def build() -> None:
-    """The tab's components and events, inside an open ``gr.Tab``."""
+def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> None:
+    """The tab's components and events, inside an open ``gr.Tab``; ``pickers`` A and B and the
+    ``tabs`` serve the button that opens the Numbers view on the base and the donor."""
     gr.Markdown(INTRO)
     with gr.Row():
         base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
@@ -124,6 +133,7 @@ def build() -> None:
         match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
     run = gr.Button("Transplant", variant="primary", elem_id="transplant-run")
     summary = gr.Markdown(elem_id="transplant-summary")
+    to_numbers = gr.Button("Compare their numbers in the Numbers view", visible=False, elem_id="transplant-numbers")
     out = gr.State("")
 
     with gr.Row():
@@ -156,7 +166,10 @@ def build() -> None:
 
     method.change(lambda m: gr.Radio(info=METHOD_HELP[m]), method, method)
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    run.click(run_transplant, [base, donor, k, method, match], [summary, out, token]).then(draw_map, out, embedding_map)
+    run.click(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers]).then(
+        draw_map, out, embedding_map
+    )
+    to_numbers.click(lambda b, d: (b, d, gr.Tabs(selected="numbers")), [base, donor], [*pickers[:2], tabs])
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
     compare.click(before_after, [base, out, text, prompt], [scores, before, after])
