@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -286,6 +287,33 @@ def test_a_full_disk_leaves_nothing_half_written(models, tmp_path):
         assert list(disk.iterdir()) == []
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def sparse_model(source: Path, folder: Path, rows: int, width: int) -> Path:
+    """``source``'s tokenizer and config with a float32 embedding of rows x width in a valid
+    safetensors file that takes no disk space (a sparse file: only its header is written)."""
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    size = rows * width * 4
+    header = json.dumps(
+        {"model.embed_tokens.weight": {"dtype": "F32", "shape": [rows, width], "data_offsets": [0, size]}}
+    )
+    header += " " * (-len(header) % 8)
+    with open(folder / "model.safetensors", "wb") as handle:
+        handle.write(len(header).to_bytes(8, "little") + header.encode())
+        handle.truncate(8 + len(header) + size)
+    return folder
+
+
+def test_a_model_too_large_for_memory_is_refused_before_any_work(models, tmp_path):
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    width = 2 * total // (32_000 * 4) + 1  # twice this machine's memory, in float32
+    huge = sparse_model(models["donor_tied"], tmp_path / "huge", 32_000, width)
+    for base, donor in [(models["base_tied"], huge), (huge, models["base_tied"])]:
+        out = tmp_path / f"out-{base.name}"
+        with pytest.raises(VocabLabError, match=r"needs about [0-9.]+ GiB of memory .* GiB is available"):
+            transplant(str(base), str(donor), out, k=4)
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge"]  # nothing half-written
 
 
 def test_matches_past_the_base_rows_are_approximated(models, tmp_path):

@@ -27,15 +27,17 @@ from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.transplant import baselines
 from vocablab.transplant.checkpoint import (
     EmbeddingRows,
+    available_memory,
     check_output_folder,
     copy_tokenizer_files,
     find_embeddings,
     read_tensor,
+    tensor_size,
     write_folder,
     write_with_replacements,
 )
 from vocablab.transplant.matching import TokenMatch, match_tokens
-from vocablab.transplant.omp import batch_omp, reconstruction_error
+from vocablab.transplant.omp import batch_omp, combine, reconstruction_error
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class TransplantResult:
     tied: bool
     seconds: float
     mean_error: dict[str, float] = field(default_factory=dict)  # per matrix, OMP/kNN only
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # tokenizers, embed, head, write
     warnings: list[str] = field(default_factory=list)  # e.g. different digit schemes
 
     def to_dict(self) -> dict:
@@ -110,13 +113,16 @@ def transplant(
 
     steps.update()
     note(steps, "reading embeddings")
+    phases = {"tokenizers": time.perf_counter() - started}
     embed_name, head_name = find_embeddings(base_src.path)
+    donor_names = find_embeddings(donor_src.path) if method in NEEDS_DONOR_WEIGHTS else (None, None)
+    _check_memory(base_src.path, (embed_name, head_name), donor_src.path, donor_names, len(donor_vocab))
     matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
     if head_name:
         matrices["head"] = EmbeddingRows(base_src.path, head_name)
     donor_rows: dict[str, torch.Tensor] = {}
     if method in NEEDS_DONOR_WEIGHTS:
-        donor_embed_name, donor_head_name = find_embeddings(donor_src.path)
+        donor_embed_name, donor_head_name = donor_names
         donor_rows["embed"] = read_tensor(donor_src.path, donor_embed_name)
         # a tied donor's input embeddings stand in for its head
         donor_rows["head"] = read_tensor(donor_src.path, donor_head_name) if donor_head_name else donor_rows["embed"]
@@ -137,7 +143,9 @@ def transplant(
         key = "embed" if part == 0 else "head"
         steps.update()
         note(steps, f"{method}: {len(plan.new):,} new tokens ({key})")
+        phase_start = time.perf_counter()
         rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target)
+        phases[key] = time.perf_counter() - phase_start
         anchors.update(record)
         if f"{key}.error" in record:
             errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
@@ -145,6 +153,7 @@ def transplant(
 
     steps.update(4 - steps.n)  # a tied base has no head to build
     note(steps, "writing the model")
+    phase_start = time.perf_counter()
     counts = matched.counts()
     counts["approximated"] = counts.pop("new")
     counts["no_donor_row"] = len(plan.without_donor_row)
@@ -163,11 +172,33 @@ def transplant(
         warnings=[warning] if warning else [],
     )
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
+    phases["write"] = time.perf_counter() - phase_start
+    result.phase_seconds = {name: round(value, 2) for name, value in phases.items()}
     result.seconds = round(time.perf_counter() - started, 2)
     (out / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
     steps.update()
     steps.close()
     return result
+
+
+def _check_memory(base_dir: Path, base_names, donor_dir: Path, donor_names, rows: int) -> None:
+    """Refuse, before reading any weights, a transplant whose matrices cannot fit in memory."""
+    need, sizes = 0, []
+    for model_dir, names, role in ((base_dir, base_names, "base"), (donor_dir, donor_names, "donor")):
+        for name in filter(None, names):
+            shape, item = tensor_size(model_dir, name)
+            sizes.append(f"the {role}'s {name}: {' x '.join(f'{n:,}' for n in shape)}")
+            if role == "base":  # the new matrix, and its rows in float32 while they are built
+                need += rows * shape[-1] * (item + 4)
+            else:  # the donor matrix, its rows in float32, and one block of OMP correlations
+                need += shape[0] * shape[-1] * (item + 4) + 256 * shape[0] * 4
+    free = available_memory()
+    if free is not None and need > free:
+        raise VocabLabError(
+            f"this transplant needs about {need / 2**30:.1f} GiB of memory for its embedding matrices "
+            f"({'; '.join(sizes)}; {rows:,} rows in the new vocabulary) and {free / 2**30:.1f} GiB is "
+            "available: use a machine with more memory"
+        )
 
 
 @dataclass
@@ -205,7 +236,6 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         )
         needed = sorted({i for ids in token_ids for i in ids})
         return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record
-    shared_base = base_rows.rows([b for _, b in plan.shared]).float()
     dictionary = donor_rows[key][[d for d, _ in plan.shared]].float().to(device)
     targets = donor_rows[key][plan.new].float().to(device)
     if method == "knn":
@@ -216,7 +246,7 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
     record[f"{key}.anchors"] = torch.tensor([plan.shared[i][0] for i in idx.reshape(-1).tolist()]).reshape(idx.shape)
     record[f"{key}.coefficients"] = coef
     record[f"{key}.error"] = reconstruction_error(targets.cpu(), dictionary.cpu(), idx, coef)
-    rows = torch.einsum("mk,mkd->md", coef, shared_base[idx])
+    rows = combine(coef, base_rows.rows([b for _, b in plan.shared]), idx)
     return rows, record
 
 

@@ -14,7 +14,7 @@ from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import baselines
 from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor
 from vocablab.transplant.matching import match_tokens
-from vocablab.transplant.omp import batch_omp
+from vocablab.transplant.omp import batch_omp, combine
 
 
 def heldout_cosine(
@@ -44,9 +44,9 @@ def heldout_cosine(
         "mean": base_rows.mean().expand_as(truth),
     }
     idx, weights = baselines.knn_weights(targets, dictionary, k)
-    predictions["knn"] = torch.einsum("mk,mkd->md", weights, kept_base[idx])
+    predictions["knn"] = combine(weights, kept_base, idx)
     idx, coef = batch_omp(targets, dictionary, k)
-    predictions["omp"] = torch.einsum("mk,mkd->md", coef, kept_base[idx])
+    predictions["omp"] = combine(coef, kept_base, idx)
     return {
         method: torch.nn.functional.cosine_similarity(pred, truth, dim=1).mean().item()
         for method, pred in predictions.items()

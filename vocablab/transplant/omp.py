@@ -87,10 +87,20 @@ def _solve(gram: torch.Tensor, rhs: torch.Tensor, chosen_atoms: torch.Tensor, y:
     return coef
 
 
+def combine(coefficients: torch.Tensor, rows: torch.Tensor, indices: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """``out[i] = coefficients[i] @ rows[indices[i]]``, in float32, a block of targets at a time
+    (gathering every anchor row at once would take targets x k x d floats: 0.5 GB for Gemma)."""
+    out = torch.empty(len(indices), rows.shape[1], dtype=torch.float32, device=rows.device)
+    for start in range(0, len(indices), chunk):
+        block = slice(start, start + chunk)
+        out[block] = torch.einsum("mk,mkd->md", coefficients[block].float(), rows[indices[block]].float())
+    return out
+
+
 def reconstruction_error(
     targets: torch.Tensor, dictionary: torch.Tensor, indices: torch.Tensor, coefficients: torch.Tensor
 ) -> torch.Tensor:
     """Relative error ||y - fit|| / ||y|| of each target (0 for a zero target)."""
-    fit = torch.einsum("mk,mkd->md", coefficients.float(), dictionary.float()[indices])
+    fit = combine(coefficients, dictionary, indices)
     norm = targets.float().norm(dim=1)
     return (targets.float() - fit).norm(dim=1) / norm.clamp_min(torch.finfo(torch.float32).tiny)
