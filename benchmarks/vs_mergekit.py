@@ -28,7 +28,14 @@ Measures, per tool:
 - new tokens: vocablab's transplant.json ("approximated"); mergekit's "Tokens to approximate" line,
   which it logs at -v for the input embedding (tied here, so the only matrix built);
 - bits per byte on the last --limit lee_background articles, each model with its own tokenizer,
-  scored by vocablab's bits_per_byte; the base with its own tokenizer is the reference.
+  scored by vocablab's bits_per_byte; the base with its own tokenizer is the reference. Twice: the
+  articles as they are (one line each, no line break anywhere), and the same articles ten to a
+  document with a blank line between them, as text with paragraphs comes. The two differ where a
+  transplant gets "\n\n" right or wrong: the base model gives a paragraph break real probability
+  after a sentence, which the one-line format never rewards;
+- vocablab's OMP step (transplant.json, phase_seconds["embed"]) and the rate of its correlation
+  products, 2 x new tokens x shared tokens x width x k operations, as a share of a plain float32
+  product of one block's shape timed in this run (bfloat16 and int8 rates are printed beside it).
 
 Agreement with mergekit (for each vocablab run). mergekit 0.1.5 cannot save its anchors or
 coefficients: no option does, and its OMP results are used for the new rows and dropped
@@ -71,7 +78,7 @@ from safetensors.torch import load_file
 
 from vocablab.evaluate import bits_per_byte, read_documents
 from vocablab.presets import cache_dir, ensure_preset, ensure_text
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor, weight_files
+from vocablab.transplant.checkpoint import find_embeddings, read_tensor, tensor_size, weight_files
 from vocablab.transplant.engine import ANCHORS, REPORT
 
 MERGEKIT_VERSION = "0.1.5"
@@ -104,6 +111,8 @@ class Run:
     new_tokens: int = 0
     copied_tokens: int = 0
     bits_per_byte: float = 0.0
+    bits_per_byte_paragraphs: float = 0.0
+    omp_seconds: float = 0.0  # vocablab only: its OMP step (transplant.json phase_seconds)
     agreement: dict[str, str] = field(default_factory=dict)
 
 
@@ -222,6 +231,30 @@ def agreement(ours_dir: Path, theirs_dir: Path, base_rows: torch.Tensor) -> dict
     return out
 
 
+def gemm_rates(rows: int, width: int, atoms: int) -> dict[str, float]:
+    """Operations per second (GFLOP/s, GOP/s for int8) of a plain (rows x width) @ (width x atoms)
+    product on this machine: the shape of OMP's correlation step for one block of targets."""
+    torch.manual_seed(0)
+    left, right = torch.randn(rows, width), torch.randn(atoms, width)
+    products = {
+        "float32": (left, right.T.contiguous(), torch.mm),
+        "bfloat16": (left.bfloat16(), right.T.contiguous().bfloat16(), torch.mm),
+        "int8": (
+            left.clamp(-1, 1).mul(127).to(torch.int8),
+            right.clamp(-1, 1).mul(127).to(torch.int8).T,
+            torch._int_mm,
+        ),
+    }
+    rates = {}
+    for name, (a, b, product) in products.items():
+        product(a, b)
+        start, repeats = time.perf_counter(), 5
+        for _ in range(repeats):
+            product(a, b)
+        rates[name] = 2 * rows * width * atoms * repeats / (time.perf_counter() - start) / 1e9
+    return rates
+
+
 def warm_page_cache(*model_dirs: Path) -> None:
     """Read the weights once, so the first timed run does not pay for a cold disk cache."""
     for model_dir in model_dirs:
@@ -266,6 +299,7 @@ def main() -> None:
     started = time.perf_counter()
     base_dir, donor_dir = ensure_preset(args.base), ensure_preset(args.donor)
     documents = read_documents(ensure_text("lee_background"))[-args.limit :]
+    paragraphs = ["\n\n".join(documents[i : i + 10]) for i in range(0, len(documents), 10)]
 
     with tempfile.TemporaryDirectory() as temp:
         work = args.keep or Path(temp)
@@ -295,23 +329,37 @@ def main() -> None:
             shutil.rmtree(run.out, ignore_errors=True)  # a kept folder from an earlier run
             run.seconds, run.peak_mib, run.cpu_seconds, run.other_cpu_seconds = measure(run.command, log)
             if run.label.startswith("vocablab"):
-                counts = json.loads((run.out / REPORT).read_text())["counts"]
+                report = json.loads((run.out / REPORT).read_text())
+                counts, run.omp_seconds = report["counts"], report["phase_seconds"]["embed"]
                 run.new_tokens = counts["approximated"]
                 run.copied_tokens = counts["exact"] + counts["bytes"] + counts["special"]
             else:
                 run.new_tokens, run.copied_tokens = mergekit_counts(log)
 
         base_score = bits_per_byte(str(base_dir), documents, device="cpu")
+        base_paragraphs = bits_per_byte(str(base_dir), paragraphs, device="cpu")
         for run in runs:
             run.bits_per_byte = bits_per_byte(str(run.out), documents, device="cpu").bits_per_byte
+            run.bits_per_byte_paragraphs = bits_per_byte(str(run.out), paragraphs, device="cpu").bits_per_byte
         if not args.skip_mergekit:
             base_rows = embedding(base_dir)
             for run in runs[:2]:
                 run.agreement = agreement(run.out, runs[2].out, base_rows)
 
     reference = base_score.bits_per_byte
+    width = tensor_size(donor_dir, find_embeddings(donor_dir)[0])[0][1]
+    rates = gemm_rates(256, width, runs[1].copied_tokens)
+
+    def omp_rate(run: Run) -> str:
+        if not run.omp_seconds:
+            return "-"
+        flops = 2 * run.new_tokens * run.copied_tokens * width * args.k  # the correlation products
+        rate = flops / run.omp_seconds / 1e9
+        return f"{run.omp_seconds:.1f} s, {rate:.0f} GFLOP/s = {rate / rates['float32']:.0%}"
+
     rows = [
         ("transplant wall time, whole process (s)", [f"{run.seconds:.1f}" for run in runs]),
+        ("OMP step: time, correlation rate, share of a float32 GEMM", [omp_rate(run) for run in runs]),
         ("CPU time of the transplant (s)", [f"{run.cpu_seconds:.1f}" for run in runs]),
         ("CPU time of other processes meanwhile (s)", [f"{run.other_cpu_seconds:.1f}" for run in runs]),
         ("peak memory, max RSS (MiB)", [f"{run.peak_mib:,.0f}" for run in runs]),
@@ -321,6 +369,14 @@ def main() -> None:
         (
             f"change vs {args.base} with its own tokenizer ({reference:.4f})",
             [f"{run.bits_per_byte - reference:+.4f}" for run in runs],
+        ),
+        (
+            "bits per byte, the same articles 10 to a document, blank line between",
+            [f"{run.bits_per_byte_paragraphs:.4f}" for run in runs],
+        ),
+        (
+            f"change vs {args.base} with its own tokenizer ({base_paragraphs.bits_per_byte:.4f})",
+            [f"{run.bits_per_byte_paragraphs - base_paragraphs.bits_per_byte:+.4f}" for run in runs],
         ),
     ]
     for name in dict.fromkeys(name for run in runs for name in run.agreement):
@@ -332,7 +388,11 @@ def main() -> None:
         f"articles ({n_bytes:,} bytes)\n"
     )
     print_table(runs, rows)
-    print(f"\nmachine: {machine()}; torch {metadata.version('torch')} (the mergekit environment gets the same version)")
+    print(
+        f"\nplain (256 x {width}) @ ({width} x {runs[1].copied_tokens:,}) product on this machine, same run: "
+        + ", ".join(f"{name} {rate:.0f} G{'OP' if name == 'int8' else 'FLOP'}/s" for name, rate in rates.items())
+    )
+    print(f"machine: {machine()}; torch {metadata.version('torch')} (the mergekit environment gets the same version)")
     print("commands (each timed in its own process, with HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1):")
     for run in runs:
         print(f"  {run.label}: {shlex.join(run.command)}")

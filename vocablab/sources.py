@@ -200,9 +200,11 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
         "pad": tokenizer.pad_token_id,
         "unk": tokenizer.unk_token_id,
     }
-    return Vocabulary.from_backend(
+    vocabulary = Vocabulary.from_backend(
         backend, name=source.label, roles=roles, chat_template=getattr(tokenizer, "chat_template", None)
     )
+    vocabulary.chat_renderer = tokenizer  # its apply_chat_template renders in a jinja2 sandbox
+    return vocabulary
 
 
 def load_vocabulary(

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vocablab.errors import VocabLabError
 
@@ -93,6 +93,7 @@ class Vocabulary:
     dummy_prefix: bool
     chat_template: str | None = None
     decoder_kinds: frozenset[str] = frozenset()  # the decoder's components: ByteLevel, Metaspace, ...
+    chat_renderer: Any = field(default=None, repr=False)  # the transformers tokenizer: apply_chat_template
     _ids_by_bytes: dict[bytes, list[int]] | None = field(default=None, repr=False)
 
     @classmethod

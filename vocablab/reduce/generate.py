@@ -147,23 +147,25 @@ class Generation:
 def prompt_ids(vocab: Vocabulary, prompt: str, chat: bool = False) -> list[int]:
     """The prompt as the model's own tokens: its start token, then the text (or its chat template)."""
     if chat:
-        if not vocab.chat_template:
+        if not vocab.chat_template or vocab.chat_renderer is None:
             raise VocabLabError(f"{vocab.name} has no chat template; generate without --chat")
-        from jinja2 import Template
-
-        text = Template(vocab.chat_template).render(
-            messages=[{"role": "user", "content": prompt}], add_generation_prompt=True
-        )
+        try:  # the tokenizer's own renderer: a sandbox, and bos_token and the other variables it expects
+            text = vocab.chat_renderer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
+            )
+        except Exception as exc:  # noqa: BLE001 - jinja2's SecurityError and TemplateError, or the template's own
+            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise VocabLabError(
+                f"{vocab.name}: its chat template could not be rendered ({type(exc).__name__}: {reason})"
+            ) from exc
         return vocab.encode(text)
     return [start_token(vocab), *vocab.encode(prompt)]
 
 
 def pick(log_probs: torch.Tensor, *, greedy: bool, temperature: float, top_p: float, generator) -> int:
-    """Greedy, or sampling with temperature and nucleus (top-p) truncation."""
+    """Greedy, or sampling with temperature and nucleus (top-p) truncation (values checked by :class:`Decoding`)."""
     if greedy:
         return int(log_probs.argmax())
-    if temperature <= 0 or not 0 < top_p <= 1:
-        raise VocabLabError("temperature must be > 0 and top-p in (0, 1]")
     probs = torch.softmax(log_probs / temperature, dim=0)
     order = probs.argsort(descending=True)
     keep = probs[order].cumsum(0) - probs[order] < top_p
@@ -177,24 +179,19 @@ def top_candidates(log_probs: torch.Tensor, symbols: list[Symbol], n: int = 5) -
     return [(str(symbols[i]), round(math.exp(v), 5)) for v, i in zip(values.tolist(), ids.tolist(), strict=True)]
 
 
-def decode(
-    stepper: ReducedModel | Ensemble,
-    symbols: list[Symbol],
-    *,
-    greedy: bool,
-    temperature: float,
-    top_p: float,
-    seed: int,
-    max_new_bytes: int,
-) -> tuple[list[int], list[dict]]:
+def decode(stepper: ReducedModel | Ensemble, symbols: list[Symbol], decoding: Decoding) -> tuple[list[int], list[dict]]:
     """Pick symbols until EOS or the byte budget; returns them and a per-step inspector record."""
-    if max_new_bytes < 1:
-        raise VocabLabError("the byte budget must be at least 1")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(decoding.seed)
     emitted, inspector, produced = [], [], 0
-    while not stepper.ended and produced < max_new_bytes:
+    while not stepper.ended and produced < decoding.max_new_bytes:
         views = stepper.views()
-        symbol = pick(stepper.distribution(), greedy=greedy, temperature=temperature, top_p=top_p, generator=generator)
+        symbol = pick(
+            stepper.distribution(),
+            greedy=decoding.greedy,
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
+            generator=generator,
+        )
         inspector.append(
             {"chosen": str(symbols[symbol]), "top": {name: top_candidates(d, symbols) for name, d in views.items()}}
         )
@@ -258,7 +255,7 @@ def generate_reduced(
     >>> result.text, result.steps  # one byte per step
     (' Paris.', 7)
     """
-    Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
+    decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
     sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
@@ -268,15 +265,7 @@ def generate_reduced(
     if k is None:
         beam, min_weight = None, 0.0
     reduced = ReducedModel(lm, sub, prompt_ids(vocab, prompt, chat), k=k, beam=beam, min_weight=min_weight)
-    emitted, inspector = decode(
-        reduced,
-        sub.symbols,
-        greedy=greedy,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        max_new_bytes=max_new_bytes,
-    )
+    emitted, inspector = decode(reduced, sub.symbols, decoding)
     return _result(
         vocab.name, sub.name, sub.symbols, emitted, inspector, reduced.forward_passes, started, reduced.ended
     )
@@ -308,7 +297,7 @@ def generate_ensemble(
     >>> result.text, result.subvocab
     (' Paris.', 'mcv')
     """
-    Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
+    decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
     normalized_weights(weights, len(model_specs))
     vocabs = [load_vocabulary(spec) for spec in model_specs]
     for vocab in vocabs:
@@ -326,15 +315,7 @@ def generate_ensemble(
         for m, v, sub in zip(models, vocabs, shared.subs, strict=True)
     ]
     ensemble = Ensemble(members, [v.name for v in vocabs], shared, weights)
-    emitted, inspector = decode(
-        ensemble,
-        shared.symbols,
-        greedy=greedy,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        max_new_bytes=max_new_bytes,
-    )
+    emitted, inspector = decode(ensemble, shared.symbols, decoding)
     return _result(
         " + ".join(v.name for v in vocabs),
         shared.name,
@@ -364,13 +345,13 @@ def generate_plain(
 ) -> Generation:
     """The model as is, over its own tokens (``model.generate``), cut at the byte budget; for
     side-by-side comparison with the reduced model and the ensembles."""
+    Decoding(None, greedy, temperature, top_p, seed, max_new_bytes, chat)  # refuses bad values before any work
     vocab = load_vocabulary(model_spec)
     model = model or load_causal_lm(model_spec, device=device)
     device_ = next(model.parameters()).device
     ids = torch.tensor([prompt_ids(vocab, prompt, chat)], device=device_)
     eos = vocab.roles.get("eos")
     if not greedy:
-        pick(torch.zeros(1), greedy=False, temperature=temperature, top_p=top_p, generator=None)  # checks the values
         torch.manual_seed(seed)
     started = time.perf_counter()
     out = model.generate(

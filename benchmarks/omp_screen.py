@@ -1,0 +1,89 @@
+"""Could a low-precision screen find OMP's picks with a proof? Measured on real embeddings.
+
+    python benchmarks/omp_screen.py [--base gemma3-270m] [--donor smollm2-135m] [--targets 128] [--k 64]
+
+OMP's cost is the correlation |<r, a_j>| of each residual r with every atom a_j. A screen computes
+it in a cheaper number format and re-scores only the atoms it cannot rule out. With the rounding
+errors measured (r = r~ + f, a_j = a~_j + e_j, where ~ is the rounded value), Cauchy-Schwarz bounds
+the screened value's error by B_j = |r| |e_j| + |f| |a~_j|. Atom j can be ruled out only if
+|<r, a_j>| + B_j < |<r, a_best>| - B_best, even when the screen itself rounds in its favour; every
+other atom must be re-scored exactly. This script runs exact OMP (float64) on the first --targets
+new tokens of the pair and prints, at each 8th pick, how many atoms that leaves (median and 90th
+percentile over the targets) for two formats this CPU has:
+- int8, each row with its own scale (the format of VNNI products, torch._int_mm);
+- bfloat16, rounded to nearest (the format of AVX512-BF16 or AMX products).
+It also prints the gap between the best and the 16th-best atom, against the best atom's bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from vocablab.sources import load_vocabulary, resolve
+from vocablab.transplant.checkpoint import find_embeddings, read_tensor
+from vocablab.transplant.matching import match_tokens
+
+
+def int8(rows: torch.Tensor) -> torch.Tensor:
+    scale = (rows.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-300)
+    return torch.round(rows / scale) * scale
+
+
+def bfloat16(rows: torch.Tensor) -> torch.Tensor:
+    return rows.bfloat16().double()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base", default="gemma3-270m")
+    parser.add_argument("--donor", default="smollm2-135m")
+    parser.add_argument("--targets", type=int, default=128)
+    parser.add_argument("--k", type=int, default=64)
+    args = parser.parse_args()
+    base, donor = resolve(args.base, need="tokenizer"), resolve(args.donor, need="model")
+    matched = match_tokens(load_vocabulary(base), load_vocabulary(donor), "bytes")
+    embed = read_tensor(donor.path, find_embeddings(donor.path)[0]).double()
+    atoms = embed[[d for d, b in enumerate(matched.base_id) if b >= 0 and d < len(embed)]]
+    targets = embed[[d for d in matched.new_donor_ids if d < len(embed)][: args.targets]]
+    formats = {"int8": int8, "bfloat16": bfloat16}
+    rounded = {name: rounding(atoms) for name, rounding in formats.items()}
+    atom_error = {name: (atoms - value).norm(dim=1) for name, value in rounded.items()}
+    atom_norm = {name: value.norm(dim=1) for name, value in rounded.items()}
+    print(
+        f"{args.base} with {args.donor}'s tokenizer: {len(atoms):,} atoms of width {atoms.shape[1]}, "
+        f"the first {len(targets)} of {len(matched.new_donor_ids):,} new tokens, k={args.k}\n"
+    )
+    print("| pick | best - 16th best | bound of the best, int8 | atoms to re-score, int8 | bfloat16 |")
+    print("|---|---|---|---|---|")
+    chosen = torch.empty(len(targets), 0, dtype=torch.long)
+    residual = targets.clone()
+    rows = torch.arange(len(targets))
+    for t in range(args.k):
+        exact = (residual @ atoms.T).abs_()
+        exact[rows[:, None], chosen] = -1.0
+        best = exact.argmax(dim=1)
+        if t % 8 == 0:
+            top = exact.topk(16, dim=1).values
+            counts, best_bound = {}, None
+            for name, rounding in formats.items():
+                r_norm, f_norm = (
+                    residual.norm(dim=1, keepdim=True),
+                    (residual - rounding(residual)).norm(dim=1, keepdim=True),
+                )
+                bound = r_norm * atom_error[name] + f_norm * atom_norm[name]
+                lower = exact[rows, best] - bound[rows, best]
+                alive = (exact + bound >= lower[:, None]).sum(dim=1).double()
+                counts[name] = f"{alive.median():.0f} (90%: {alive.quantile(0.9):.0f})"
+                best_bound = bound[rows, best] if best_bound is None else best_bound
+            gap = (top[:, 0] - top[:, 15]).median()
+            print(f"| {t + 1} | {gap:.3f} | {best_bound.median():.3f} | {counts['int8']} | {counts['bfloat16']} |")
+        chosen = torch.cat([chosen, best[:, None]], dim=1)
+        basis = atoms[chosen].transpose(1, 2)  # (targets, width, t + 1)
+        coef = torch.linalg.lstsq(basis, targets.unsqueeze(-1)).solution
+        residual = targets - (basis @ coef).squeeze(-1)
+
+
+if __name__ == "__main__":
+    main()
