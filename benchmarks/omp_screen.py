@@ -11,6 +11,8 @@ other atom must be re-scored exactly. This script runs exact OMP (float64) on th
 new tokens of the pair and prints, at each 8th pick, how many atoms that leaves (median and 90th
 percentile over the targets) for two formats this CPU has:
 - int8, each row with its own scale (the format of VNNI products, torch._int_mm);
+- int8 after a random rotation of the space (inner products are unchanged, and the rotation spreads
+  large values over all coordinates, so the scales fit better);
 - bfloat16, rounded to nearest (the format of AVX512-BF16 or AMX products).
 It also prints the gap between the best and the 16th-best atom, against the best atom's bound.
 """
@@ -35,6 +37,13 @@ def bfloat16(rows: torch.Tensor) -> torch.Tensor:
     return rows.bfloat16().double()
 
 
+def rotated_int8(width: int):
+    rotation, _ = torch.linalg.qr(
+        torch.randn(width, width, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    )
+    return lambda rows: int8(rows @ rotation) @ rotation.T
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="gemma3-270m")
@@ -47,7 +56,7 @@ def main() -> None:
     embed = read_tensor(donor.path, find_embeddings(donor.path)[0]).double()
     atoms = embed[[d for d, b in enumerate(matched.base_id) if b >= 0 and d < len(embed)]]
     targets = embed[[d for d in matched.new_donor_ids if d < len(embed)][: args.targets]]
-    formats = {"int8": int8, "bfloat16": bfloat16}
+    formats = {"int8": int8, "rotated int8": rotated_int8(atoms.shape[1]), "bfloat16": bfloat16}
     rounded = {name: rounding(atoms) for name, rounding in formats.items()}
     atom_error = {name: (atoms - value).norm(dim=1) for name, value in rounded.items()}
     atom_norm = {name: value.norm(dim=1) for name, value in rounded.items()}
@@ -55,8 +64,8 @@ def main() -> None:
         f"{args.base} with {args.donor}'s tokenizer: {len(atoms):,} atoms of width {atoms.shape[1]}, "
         f"the first {len(targets)} of {len(matched.new_donor_ids):,} new tokens, k={args.k}\n"
     )
-    print("| pick | best - 16th best | bound of the best, int8 | atoms to re-score, int8 | bfloat16 |")
-    print("|---|---|---|---|---|")
+    print("| pick | best - 16th best | bound of the best, int8 | atoms to re-score: int8 | rotated int8 | bfloat16 |")
+    print("|---|---|---|---|---|---|")
     chosen = torch.empty(len(targets), 0, dtype=torch.long)
     residual = targets.clone()
     rows = torch.arange(len(targets))
@@ -78,7 +87,7 @@ def main() -> None:
                 counts[name] = f"{alive.median():.0f} (90%: {alive.quantile(0.9):.0f})"
                 best_bound = bound[rows, best] if best_bound is None else best_bound
             gap = (top[:, 0] - top[:, 15]).median()
-            print(f"| {t + 1} | {gap:.3f} | {best_bound.median():.3f} | {counts['int8']} | {counts['bfloat16']} |")
+            print(f"| {t + 1} | {gap:.3f} | {best_bound.median():.3f} | " + " | ".join(counts.values()) + " |")
         chosen = torch.cat([chosen, best[:, None]], dim=1)
         basis = atoms[chosen].transpose(1, 2)  # (targets, width, t + 1)
         coef = torch.linalg.lstsq(basis, targets.unsqueeze(-1)).solution

@@ -97,15 +97,17 @@ class EmbeddingRows:
         return self.shape[0]
 
     def _blocks(self):
+        """(first row, block of rows): one buffer, refilled for each block, so use a block before the next."""
         row_bytes = self.shape[1] * self.dtype.itemsize
+        buffer = torch.empty(min(self.block_rows, self.shape[0]) * row_bytes, dtype=torch.uint8)
         with open(self.path, "rb") as handle:
             handle.seek(self._offset)
             for start in range(0, self.shape[0], self.block_rows):
                 count = min(self.block_rows, self.shape[0] - start)
-                data = bytearray(count * row_bytes)
-                if handle.readinto(data) != len(data):
+                data = buffer[: count * row_bytes]
+                if handle.readinto(data.numpy()) != len(data):
                     raise VocabLabError(f"{self.path}: the file ends inside {self.name}")
-                yield start, torch.frombuffer(data, dtype=self.dtype).view(count, self.shape[1])
+                yield start, data.view(self.dtype).view(count, self.shape[1])
 
     def rows(self, ids: list[int] | torch.Tensor) -> torch.Tensor:
         """The rows ``ids`` (any order, repeats allowed), in the matrix's dtype."""
@@ -123,7 +125,7 @@ class EmbeddingRows:
         if self._mean is None:
             total = torch.zeros(self.shape[1], dtype=torch.float64)
             for _, block in self._blocks():
-                total += block.double().sum(dim=0)
+                total += block.sum(dim=0, dtype=torch.float64)
             self._mean = (total / self.shape[0]).float()
         return self._mean
 

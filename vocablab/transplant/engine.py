@@ -146,6 +146,9 @@ def transplant(
         phase_start = time.perf_counter()
         rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target)
         phases[key] = time.perf_counter() - phase_start
+        donor_rows.pop(key, None)  # done with this donor matrix: free it before the output is built
+        if head_name is None:
+            donor_rows.clear()  # a tied base builds no head
         anchors.update(record)
         if f"{key}.error" in record:
             errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
