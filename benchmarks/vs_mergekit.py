@@ -78,7 +78,7 @@ from safetensors.torch import load_file
 
 from vocablab.evaluate import bits_per_byte, read_documents
 from vocablab.presets import cache_dir, ensure_preset, ensure_text
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor, tensor_size, weight_files
+from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor, weight_files
 from vocablab.transplant.engine import ANCHORS, REPORT
 
 MERGEKIT_VERSION = "0.1.5"
@@ -347,7 +347,7 @@ def main() -> None:
                 run.agreement = agreement(run.out, runs[2].out, base_rows)
 
     reference = base_score.bits_per_byte
-    width = tensor_size(donor_dir, find_embeddings(donor_dir)[0])[0][1]
+    width = EmbeddingRows(donor_dir, find_embeddings(donor_dir)[0]).shape[1]
     rates = gemm_rates(256, width, runs[1].copied_tokens)
 
     def omp_rate(run: Run) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import shutil
 import struct
@@ -128,15 +127,6 @@ class EmbeddingRows:
                 total += block.sum(dim=0, dtype=torch.float64)
             self._mean = (total / self.shape[0]).float()
         return self._mean
-
-
-def tensor_size(model_dir: Path, name: str) -> tuple[list[int], int]:
-    """Shape of a tensor and bytes per element, from the file header alone."""
-    header, _ = read_header(weight_files(model_dir)[name])
-    entry = header[name]
-    start, end = entry["data_offsets"]
-    count = max(1, math.prod(entry["shape"]))
-    return entry["shape"], (end - start) // count
 
 
 def available_memory() -> int | None:

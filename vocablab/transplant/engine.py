@@ -32,7 +32,6 @@ from vocablab.transplant.checkpoint import (
     copy_tokenizer_files,
     find_embeddings,
     read_tensor,
-    tensor_size,
     write_folder,
     write_with_replacements,
 )
@@ -115,11 +114,12 @@ def transplant(
     note(steps, "reading embeddings")
     phases = {"tokenizers": time.perf_counter() - started}
     embed_name, head_name = find_embeddings(base_src.path)
-    donor_names = find_embeddings(donor_src.path) if method in NEEDS_DONOR_WEIGHTS else (None, None)
-    _check_memory(base_src.path, (embed_name, head_name), donor_src.path, donor_names, len(donor_vocab))
     matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
     if head_name:
         matrices["head"] = EmbeddingRows(base_src.path, head_name)
+    donor_names = find_embeddings(donor_src.path) if method in NEEDS_DONOR_WEIGHTS else (None, None)
+    donor_headers = [EmbeddingRows(donor_src.path, name) for name in donor_names if name]  # headers only
+    _check_memory(list(matrices.values()), donor_headers, len(donor_vocab))
     donor_rows: dict[str, torch.Tensor] = {}
     if method in NEEDS_DONOR_WEIGHTS:
         donor_embed_name, donor_head_name = donor_names
@@ -184,19 +184,19 @@ def transplant(
     return result
 
 
-def _check_memory(base_dir: Path, base_names, donor_dir: Path, donor_names, rows: int) -> None:
+def _check_memory(base: list[EmbeddingRows], donor: list[EmbeddingRows], rows: int) -> None:
     """Refuse, before reading any weights, a transplant whose matrices cannot fit in memory."""
-    need, sizes = 0, []
-    for model_dir, names, role in ((base_dir, base_names, "base"), (donor_dir, donor_names, "donor")):
-        for name in filter(None, names):
-            shape, item = tensor_size(model_dir, name)
-            sizes.append(f"the {role}'s {name}: {' x '.join(f'{n:,}' for n in shape)}")
-            if role == "base":  # the new matrix, and its rows in float32 while they are built
-                need += rows * shape[-1] * (item + 4)
-            else:  # the donor matrix, its rows in float32, and one block of OMP correlations
-                need += shape[0] * shape[-1] * (item + 4) + 256 * shape[0] * 4
+    # the new matrices, and their rows in float32 while they are built
+    need = sum(rows * m.shape[1] * (m.dtype.itemsize + 4) for m in base)
+    # the donor's matrices, their rows in float32, and one block of OMP correlations
+    need += sum(m.shape[0] * m.shape[1] * (m.dtype.itemsize + 4) + 256 * m.shape[0] * 4 for m in donor)
     free = available_memory()
     if free is not None and need > free:
+        sizes = [
+            f"the {role}'s {m.name}: {m.shape[0]:,} x {m.shape[1]:,}"
+            for role, ms in (("base", base), ("donor", donor))
+            for m in ms
+        ]
         raise VocabLabError(
             f"this transplant needs about {need / 2**30:.1f} GiB of memory for its embedding matrices "
             f"({'; '.join(sizes)}; {rows:,} rows in the new vocabulary) and {free / 2**30:.1f} GiB is "
