@@ -82,8 +82,9 @@ def _solve(gram: torch.Tensor, rhs: torch.Tensor, chosen_atoms: torch.Tensor, y:
     coef = torch.cholesky_solve(rhs.unsqueeze(-1), factor).squeeze(-1)
     bad = (info != 0) | ~torch.isfinite(coef).all(dim=1)
     if bad.any():
-        solution = torch.linalg.lstsq(chosen_atoms[bad].transpose(1, 2), y[bad].unsqueeze(-1), driver="gelsd")
-        coef[bad] = solution.solution.squeeze(-1)
+        # gelsd (SVD, safe for rank-deficient systems) exists only on the CPU: these few rows go there
+        basis, target = chosen_atoms[bad].transpose(1, 2).cpu(), y[bad].unsqueeze(-1).cpu()
+        coef[bad] = torch.linalg.lstsq(basis, target, driver="gelsd").solution.squeeze(-1).to(coef.device)
     return coef
 
 
