@@ -1,11 +1,12 @@
 """Speed of generation over a sub-vocabulary against plain generation, steps per byte, and how often
 two models' nested MCV segmentations of the same text agree.
 
-    python benchmarks/bench_reduce.py [--model smollm2-135m] [--other gemma3-270m] [--bytes 64]
+    python benchmarks/bench_reduce.py [--model smollm2-135m] [--other gemma3-270m] [--bytes 64] [--device cpu]
 
-Greedy decoding on CPU (two threads here), the same prompts for every run; bytes per second count
-the generated UTF-8 bytes. K-LVR uses the library defaults (cover beam 64, min_weight 1e-6); exact
-mode prunes nothing, so its budget is --exact-bytes. Prints Markdown tables.
+Greedy decoding on --device (the CPU by default: two threads here), float32, the same prompts for
+every run; bytes per second count the generated UTF-8 bytes. The last table times the ensemble of
+--model and --other over their MCV and over bytes, K = 300. K-LVR uses the library defaults
+(cover beam 64, min_weight 1e-6); exact mode prunes nothing, so its budget is --exact-bytes. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from vocablab.evaluate import read_documents
 from vocablab.presets import ensure_text
 from vocablab.reduce.ensemble import shared_space
-from vocablab.reduce.generate import generate_reduced, prompt_ids
+from vocablab.reduce.generate import generate_ensemble, generate_reduced, prompt_ids
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -29,7 +30,7 @@ def plain_speed(model, vocab, n_bytes: int) -> tuple[float, float]:
     """Bytes per second and bytes per step of ``model.generate`` (greedy, KV cache)."""
     total_bytes, total_seconds, total_steps = 0, 0.0, 0
     for prompt in PROMPTS:
-        ids = torch.tensor([prompt_ids(vocab, prompt)])
+        ids = torch.tensor([prompt_ids(vocab, prompt)], device=model.device)
         started = time.perf_counter()
         out = model.generate(
             ids,
@@ -49,6 +50,17 @@ def reduced_speed(name, model, sub, k, n_bytes: int) -> tuple[float, float, floa
     total_bytes, total_seconds, total_steps, passes = 0, 0.0, 0, 0
     for prompt in PROMPTS:
         result = generate_reduced(name, prompt, subvocab=sub, k=k, max_new_bytes=n_bytes, model=model)
+        total_bytes += sum(result.piece_bytes)
+        total_seconds += result.seconds
+        total_steps += result.steps
+        passes += result.forward_passes
+    return total_bytes / total_seconds, total_bytes / total_steps, passes / total_bytes
+
+
+def ensemble_speed(names, models, space: str, n_bytes: int) -> tuple[float, float, float]:
+    total_bytes, total_seconds, total_steps, passes = 0, 0.0, 0, 0
+    for prompt in PROMPTS:
+        result = generate_ensemble(names, prompt, space=space, k=300, max_new_bytes=n_bytes, models=models)
         total_bytes += sum(result.piece_bytes)
         total_seconds += result.seconds
         total_steps += result.steps
@@ -86,11 +98,14 @@ def main() -> None:
     parser.add_argument("--bytes", type=int, default=64, help="bytes generated per prompt")
     parser.add_argument("--exact-bytes", type=int, default=16, help="bytes per prompt in exact mode")
     parser.add_argument("--docs", type=int, default=100, help="lee_background articles for the agreement")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the models run")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    model, vocab = load_causal_lm(args.model, device="cpu"), load_vocabulary(args.model)
+    model, vocab = load_causal_lm(args.model, device=args.device), load_vocabulary(args.model)
+    plain_speed(model, vocab, 8)  # warm-up: the first call pays for one-time setup (kernels, allocator)
     plain_bps, plain_bpstep = plain_speed(model, vocab, args.bytes)
-    print(f"{args.model}, greedy, {len(PROMPTS)} prompts x {args.bytes} bytes, {torch.get_num_threads()} threads\n")
+    where = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{args.model}, greedy, {len(PROMPTS)} prompts x {args.bytes} bytes, {where}\n")
     print("| sub-vocabulary | K | bytes/s | vs plain | bytes/step | forward passes/byte |")
     print("|---|---|---|---|---|---|")
     print(f"| (plain generate) | - | {plain_bps:.1f} | 1.00x | {plain_bpstep:.2f} | {1 / plain_bpstep:.2f} |")
@@ -102,6 +117,13 @@ def main() -> None:
             label = "exact" if k is None else k
             row = f"| {spec} | {label} | {bps:.1f} | {bps / plain_bps:.2f}x | {bpstep:.2f} | {passes:.2f} |"
             print(row, flush=True)
+    other = load_causal_lm(args.other, device=args.device)
+    print(f"\nensemble {args.model} + {args.other}, K = 300, uniform weights\n")
+    print("| space | bytes/s | bytes/step | forward passes/byte (both members) |")
+    print("|---|---|---|---|")
+    for space in ("mcv", "bytes"):
+        bps, bpstep, passes = ensemble_speed([args.model, args.other], [model, other], space, args.bytes)
+        print(f"| {space} | {bps:.1f} | {bpstep:.2f} | {passes:.2f} |", flush=True)
     documents = read_documents(ensure_text("lee_background"))[: args.docs]
     same, bounds, steps = segmentation_agreement(args.model, args.other, documents)
     print(

@@ -1,6 +1,7 @@
 """Bits per byte of two models alone and of their MCV and byte ensembles, on held-out real text.
 
     python benchmarks/eval_ensemble.py [--models smollm2-135m gemma3-270m] [--docs 5] [--max-bytes 400]
+                                       [--device cpu|cuda]
 
 Scores the first --max-bytes bytes (cut at a character) of the last --docs lee_background
 articles. Each model alone with its own tokenizer (canonical) and reduced to the shared space; the
@@ -25,13 +26,14 @@ def main() -> None:
     parser.add_argument("--models", nargs=2, default=["smollm2-135m", "gemma3-270m"])
     parser.add_argument("--docs", type=int, default=5)
     parser.add_argument("--max-bytes", type=int, default=400)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the models run")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     documents = [
         d.encode()[: args.max_bytes].decode("utf-8", errors="ignore")
         for d in read_documents(ensure_text("lee_background"))[-args.docs :]
     ]
-    models = [load_causal_lm(m, device="cpu") for m in args.models]
+    models = [load_causal_lm(m, device=args.device) for m in args.models]
     n_bytes = sum(len(d.encode()) for d in documents)
     print(f"last {len(documents)} lee_background articles, first {args.max_bytes} bytes each ({n_bytes:,} bytes)\n")
     scores, seconds = {}, {}

@@ -1,12 +1,13 @@
 """vocablab's OMP transplant against mergekit-tokensurgeon, the tool users would pick instead, in one run.
 
     python benchmarks/vs_mergekit.py [--base gemma3-270m] [--donor smollm2-135m] [--k 64] [--limit 40]
-                                     [--skip-mergekit] [--keep DIR]
+                                     [--device cpu|cuda] [--skip-mergekit] [--mergekit SCRIPT] [--keep DIR]
 
 Gives the base the donor's tokenizer three times, each a separate process: vocablab with
 match=string (mergekit's matching rule: the like-for-like run), vocablab with match=bytes (its
 default) and mergekit 0.1.5 (`mergekit-tokensurgeon BASE DONOR OUT --approximation-method omp
---k 64 --device cpu`, no prefix or byte matching: its defaults, spelled out). Both tools read the
+--k 64 --device cpu`, no prefix or byte matching: its defaults, spelled out). --device cuda runs both
+tools, and the scoring, on the GPU instead. Both tools read the
 same local preset folders; the children run with HF_HUB_OFFLINE=1 and TRANSFORMERS_OFFLINE=1, so a
 hub lookup would fail the run rather than pass unnoticed. Prints one Markdown table.
 
@@ -14,15 +15,17 @@ mergekit is LGPL-3.0 and is only run, never imported here nor a dependency of vo
 makes its own virtual environment, ~/.cache/vocablab/bench-venvs/mergekit-0.1.5 (reused while its
 versions match), installs there the torch of the Python running this script (same build for both
 tools; installed first so mergekit's `torch>=2.0` is already met and pulls no CUDA packages), then
-mergekit==0.1.5, which brings transformers>=5,<6: no pin conflicts with vocablab's stack.
+mergekit==0.1.5, which brings transformers>=5,<6: no pin conflicts with vocablab's stack. On a
+machine with no package index, --mergekit names a mergekit-tokensurgeon script installed by hand.
 
 Measures, per tool:
 - wall time: of the whole transplant process, imports included, after the model files have been read
   once so no run pays for a cold page cache;
-- peak memory and CPU time: ru_maxrss and user + system time of the transplant process, read by a
-  small wrapper process that starts it and reads RUSAGE_CHILDREN. The wrapper is needed: a process
-  started straight from this one would inherit this process's high-water mark across exec, and
-  RUSAGE_CHILDREN of this process is a maximum over all its children, not per run;
+- peak memory (host memory: GPU memory is not counted) and CPU time: ru_maxrss and user + system
+  time of the transplant process, read by a small wrapper process that starts it and reads
+  RUSAGE_CHILDREN. The wrapper is needed: a process started straight from this one would inherit
+  this process's high-water mark across exec, and RUSAGE_CHILDREN of this process is a maximum over
+  all its children, not per run;
 - CPU time of other processes meanwhile (from /proc/stat, Linux): near 0 on a quiet machine; when it
   is not, the wall times are skewed by other work;
 - new tokens: vocablab's transplant.json ("approximated"); mergekit's "Tokens to approximate" line,
@@ -35,7 +38,8 @@ Measures, per tool:
   after a sentence, which the one-line format never rewards;
 - vocablab's OMP step (transplant.json, phase_seconds["embed"]) and the rate of its correlation
   products, 2 x new tokens x shared tokens x width x k operations, as a share of a plain float32
-  product of one block's shape timed in this run (bfloat16 and int8 rates are printed beside it).
+  product of one block's shape (256 targets on the CPU, 2048 on a GPU: OMP's block sizes) timed in
+  this run on the same device (bfloat16 and int8 rates are printed beside it).
 
 Agreement with mergekit (for each vocablab run). mergekit 0.1.5 cannot save its anchors or
 coefficients: no option does, and its OMP results are used for the new rows and dropped
@@ -231,11 +235,11 @@ def agreement(ours_dir: Path, theirs_dir: Path, base_rows: torch.Tensor) -> dict
     return out
 
 
-def gemm_rates(rows: int, width: int, atoms: int) -> dict[str, float]:
+def gemm_rates(rows: int, width: int, atoms: int, device: str) -> dict[str, float]:
     """Operations per second (GFLOP/s, GOP/s for int8) of a plain (rows x width) @ (width x atoms)
-    product on this machine: the shape of OMP's correlation step for one block of targets."""
+    product on ``device``: the shape of OMP's correlation step for one block of targets."""
     torch.manual_seed(0)
-    left, right = torch.randn(rows, width), torch.randn(atoms, width)
+    left, right = torch.randn(rows, width, device=device), torch.randn(atoms, width, device=device)
     products = {
         "float32": (left, right.T.contiguous(), torch.mm),
         "bfloat16": (left.bfloat16(), right.T.contiguous().bfloat16(), torch.mm),
@@ -247,12 +251,22 @@ def gemm_rates(rows: int, width: int, atoms: int) -> dict[str, float]:
     }
     rates = {}
     for name, (a, b, product) in products.items():
-        product(a, b)
-        start, repeats = time.perf_counter(), 5
+        try:
+            product(a, b)
+        except RuntimeError:  # e.g. no int8 product for this shape on this device
+            continue
+        sync(device)
+        start, repeats = time.perf_counter(), 5 if device == "cpu" else 50
         for _ in range(repeats):
             product(a, b)
+        sync(device)
         rates[name] = 2 * rows * width * atoms * repeats / (time.perf_counter() - start) / 1e9
     return rates
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 def warm_page_cache(*model_dirs: Path) -> None:
@@ -264,7 +278,7 @@ def warm_page_cache(*model_dirs: Path) -> None:
                     pass
 
 
-def machine() -> str:
+def machine(device: str) -> str:
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -277,7 +291,10 @@ def machine() -> str:
         (int(line.split()[1]) / 2**20 for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line),
         0.0,
     )
-    return f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB RAM, no GPU used (--device cpu)"
+    used = "no GPU used (--device cpu)"
+    if device == "cuda":
+        used = f"GPU: {torch.cuda.get_device_name(0)} (--device cuda)"
+    return f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB RAM, {used}"
 
 
 def print_table(runs: list[Run], rows: list[tuple[str, list[str]]]) -> None:
@@ -293,7 +310,9 @@ def main() -> None:
     parser.add_argument("--donor", default="smollm2-135m", help="model preset whose tokenizer the base gets")
     parser.add_argument("--k", type=int, default=64, help="OMP anchors per new token")
     parser.add_argument("--limit", type=int, default=40, help="score the last N lee_background articles")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both tools run (default cpu)")
     parser.add_argument("--skip-mergekit", action="store_true", help="run vocablab only")
+    parser.add_argument("--mergekit", type=Path, help="a mergekit-tokensurgeon script to run instead of installing one")
     parser.add_argument("--keep", type=Path, help="write the models and logs here and keep them (default: a temp dir)")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -309,17 +328,17 @@ def main() -> None:
             Run(
                 f"vocablab ({match})",
                 [*vocablab, "--out", str(work / f"vocablab-{match}"), "--k", str(args.k), "--method", "omp"]
-                + ["--match", match, "--device", "cpu"],
+                + ["--match", match, "--device", args.device],
                 work / f"vocablab-{match}",
             )
             for match in ("string", "bytes")
         ]
         install_seconds = 0.0
         if not args.skip_mergekit:
-            script, install_seconds = mergekit_venv(work)
+            script, install_seconds = (args.mergekit, 0.0) if args.mergekit else mergekit_venv(work)
             out = work / "mergekit"
             command = [str(script), str(base_dir), str(donor_dir), str(out), "--approximation-method", "omp"]
-            command += ["--k", str(args.k), "--prefix-match", "no", "--byte-match", "no", "--device", "cpu", "-v"]
+            command += ["--k", str(args.k), "--prefix-match", "no", "--byte-match", "no", "--device", args.device, "-v"]
             runs.append(Run(f"mergekit {MERGEKIT_VERSION}", command, out))
 
         warm_page_cache(base_dir, donor_dir)
@@ -336,11 +355,11 @@ def main() -> None:
             else:
                 run.new_tokens, run.copied_tokens = mergekit_counts(log)
 
-        base_score = bits_per_byte(str(base_dir), documents, device="cpu")
-        base_paragraphs = bits_per_byte(str(base_dir), paragraphs, device="cpu")
+        base_score = bits_per_byte(str(base_dir), documents, device=args.device)
+        base_paragraphs = bits_per_byte(str(base_dir), paragraphs, device=args.device)
         for run in runs:
-            run.bits_per_byte = bits_per_byte(str(run.out), documents, device="cpu").bits_per_byte
-            run.bits_per_byte_paragraphs = bits_per_byte(str(run.out), paragraphs, device="cpu").bits_per_byte
+            run.bits_per_byte = bits_per_byte(str(run.out), documents, device=args.device).bits_per_byte
+            run.bits_per_byte_paragraphs = bits_per_byte(str(run.out), paragraphs, device=args.device).bits_per_byte
         if not args.skip_mergekit:
             base_rows = embedding(base_dir)
             for run in runs[:2]:
@@ -348,7 +367,8 @@ def main() -> None:
 
     reference = base_score.bits_per_byte
     width = EmbeddingRows(donor_dir, find_embeddings(donor_dir)[0]).shape[1]
-    rates = gemm_rates(256, width, runs[1].copied_tokens)
+    block = 2048 if args.device == "cuda" else 256  # OMP's targets per correlation product
+    rates = gemm_rates(block, width, runs[1].copied_tokens, args.device)
 
     def omp_rate(run: Run) -> str:
         if not run.omp_seconds:
@@ -389,10 +409,10 @@ def main() -> None:
     )
     print_table(runs, rows)
     print(
-        f"\nplain (256 x {width}) @ ({width} x {runs[1].copied_tokens:,}) product on this machine, same run: "
+        f"\nplain ({block} x {width}) @ ({width} x {runs[1].copied_tokens:,}) product on this machine, same run: "
         + ", ".join(f"{name} {rate:.0f} G{'OP' if name == 'int8' else 'FLOP'}/s" for name, rate in rates.items())
     )
-    print(f"machine: {machine()}; torch {metadata.version('torch')} (the mergekit environment gets the same version)")
+    print(f"machine: {machine(args.device)}; torch {metadata.version('torch')} (mergekit runs on the same version)")
     print("commands (each timed in its own process, with HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1):")
     for run in runs:
         print(f"  {run.label}: {shlex.join(run.command)}")

@@ -243,13 +243,15 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
     targets = donor_rows[key][plan.new].float().to(device)
     if method == "knn":
         idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
+        idx, coef = idx.to(device), coef.to(device)
     else:
         idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})")
-        idx, coef = idx.cpu(), coef.cpu()
-    record[f"{key}.anchors"] = torch.tensor([plan.shared[i][0] for i in idx.reshape(-1).tolist()]).reshape(idx.shape)
-    record[f"{key}.coefficients"] = coef
-    record[f"{key}.error"] = reconstruction_error(targets.cpu(), dictionary.cpu(), idx, coef)
-    rows = combine(coef, base_rows.rows([b for _, b in plan.shared]), idx)
+    shared_donor_ids = torch.tensor([d for d, _ in plan.shared], dtype=torch.long)
+    record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
+    record[f"{key}.coefficients"] = coef.cpu()
+    record[f"{key}.error"] = reconstruction_error(targets, dictionary, idx, coef).cpu()
+    anchor_rows = base_rows.rows([b for _, b in plan.shared]).to(device)
+    rows = combine(coef, anchor_rows, idx).cpu()
     return rows, record
 
 

@@ -23,13 +23,15 @@ def batch_omp(
     dictionary: torch.Tensor,
     k: int,
     *,
-    chunk: int = 256,
+    chunk: int | None = None,
     desc: str = "OMP",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact OMP of every row of ``targets`` (m x d) on the rows of ``dictionary`` (n x d).
 
     Returns ``indices`` (m x k, int64, in pick order) and ``coefficients`` (m x k, float32) such
     that ``coefficients[i] @ dictionary[indices[i]]`` is the least-squares fit of ``targets[i]``.
+    ``chunk`` targets share each correlation product: by default 256 on the CPU, 2048 on a GPU, where
+    larger products and fewer kernel launches pay.
 
     >>> A = torch.eye(3); idx, coef = batch_omp(torch.tensor([[0.0, 2.0, 1.0]]), A, 2)
     >>> idx.tolist(), coef.tolist()
@@ -40,6 +42,7 @@ def batch_omp(
     if not 0 < k <= dictionary.shape[0]:
         raise ValueError(f"k={k} must be between 1 and the number of atoms ({dictionary.shape[0]})")
     atoms = dictionary.float()
+    chunk = chunk or (2048 if atoms.is_cuda else 256)
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
     with bar(targets.shape[0], desc, unit="token") as done:
