@@ -193,3 +193,155 @@ def test_ensemble_is_the_weighted_mixture_of_brute_force_reduced_laws():
             ensemble.advance(symbol)
             emitted.append(symbol)
         assert emitted[-1] == shared.symbols.index(Symbol(None, EOS)) and len(emitted) > 2
+
+
+def continuation_law(reduced: ReducedModel, sub) -> dict[bytes, float]:
+    """Brute force over the reduced model: every symbol path to EOS, summed by the bytes it spells."""
+    import copy
+
+    law: dict[bytes, float] = defaultdict(float)
+    stack = [(reduced, [], 0.0)]
+    while stack:
+        model, symbols, logp = stack.pop()
+        dist = model.distribution()
+        for symbol in (dist > -math.inf).nonzero().flatten().tolist():
+            if symbol == sub.eos_symbol:
+                law[sub.text(symbols)] += math.exp(logp + dist[symbol].item())
+                continue
+            child = copy.deepcopy(model)
+            child.advance(symbol)
+            stack.append((child, [*symbols, symbol], logp + dist[symbol].item()))
+    return law
+
+
+class TableModel:
+    """A model given by a table of next-token probabilities per prefix (absent: EOS only)."""
+
+    def __init__(self, size: int, eos: int, table: dict[tuple[int, ...], dict[int, float]]) -> None:
+        self.size, self.eos, self.table = size, eos, table
+
+    def start(self, prompt_ids):
+        return tuple(prompt_ids)
+
+    def logprobs(self, state):
+        out = torch.full((self.size,), -math.inf, dtype=torch.float64)
+        for token, p in self.table.get(state, {self.eos: 1.0}).items():
+            out[token] = math.log(p)
+        return out
+
+    def extend(self, requests, in_place):
+        return [(*state, token) for state, token in requests]
+
+
+def test_conditioning_on_the_prompt_text_covers_every_tokenization_of_its_end():
+    # tokens "a", "b", "ab": P("ab") = 0.9, P("a") = 0.1, p("b" | "a") = 0.01; the prompt is "a"
+    table = {"<eos>": 0, "a": 1, "b": 2, "ab": 3}
+    tokenizer = Tokenizer(models.WordLevel(table, unk_token="<eos>"))
+    tokenizer.add_special_tokens(["<eos>"])
+    vocab = Vocabulary.from_backend(tokenizer, "ab", roles={"eos": 0})
+    sub = build_subvocabulary(vocab, ALL_BYTES, "bytes")
+    model = TableModel(len(vocab), 0, {(): {3: 0.9, 1: 0.1}, (1,): {2: 0.01, 0: 0.99}})
+    b = sub.index[Symbol(b"b")]
+
+    one_tokenization = ReducedModel(model, sub, [1], k=None)  # the prompt as its canonical token "a"
+    assert math.exp(one_tokenization.distribution()[b].item()) == pytest.approx(0.01, abs=1e-12)
+    healed = ReducedModel(model, sub, [], k=None)
+    healed.condition(b"a")
+    # (0.9 + 0.1 * 0.01) / (0.9 + 0.1): "ab" is in the cover, with "a" followed by "b"
+    assert math.exp(healed.distribution()[b].item()) == pytest.approx(0.901, abs=1e-12)
+
+
+@pytest.mark.parametrize("space", ["bytes", "tiny-S"])
+@pytest.mark.parametrize("tail", [b"a", b"ab", b"abc", b"ca"])
+def test_every_text_keeps_its_probability_given_the_prompt_text(setup, space, tail):
+    vocab, tiny_s, model = setup
+    sub = build_subvocabulary(vocab, ALL_BYTES, "bytes") if space == "bytes" else tiny_s
+    # brute force: P(text | text starts with tail) from the model's law over token sequences
+    texts: dict[bytes, float] = defaultdict(float)
+    for tokens, logp in enumerate_law(model).items():
+        text = b"".join(vocab.pieces[t] for t in tokens)
+        if text.startswith(tail):
+            texts[text[len(tail) :]] += math.exp(logp)
+    total = math.fsum(texts.values())
+    reduced = ReducedModel(model, sub, [], k=None)
+    reduced.condition(tail)
+    got = continuation_law(reduced, sub)
+    assert set(got) == set(texts)
+    for continuation, probability in texts.items():
+        assert got[continuation] == pytest.approx(probability / total, rel=1e-9, abs=1e-15)
+
+
+class PaddedModel(TinyModel):
+    """The tiny model with a head padded past its tokenizer (Qwen2.5 has 151,665 ids and 152,064
+    rows): the extra rows stand for no token and get no probability."""
+
+    def logprobs(self, state):
+        real = super().logprobs(state)
+        return torch.cat([real, torch.full((5,), -math.inf, dtype=torch.float64)])
+
+
+def test_a_head_padded_past_the_tokenizer_reduces_like_the_unpadded_model(setup):
+    vocab, sub, model = setup
+    padded = PaddedModel(len(vocab), eos=0)
+    for k in (None, 2):
+        plain, wide = ReducedModel(model, sub, [], k=k), ReducedModel(padded, sub, [], k=k)
+        for _ in range(5):
+            assert torch.equal(plain.distribution(), wide.distribution())
+            symbol = int(plain.distribution().argmax())
+            plain.advance(symbol)
+            wide.advance(symbol)
+            if plain.ended:
+                break
+
+
+def test_heavy_pruning_still_emits_every_text_of_the_law(setup):
+    """Scoring prunes closing entries; the heaviest closing entry always stays, so a text of
+    positive probability never meets a cover that cannot emit its next symbol."""
+    vocab, sub, capped = setup
+
+    class Uncapped(TinyModel):  # every token possible after any prefix, as with a real model
+        def logprobs(self, state):
+            gen = torch.Generator().manual_seed(hash((self.seed, state)) % (2**31))
+            return torch.log_softmax(torch.randn(self.size, generator=gen, dtype=torch.float64) * 2, dim=0)
+
+    model = Uncapped(len(vocab), eos=0)
+    for tokens in enumerate_law(capped):
+        reduced = ReducedModel(model, sub, [], k=None, beam=1, min_weight=0.9)
+        for symbol in [s for t in tokens for s in sub.nested[t]]:
+            assert reduced.distribution()[symbol].item() > -math.inf
+            reduced.advance(symbol)
+
+
+def test_every_declared_end_stops_the_reduced_model():
+    """Gemma-IT ends a turn with "<end_of_turn>", not its EOS; after it, this model would go on."""
+    from vocablab.options import Decoding
+    from vocablab.reduce.generate import decode
+
+    table = {"<eos>": 0, "<end_of_turn>": 1, "a": 2}
+    tokenizer = Tokenizer(models.WordLevel(table, unk_token="<eos>"))
+    tokenizer.add_special_tokens(["<eos>", "<end_of_turn>"])
+    vocab = Vocabulary.from_backend(tokenizer, "turns", roles={"eos": 0})
+    assert vocab.stop_ids == {0, 1}
+
+    class Chatty(TableModel):
+        def logprobs(self, state):
+            out = torch.full((self.size,), -math.inf, dtype=torch.float64)
+            out[1 if state and state[-1] == 2 else 2] = 0.0  # "a", then the end of the turn, then "a" again
+            return out
+
+    sub = build_subvocabulary(vocab, ALL_BYTES, "bytes")
+    reduced = ReducedModel(Chatty(len(vocab), 0, {}), sub, [], k=None)
+    emitted, _ = decode(reduced, sub.symbols, Decoding(max_new_bytes=20))
+    assert reduced.ended and sub.text(emitted) == b"a" and emitted[-1] == sub.eos_symbol
+
+
+def test_end_ids_declared_in_generation_config(tmp_path):
+    import json
+
+    from vocablab.sources import load_vocabulary
+
+    from .conftest import tiny_llama
+
+    folder = tiny_llama("gpt2", tmp_path / "model", tied=True)
+    (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [50256, 198]}))
+    assert {50256, 198} <= load_vocabulary(str(folder)).stop_ids

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.reduce.generate import generate_reduced, prompt_ids
+from vocablab.reduce.generate import generate_plain, generate_reduced, prompt_ids
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -50,13 +50,43 @@ def plain_greedy_bytes(model, vocab, prompt: str) -> bytes:
     return vocab.text_bytes([t for t in out[0, ids.shape[1] :].tolist() if t != vocab.roles["eos"]])
 
 
+def test_a_prompt_ending_in_a_space_is_continued_from_its_text(smol):
+    """The trailing space is one token "Ġ" alone, which the model almost never saw before a word;
+    conditioned on the text, the cover holds every token that starts with that space."""
+    model, _ = smol
+    prompt, kwargs = "The capital of France is ", dict(subvocab="bytes", k=300, max_new_bytes=24, model=model)
+    healed = generate_reduced("smollm2-135m", prompt, **kwargs)
+    assert healed.text.startswith("Paris"), healed.text
+    assert healed.prompt_tail == [" "]
+    canonical = generate_reduced("smollm2-135m", prompt, heal=False, **kwargs)
+    assert not canonical.text.startswith("Paris") and canonical.prompt_tail is None
+    plain = generate_plain("smollm2-135m", prompt, max_new_bytes=24, model=model)
+    assert plain.text.startswith("Paris") and plain.prompt_tail == [" "]
+    cut = generate_reduced("smollm2-135m", "The capital of Fran", **kwargs)
+    assert cut.text.startswith("ce") and cut.prompt_tail == [" Fran"]
+
+
+def test_whitespace_and_cut_character_prompts_generate(smol):
+    model, _ = smol
+    kwargs = dict(subvocab="bytes", k=300, max_new_bytes=8, model=model)
+    spaces = generate_reduced("smollm2-135m", "   ", **kwargs)
+    assert spaces.prompt_tail == ["   "] and spaces.steps > 0
+    # "\xe2\x82" (the first two bytes of "€" or "₂") as a command line passes it: surrogate escapes
+    cut = generate_reduced("smollm2-135m", b"\xe2\x82".decode("utf-8", "surrogateescape"), **kwargs)
+    completed = (b"\xe2\x82" + cut.data)[:3].decode("utf-8")  # raises if the character was not completed
+    assert len(completed) == 1
+
+
 @pytest.mark.parametrize("kind", ["bytes", "maxlen:4", "mcv:gemma3-270m", "file"])
 def test_k1_reduced_greedy_is_the_original_greedy(smol, subvocabs, kind):
     model, vocab = smol
     sub = next(s for spec, s in subvocabs.items() if spec.startswith(kind))
     for prompt in PROMPTS:
         reference = plain_greedy_bytes(model, vocab, prompt)
-        result = generate_reduced("smollm2-135m", prompt, subvocab=sub, k=1, max_new_bytes=MAX_BYTES, model=model)
+        # heal=False: the model's own greedy text is conditioned on the prompt's canonical tokens too
+        result = generate_reduced(
+            "smollm2-135m", prompt, subvocab=sub, k=1, max_new_bytes=MAX_BYTES, model=model, heal=False
+        )
         produced = sub.text(result.symbols)
         assert reference.startswith(produced) or (result.ended_by == "eos" and produced == reference), prompt
         assert len(produced) >= min(MAX_BYTES, len(reference)) or result.ended_by == "eos"

@@ -124,10 +124,17 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"{result.segmentation}: {result.ensemble_bits_per_byte:.4f} bits per byte "
             f"({result.n_bytes:,} bytes, {result.steps:,} steps)"
         )
-        for name, reduced, own in zip(
-            result.models, result.reduced_bits_per_byte, result.canonical_bits_per_byte, strict=True
+        for name, alone, reduced, own in zip(
+            result.models,
+            result.alone_bits_per_byte,
+            result.reduced_bits_per_byte,
+            result.canonical_bits_per_byte,
+            strict=True,
         ):
-            print(f"   {name}: reduced {reduced:.4f}, own tokenization {own:.4f}")
+            print(
+                f"   {name}: alone, scored as the ensemble {alone:.4f}; reduced, pruning charged (an upper bound) "
+                f"{reduced:.4f}; own tokenization {own:.4f}"
+            )
         if result.weight_sweep:
             print(
                 "   weight of the first model -> bits per byte: "
@@ -179,6 +186,7 @@ def _decoding(args: argparse.Namespace):
         seed=args.seed,
         max_new_bytes=args.max_new_bytes,
         chat=args.chat,
+        heal=not args.no_heal,
     )
 
 
@@ -187,6 +195,9 @@ def _print_generation(args: argparse.Namespace, result) -> None:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
     print(args.prompt + result.text)
+    if result.prompt_tail:
+        tails = " / ".join(repr(tail) for tail in dict.fromkeys(result.prompt_tail))
+        print(f"-- prompt healed: its end {tails} conditioned on as text", file=sys.stderr)
     weights = f" (weights {_fmt(result.weights)})" if result.weights else ""
     print(
         f"-- {result.model} over {result.subvocab}{weights}: {result.steps} steps, {result.forward_passes} forward "
@@ -482,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--max-new-bytes", type=int, default=200)
         p.add_argument("--chat", action="store_true", help="wrap the prompt in each model's chat template")
+        p.add_argument(
+            "--no-heal",
+            action="store_true",
+            help="condition on the prompt's canonical tokens; by default its end is conditioned on as text "
+            "(every tokenization that could continue it, from its last boundary later text cannot move)",
+        )
         common(p, device=True)
 
     gen = command("generate", "generate over a sub-vocabulary (lossless vocabulary reduction)", cmd_generate)

@@ -81,6 +81,7 @@ class Decoding:
     seed: int = 0
     max_new_bytes: int = 200
     chat: bool = False
+    heal: bool = True  # condition on the prompt's text, not on one tokenization of its end
 
     def __post_init__(self) -> None:
         if self.k is not None and self.k < 1:

@@ -204,7 +204,21 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
         backend, name=source.label, roles=roles, chat_template=getattr(tokenizer, "chat_template", None)
     )
     vocabulary.chat_renderer = tokenizer  # its apply_chat_template renders in a jinja2 sandbox
+    vocabulary.declared_ends = _declared_ends(source)
     return vocabulary
+
+
+def _declared_ends(source: Source) -> frozenset[int]:
+    """The eos ids a model folder's generation_config.json declares (one id or a list)."""
+    path = source.path / "generation_config.json"
+    if source.gguf_file or not path.is_file():
+        return frozenset()
+    try:
+        ends = json.loads(path.read_text()).get("eos_token_id")
+    except (ValueError, AttributeError):
+        return frozenset()
+    ends = ends if isinstance(ends, list) else [ends]
+    return frozenset(i for i in ends if isinstance(i, int))
 
 
 def load_vocabulary(

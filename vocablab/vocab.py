@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 ROLES = ("bos", "eos", "pad", "unk")
+END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endofturn|>")  # chat turn ends
 BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 WORD_START_MARKERS = ("Ġ", "▁")
 INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf"}
@@ -94,6 +95,7 @@ class Vocabulary:
     chat_template: str | None = None
     decoder_kinds: frozenset[str] = frozenset()  # the decoder's components: ByteLevel, Metaspace, ...
     chat_renderer: Any = field(default=None, repr=False)  # the transformers tokenizer: apply_chat_template
+    declared_ends: frozenset[int] = frozenset()  # eos ids of the model's generation_config.json
     _ids_by_bytes: dict[bytes, list[int]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -218,6 +220,22 @@ class Vocabulary:
         if not 0 <= idx < len(self):
             return f"<row {idx}>"
         return display_token(self.pieces[idx], self.strings[idx])
+
+    @property
+    def end_of_turn_id(self) -> int | None:
+        """The special token that ends a chat turn, if the vocabulary has one of the known names."""
+        for name in END_OF_TURN:
+            idx = self.id_of_string.get(name)
+            if idx is not None and idx in self.special_ids:
+                return idx
+        return None
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """Every id that ends a generation: EOS, the end of a chat turn (Gemma's "<end_of_turn>"),
+        and the end ids the model's generation_config.json declares (Llama 3 lists three)."""
+        ids = {self.roles.get("eos"), self.end_of_turn_id, *self.declared_ends}
+        return frozenset(i for i in ids if i is not None and 0 <= i < len(self))
 
     def role_token(self, role: str) -> str | None:
         idx = self.roles.get(role)

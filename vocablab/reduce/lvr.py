@@ -53,13 +53,16 @@ class Closed:
 
 @dataclass
 class OpenGroup:
-    """Paths ``tokens + (u,)`` for each u in ``ids``, whose first ``emitted`` pieces are out."""
+    """Paths ``tokens + (u,)`` for each u in ``ids``, whose first ``emitted`` pieces are out.
+    ``pending``, when set, replaces the nested pieces of each u: one row of symbol ids per entry,
+    padded with -1 (a token that runs past the end of the prompt, see :meth:`ReducedModel.condition`)."""
 
     logw: torch.Tensor  # float64, one per token
     state: object  # after ``tokens`` (the parent's state)
     tokens: tuple[int, ...]
     ids: torch.Tensor
     emitted: int
+    pending: torch.Tensor | None = None
 
 
 class ReducedModel:
@@ -89,11 +92,20 @@ class ReducedModel:
         self._distribution: torch.Tensor | None = None
 
     def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Closed:
-        logprobs = self.model.logprobs(state)
+        logprobs = self._logprobs(state)
         if self.k is None or self.k >= len(logprobs):
             return Closed(logw, state, tokens, (torch.arange(len(logprobs)), logprobs))
         values, ids = logprobs.topk(self.k)
         return Closed(logw, state, tokens, (ids, values))
+
+    def _logprobs(self, state: object) -> torch.Tensor:
+        """Next-token log-probs over the tokenizer's ids: rows of a head padded past the tokenizer
+        (Qwen2.5, Phi-3, Pythia) stand for no text and are dropped."""
+        return self.model.logprobs(state)[: len(self.sub.nested)]
+
+    def _pieces(self, g: OpenGroup) -> torch.Tensor:
+        """The next pending piece of each entry of ``g``."""
+        return self.sub.piece(g.ids, g.emitted) if g.pending is None else g.pending[:, g.emitted]
 
     @property
     def cover_size(self) -> int:
@@ -110,7 +122,7 @@ class ReducedModel:
 
     def _compute_distribution(self) -> torch.Tensor:
         size = len(self.sub.symbols)
-        parts = [(self.sub.piece(g.ids, g.emitted), g.logw) for g in self.groups]
+        parts = [(self._pieces(g), g.logw) for g in self.groups]
         parts += [(self.sub.first_piece[e.top[0]], e.top[1] + e.logw) for e in self.closed]
         pieces, logw = torch.cat([p for p, _ in parts]), torch.cat([w for _, w in parts])
         peak = logw.max()
@@ -124,18 +136,21 @@ class ReducedModel:
         groups: list[OpenGroup] = []
         to_close: list[tuple[float, object, tuple[int, ...], int]] = []
 
-        def split(logw, state, tokens, ids, emitted):
-            done = self.sub.lengths[ids] == emitted
+        def split(logw, state, tokens, ids, emitted, pending=None):
+            lengths = self.sub.lengths[ids] if pending is None else (pending >= 0).sum(dim=1)
+            done = lengths == emitted
             to_close.extend(
                 (w, state, (*tokens, u), u) for w, u in zip(logw[done].tolist(), ids[done].tolist(), strict=True)
             )
             if not done.all():
-                groups.append(OpenGroup(logw[~done], state, tokens, ids[~done], emitted))
+                rest = None if pending is None else pending[~done]
+                groups.append(OpenGroup(logw[~done], state, tokens, ids[~done], emitted, rest))
 
         for g in self.groups:
-            match = self.sub.piece(g.ids, g.emitted) == symbol
+            match = self._pieces(g) == symbol
             if match.any():
-                split(g.logw[match], g.state, g.tokens, g.ids[match], g.emitted + 1)
+                pending = None if g.pending is None else g.pending[match]
+                split(g.logw[match], g.state, g.tokens, g.ids[match], g.emitted + 1, pending)
         for e in self.closed:
             ids, logprobs = self._children(e, symbol)
             if len(ids):
@@ -162,6 +177,52 @@ class ReducedModel:
             g.logw = g.logw - total
         return log_p
 
+    def condition(self, tail: bytes) -> None:
+        """Condition the cover on ``tail``, the end of the prompt after its last boundary that no
+        later text can move (docs/methods.md §4, "The prompt's end"). The cover becomes every token
+        path from the single closed entry whose bytes begin with ``tail``: paths that end exactly at
+        its end are closed; a path whose last token runs past it is open, with tau_S of the bytes
+        past the end as its pending pieces. Paths that end inside the tail are extended (a forward
+        pass each; pruned like closing entries, none in exact mode)."""
+        if not tail:
+            return
+        (root,) = self.closed
+        frontier, closed, groups = [(root, tail)], [], []
+        while frontier:
+            requests = []  # (weight, parent state, tokens, token, tail still to spell)
+            for entry, rest in frontier:
+                logprobs = self._logprobs(entry.state)
+                within, beyond = self.sub.tokens_along(rest)
+                if beyond:
+                    ids = torch.tensor(beyond, dtype=torch.long)
+                    rows = [self.sub.segment(self.sub.token_bytes[u][len(rest) :]) for u in beyond]
+                    pending = torch.full((len(rows), max(map(len, rows))), -1, dtype=torch.long)
+                    for row, pieces in enumerate(rows):
+                        pending[row, : len(pieces)] = torch.tensor(pieces)
+                    groups.append(OpenGroup(logprobs[ids] + entry.logw, entry.state, entry.tokens, ids, 0, pending))
+                for u in within:
+                    w = entry.logw + logprobs[u].item()
+                    requests.append((w, entry.state, (*entry.tokens, u), u, rest[len(self.sub.token_bytes[u]) :]))
+            requests = self._prune(groups, [r for r in requests if r[0] > -math.inf])
+            states = self.model.extend([(s, u) for _, s, _, u, _ in requests], [False] * len(requests))
+            self.forward_passes += len(requests)
+            frontier = []
+            for (w, _, tokens, _, rest), state in zip(requests, states, strict=True):
+                entry = self._closed(w, state, tokens)
+                if rest:
+                    frontier.append((entry, rest))
+                else:
+                    closed.append(entry)
+        masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
+        if not masses or max(masses) == -math.inf:
+            raise VocabLabError("no token path of this model spells the end of the prompt")
+        total = torch.tensor(masses, dtype=torch.float64).logsumexp(0).item()
+        for e in closed:
+            e.logw -= total
+        for g in groups:
+            g.logw = g.logw - total
+        self.closed, self.groups, self._distribution = closed, groups, None
+
     def _children(self, e: Closed, symbol: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens a closed entry is extended with when ``symbol`` is emitted, with log-probs."""
         ids, logprobs = e.top
@@ -170,7 +231,7 @@ class ReducedModel:
         if self.keep_closing:
             have = set(ids.tolist())
             extra = torch.tensor([t for t in self.sub.by_nested.get((symbol,), ()) if t not in have], dtype=torch.long)
-            ids, logprobs = torch.cat([ids, extra]), torch.cat([logprobs, self.model.logprobs(e.state)[extra]])
+            ids, logprobs = torch.cat([ids, extra]), torch.cat([logprobs, self._logprobs(e.state)[extra]])
         return ids, logprobs
 
     @staticmethod
@@ -189,13 +250,14 @@ class ReducedModel:
     def _prune(self, groups: list[OpenGroup], to_close: list) -> list:
         """Drop entries about to close (each costs a forward pass) that are lighter than
         ``min_weight`` times the heaviest entry, then keep the ``beam`` heaviest of them. Open
-        entries cost nothing and are never dropped. Both are off in exact mode."""
+        entries cost nothing and are never dropped. Both are off in exact mode. The heaviest closing
+        entry always stays."""
         if not to_close:
             return to_close
         heaviest = max([g.logw.max().item() for g in groups] + [c[0] for c in to_close])
         kept = sorted((c for c in to_close if c[0] >= heaviest + self.log_min_weight), key=lambda c: -c[0])
         if self.beam is not None:
             kept = kept[: self.beam]
-        if self.keep_closing and not kept:
+        if not kept:  # keep a closed entry: with it the cover can still emit any symbol next
             kept = [max(to_close, key=lambda c: c[0])]
         return kept

@@ -52,7 +52,8 @@ class EnsembleScore:
     segmentation: str
     weights: list[float]
     ensemble_bits_per_byte: float
-    reduced_bits_per_byte: list[float]  # each model alone, reduced, along the same segmentation
+    reduced_bits_per_byte: list[float]  # each model alone, reduced, along the same segmentation, pruning charged
+    alone_bits_per_byte: list[float]  # each model alone, scored exactly as the ensemble is (weight 1 on it)
     canonical_bits_per_byte: list[float]  # each model alone with its own tokenization
     weight_sweep: list[tuple[float, float]]  # two models: (weight of the first, ensemble bits per byte)
     n_bytes: int
@@ -67,10 +68,24 @@ def _segmentation(vocab, sub: SubVocabulary, text: str) -> list[int]:
     return [s for t in vocab.encode(text) for s in sub.nested[t]]
 
 
+def _text_target(vocab, sub: SubVocabulary, text: str) -> list[int]:
+    """The nested segmentation of ``vocab``'s own tokenization of ``text``, spelling exactly the
+    text's bytes: a dummy-prefix tokenizer's leading space (Mistral, Llama 2) is taken off."""
+    pieces = _segmentation(vocab, sub, text)
+    first = sub.symbols[pieces[0]].data if pieces else None
+    if vocab.dummy_prefix and first and first.startswith(b" "):
+        pieces = sub.segment(first[1:]) + pieces[1:] if len(first) > 1 else pieces[1:]
+    return pieces
+
+
 def _step_logprobs(lm, vocab, sub: SubVocabulary, target: list[int], beam, min_weight, index=None):
-    """Per symbol of ``target``: its reduced log-prob (full distribution, and restricted to
-    ``index`` and renormalized when given); and the forward passes spent."""
+    """Per symbol of ``target`` (the text's bytes, no dummy-prefix space): its reduced log-prob
+    (full distribution, and restricted to ``index`` and renormalized when given); and the forward
+    passes spent. A dummy-prefix model's cover is first conditioned on the space it writes before
+    any text."""
     reduced = ReducedModel(lm, sub, [start_token(vocab)], k=None, beam=beam, min_weight=min_weight)
+    if vocab.dummy_prefix:
+        reduced.condition(b" ")
     full, restricted = [], []
     for symbol in target:
         dist = reduced.distribution()
@@ -101,7 +116,7 @@ def reduced_bits_per_byte(
     lm = HFTokenModel(model)
     nats, steps, passes = 0.0, 0, 0
     for text in track(documents, f"scoring {vocab.name} over {sub.name}", unit="document"):
-        target = _segmentation(vocab, sub, text)
+        target = _text_target(vocab, sub, text)
         full, _, used = _step_logprobs(lm, vocab, sub, target, beam, min_weight)
         nats -= math.fsum(full)
         steps, passes = steps + len(target), passes + used
@@ -149,7 +164,7 @@ def ensemble_bits_per_byte(
     restricted_steps: list[list[float]] = [[] for _ in vocabs]  # per member, per step of all documents
     passes = 0
     for text in track(documents, f"scoring the ensemble over {space}", unit="document"):
-        target = shared.from_member(0, _segmentation(vocabs[0], shared.subs[0], text))
+        target = shared.from_member(0, _text_target(vocabs[0], shared.subs[0], text))
         for m, (lm, vocab, sub) in enumerate(zip(lms, vocabs, shared.subs, strict=True)):
             own = shared.to_member(m, target)
             full, restricted, used = _step_logprobs(lm, vocab, sub, own, beam, min_weight, shared.member_index[m])
@@ -172,6 +187,7 @@ def ensemble_bits_per_byte(
         weights=weights,
         ensemble_bits_per_byte=mixture_bpb(weights),
         reduced_bits_per_byte=[x / LN2 / n_bytes for x in member_nats],
+        alone_bits_per_byte=[mixture_bpb([float(m == i) for m in range(len(vocabs))]) for i in range(len(vocabs))],
         canonical_bits_per_byte=canonical,
         weight_sweep=sweep,
         n_bytes=n_bytes,

@@ -72,10 +72,43 @@ class SubVocabulary:
     def text(self, pieces: list[int]) -> bytes:
         return b"".join(self.symbols[s].data or b"" for s in pieces)
 
+    @cached_property
+    def token_bytes(self) -> list[bytes | None]:
+        """The bytes each model token spells (None for specials)."""
+        return [None if any(self.symbols[s].data is None for s in p) else self.text(list(p)) for p in self.nested]
+
+    @cached_property
+    def _by_first_byte(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for token, data in enumerate(self.token_bytes):
+            if data:
+                out.setdefault(data[0], []).append(token)
+        return out
+
+    def tokens_along(self, data: bytes) -> tuple[list[int], list[int]]:
+        """Model tokens whose bytes are a prefix of ``data`` (``data`` itself included), and those
+        whose bytes run past its end, ``data`` being their prefix."""
+        within, beyond = [], []
+        for token in self._by_first_byte.get(data[0], ()):
+            piece = self.token_bytes[token]
+            if data.startswith(piece):
+                within.append(token)
+            elif piece.startswith(data):
+                beyond.append(token)
+        return within, beyond
+
+    @cached_property
+    def _text_symbols(self) -> dict[bytes, int]:
+        return {s.data: i for i, s in enumerate(self.symbols) if s.data is not None}
+
     def segment(self, data: bytes) -> list[int]:
         """tau_S of arbitrary bytes (greedy longest match), as symbol indices."""
-        allowed = {s.data: i for i, s in enumerate(self.symbols) if s.data is not None}
-        return [allowed[p] for p in greedy_segment(data, allowed.keys(), max(map(len, allowed)))]
+        allowed = self._text_symbols
+        return [allowed[p] for p in greedy_segment(data, allowed.keys(), self._longest)]
+
+    @cached_property
+    def _longest(self) -> int:
+        return max(map(len, self._text_symbols))
 
 
 @lru_cache(maxsize=16)
@@ -101,11 +134,11 @@ def build_subvocabulary(vocab: Vocabulary, allowed: frozenset[bytes], name: str)
         return index[symbol]
 
     eos_symbol = symbol_id(Symbol(None, EOS))
-    eos_id = vocab.roles.get("eos")
+    stop_ids = vocab.stop_ids
     nested: list[tuple[int, ...]] = []
     for token, piece in enumerate(vocab.pieces):
-        if piece is None:  # special (or an unused id): its own symbol; EOS is shared by role
-            label = EOS if token == eos_id else (vocab.strings[token] or f"<unused {token}>")
+        if piece is None:  # special (or an unused id): its own symbol; every end id shares EOS's
+            label = EOS if token in stop_ids else (vocab.strings[token] or f"<unused {token}>")
             nested.append((symbol_id(Symbol(None, label)),))
         elif not piece:
             nested.append((symbol_id(Symbol(None, f"<empty {token}>")),))

@@ -25,7 +25,6 @@ from vocablab.options import MATCH_MODES, MatchMode
 from vocablab.vocab import Vocabulary
 
 ROLE_ORDER = ("eos", "bos", "pad", "unk")
-END_OF_TURN = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endofturn|>")
 BYTE_FALLBACK = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 
 
@@ -52,22 +51,13 @@ class TokenMatch:
             self.base_id[i], self.kind[i] = -1, "new"
 
 
-def end_of_turn_id(vocab: Vocabulary) -> int | None:
-    """The special token that ends a chat turn, if the vocabulary has one of the known names."""
-    for name in END_OF_TURN:
-        idx = vocab.id_of_string.get(name)
-        if idx is not None and idx in vocab.special_ids:
-            return idx
-    return None
-
-
 def special_match(base: Vocabulary, donor: Vocabulary, donor_id: int) -> int | None:
     """The base id a donor special token takes: by role (eos first), end of turn, then name."""
     for role in ROLE_ORDER:
         if donor.roles.get(role) == donor_id and base.roles.get(role) is not None:
             return base.roles[role]
-    if donor_id == end_of_turn_id(donor) and end_of_turn_id(base) is not None:
-        return end_of_turn_id(base)
+    if donor_id == donor.end_of_turn_id and base.end_of_turn_id is not None:
+        return base.end_of_turn_id
     same_name = base.id_of_string.get(donor.strings[donor_id])
     return same_name if same_name in base.special_ids else None
 

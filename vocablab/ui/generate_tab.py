@@ -17,7 +17,10 @@ from vocablab.ui.token_html import CSS, PALETTE, visible
 INTRO = """Generate with a model reduced to a smaller vocabulary without changing its distribution over
 texts (lossless vocabulary reduction, Chijiwa et al. 2026), and ensemble two models with different
 tokenizers over their maximal common vocabulary (MCV) or over bytes. Colours mark the reduced
-model's pieces (for the models as is: their own tokens)."""
+model's pieces (for the models as is: their own tokens). With "heal the prompt's end" on, each model
+conditions on the prompt's text: its end, from the last boundary later text cannot move, is covered
+by every tokenization that could continue it (a prompt ending in a space then continues with a
+word); each output names the end it was backed off to."""
 
 CAVEAT = """**Why greedy outputs can differ.** The reduced model has the same distribution over texts as
 the original, so *sampling* from it gives texts with the same probabilities. Its *greedy* path can
@@ -46,9 +49,13 @@ def render_generation(title: str, result: Generation) -> str:
         f"{result.seconds:.1f} s · {result.steps} steps · {result.bytes_per_step:.2f} bytes/step · "
         f"{result.forward_passes} forward passes · ended by {result.ended_by}"
     )
+    healed = ""
+    if result.prompt_tail:
+        tails = " / ".join(f"<code>{visible(tail)}</code>" for tail in dict.fromkeys(result.prompt_tail))
+        healed = f'<br><small class="vl-healed">prompt backed off to before {tails}: conditioned on as text</small>'
     return (
         f'<div class="vl-col" data-run="{escape(title)}"><div class="vl-head"><b>{escape(title)}</b> · '
-        f"{escape(result.model)} over {escape(result.subvocab)}<br><small>{stats}</small></div>"
+        f"{escape(result.model)} over {escape(result.subvocab)}<br><small>{stats}</small>{healed}</div>"
         f'<div class="vl-body">{"".join(spans)}</div></div>'
     )
 
@@ -84,6 +91,7 @@ def run_all(
     b,
     prompt,
     chat,
+    heal,
     subvocab,
     maxlen,
     k,
@@ -107,6 +115,7 @@ def run_all(
         seed=int(seed),
         max_new_bytes=int(max_bytes),
         chat=chat,
+        heal=heal,
     )
     kind = SUBVOCAB_CHOICES[subvocab]
     results = generate_side_by_side(
@@ -145,6 +154,7 @@ def build(pickers) -> None:
         )
         maxlen = gr.Number(4, label="N (maxlen)", precision=0, minimum=1)
         chat = gr.Checkbox(False, label="chat template")
+        heal = gr.Checkbox(True, label="heal the prompt's end (condition on its text)", elem_id="gen-heal")
     with gr.Row():
         k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0, minimum=1)
         exact = gr.Checkbox(False, label="exact (no pruning; slow)")
@@ -171,6 +181,7 @@ def build(pickers) -> None:
             pickers[1],
             prompt,
             chat,
+            heal,
             subvocab,
             maxlen,
             k,
