@@ -147,10 +147,12 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
 def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path):
     open_tab(page, "Generate and ensemble", "smollm2-135m", "gemma3-270m")
     expect_empty_input_refused(page, "#gen-prompt textarea", "#gen-run", "type a prompt")
-    page.locator("#gen-prompt textarea").fill("The capital of France is")
+    page.locator("#gen-prompt textarea").fill("The capital of France is ")  # a trailing space: healed
     page.locator("#gen-run").click()
     cards = page.locator("#gen-outputs .vl-col")
     cards.nth(5).wait_for(timeout=400_000)
+    expect(cards.nth(0).locator(".vl-body")).to_contain_text("Paris")  # SmolLM2 as is, healed
+    expect(cards.nth(0).locator(".vl-healed")).to_contain_text("prompt backed off")
     for n, run in enumerate(["A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble"]):
         expect(cards.nth(n)).to_have_attribute("data-run", run)
         expect(cards.nth(n)).to_contain_text("bytes/step")

@@ -219,3 +219,16 @@ def test_bad_input_gets_clear_messages(smol, tmp_path, capsys):
         build_subvocabulary(vocab, frozenset({b"a", b"b"}), "two letters")
     with pytest.raises(VocabLabError, match="unknown ensemble space"):
         shared_space([vocab, load_vocabulary("gemma3-270m")], "words")
+
+
+def test_cli_completes_a_cut_character_of_the_prompt():
+    """A command line can pass bytes that are not UTF-8; the printed text joins them to the rest."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "vocablab", "generate", "smollm2-135m", "--subvocab", "bytes"]
+    done = subprocess.run([*command, "--max-new-bytes", "6", "--prompt", b"\xe2\x82"], capture_output=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.startswith(b"\xe2\x82")
+    assert len(done.stdout[:3].decode("utf-8")) == 1  # raises if the character was left cut
+    assert b"prompt healed" in done.stderr

@@ -194,7 +194,8 @@ def _print_generation(args: argparse.Namespace, result) -> None:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
-    print(args.prompt + result.text)
+    # the prompt as bytes: a cut UTF-8 character from the command line joins the generated rest of it
+    print((args.prompt.encode("utf-8", "surrogateescape") + result.data).decode("utf-8", errors="replace"))
     if result.prompt_tail:
         tails = " / ".join(repr(tail) for tail in dict.fromkeys(result.prompt_tail))
         print(f"-- prompt healed: its end {tails} conditioned on as text", file=sys.stderr)

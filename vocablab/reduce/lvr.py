@@ -88,6 +88,7 @@ class ReducedModel:
         self.groups: list[OpenGroup] = []
         self.forward_passes = 1
         self.log_kept = 0.0  # log of the cover mass kept by pruning (0 when nothing was pruned)
+        self._reserve: tuple | None = None  # the heaviest closing entry when pruning dropped them all
         self.ended = False
         self._distribution: torch.Tensor | None = None
 
@@ -117,6 +118,13 @@ class ReducedModel:
             self._distribution = self._compute_distribution()
         return self._distribution
 
+    def ready(self, symbol: int) -> torch.Tensor:
+        """:meth:`distribution`, after bringing back the closing entry pruning dropped last if
+        without it ``symbol`` could not be emitted (scoring a given text can meet this)."""
+        if self._reserve is not None and self.distribution()[symbol].item() == -math.inf:
+            self._restore()
+        return self.distribution()
+
     def views(self) -> dict[str, torch.Tensor]:
         return {"reduced": self.distribution()}
 
@@ -131,8 +139,8 @@ class ReducedModel:
 
     def advance(self, symbol: int) -> float:
         """Emit ``symbol``; returns its log-probability under the reduced model."""
-        log_p = self.distribution()[symbol].item()
-        self._distribution = None
+        log_p = self.ready(symbol)[symbol].item()
+        self._distribution, self._reserve = None, None
         groups: list[OpenGroup] = []
         to_close: list[tuple[float, object, tuple[int, ...], int]] = []
 
@@ -164,8 +172,11 @@ class ReducedModel:
             return log_p
         open_mass = [g.logw.logsumexp(0).item() for g in groups]
         before = math.fsum(math.exp(w) for w in [*open_mass, *[c[0] for c in to_close]])
-        to_close = self._prune(groups, to_close)
-        states = self.model.extend([(s, t) for _, s, _, t in to_close], self._reusable(groups, to_close))
+        kept = self._prune(groups, to_close)
+        reserve = max(to_close, key=lambda c: c[0]) if to_close and not kept else None
+        to_close = kept
+        alive = [g.state for g in groups] + ([reserve[1]] if reserve else [])
+        states = self.model.extend([(s, t) for _, s, _, t in to_close], self._reusable(alive, to_close))
         self.forward_passes += len(to_close)
         self.closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
         self.groups = groups
@@ -175,7 +186,23 @@ class ReducedModel:
             e.logw -= total
         for g in groups:
             g.logw = g.logw - total
+        if reserve is not None:
+            self._reserve = (reserve[0] - total, *reserve[1:])
         return log_p
+
+    def _restore(self) -> None:
+        """Bring back the closing entry pruning dropped last (one forward pass), and renormalize."""
+        w, state, tokens, token = self._reserve
+        (new_state,) = self.model.extend([(state, token)], [False])
+        self.forward_passes += 1
+        self.closed.append(self._closed(w, new_state, tokens))
+        total = math.log1p(math.exp(w))  # the other entries' weights sum to 1
+        self.log_kept += total
+        for e in self.closed:
+            e.logw -= total
+        for g in self.groups:
+            g.logw = g.logw - total
+        self._reserve, self._distribution = None, None
 
     def condition(self, tail: bytes) -> None:
         """Condition the cover on ``tail``, the end of the prompt after its last boundary that no
@@ -203,7 +230,8 @@ class ReducedModel:
                 for u in within:
                     w = entry.logw + logprobs[u].item()
                     requests.append((w, entry.state, (*entry.tokens, u), u, rest[len(self.sub.token_bytes[u]) :]))
-            requests = self._prune(groups, [r for r in requests if r[0] > -math.inf])
+            live = [r for r in requests if r[0] > -math.inf]
+            requests = self._prune(groups, live) or sorted(live, key=lambda r: -r[0])[:1]
             states = self.model.extend([(s, u) for _, s, _, u, _ in requests], [False] * len(requests))
             self.forward_passes += len(requests)
             frontier = []
@@ -235,9 +263,10 @@ class ReducedModel:
         return ids, logprobs
 
     @staticmethod
-    def _reusable(groups: list[OpenGroup], to_close: list) -> list[bool]:
-        """A request may advance its state in place if it is the last one to use that state."""
-        alive = {id(g.state) for g in groups}
+    def _reusable(states: list, to_close: list) -> list[bool]:
+        """A request may advance its state in place if it is the last one to use that state and
+        no entry kept (``states``) still needs it."""
+        alive = {id(state) for state in states}
         remaining: dict[int, int] = {}
         for _, state, _, _ in to_close:
             remaining[id(state)] = remaining.get(id(state), 0) + 1
@@ -250,14 +279,15 @@ class ReducedModel:
     def _prune(self, groups: list[OpenGroup], to_close: list) -> list:
         """Drop entries about to close (each costs a forward pass) that are lighter than
         ``min_weight`` times the heaviest entry, then keep the ``beam`` heaviest of them. Open
-        entries cost nothing and are never dropped. Both are off in exact mode. The heaviest closing
-        entry always stays."""
+        entries cost nothing and are never dropped. Both are off in exact mode. When none is kept,
+        the heaviest is held in reserve without a forward pass: :meth:`advance` runs it only if the
+        next symbol cannot be emitted otherwise."""
         if not to_close:
             return to_close
         heaviest = max([g.logw.max().item() for g in groups] + [c[0] for c in to_close])
         kept = sorted((c for c in to_close if c[0] >= heaviest + self.log_min_weight), key=lambda c: -c[0])
         if self.beam is not None:
             kept = kept[: self.beam]
-        if not kept:  # keep a closed entry: with it the cover can still emit any symbol next
+        if self.keep_closing and not kept:
             kept = [max(to_close, key=lambda c: c[0])]
         return kept

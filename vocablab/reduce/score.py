@@ -88,7 +88,7 @@ def _step_logprobs(lm, vocab, sub: SubVocabulary, target: list[int], beam, min_w
         reduced.condition(b" ")
     full, restricted = [], []
     for symbol in target:
-        dist = reduced.distribution()
+        dist = reduced.ready(symbol)
         full.append(dist[symbol].item())
         if index is not None:
             shared = dist[index]
