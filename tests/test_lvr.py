@@ -344,3 +344,15 @@ def test_end_ids_declared_in_generation_config(tmp_path):
     folder = tiny_llama("gpt2", tmp_path / "model", tied=True)
     (folder / "generation_config.json").write_text(json.dumps({"eos_token_id": [50256, 198]}))
     assert {50256, 198} <= load_vocabulary(str(folder)).stop_ids
+
+
+def test_an_exact_cover_past_the_state_limit_is_refused(setup, monkeypatch):
+    from vocablab.errors import VocabLabError
+    from vocablab.reduce import lvr
+
+    vocab, sub, model = setup
+    monkeypatch.setattr(lvr, "MAX_STATES", 2)
+    reduced = ReducedModel(model, sub, [], k=None)
+    with pytest.raises(VocabLabError, match="past the limit of 2"):
+        for symbol in [s for t in [1, 2, 3, 1] for s in sub.nested[t]]:
+            reduced.advance(symbol)

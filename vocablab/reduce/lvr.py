@@ -28,6 +28,8 @@ import torch
 from vocablab.errors import VocabLabError
 from vocablab.reduce.subvocab import SubVocabulary
 
+MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
+
 
 class TokenModel(Protocol):
     """What LVR needs of a language model: states after token prefixes, and next-token log-probs."""
@@ -180,6 +182,12 @@ class ReducedModel:
         self.forward_passes += len(to_close)
         self.closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
         self.groups = groups
+        held = len({id(e.state) for e in self.closed} | {id(g.state) for g in groups})
+        if held > MAX_STATES:
+            raise VocabLabError(
+                f"the cover holds {held:,} model states, past the limit of {MAX_STATES:,}: with nothing pruned it "
+                "grows exponentially here; use K-LVR (a K) or fewer new bytes"
+            )
         total = math.log(math.fsum(math.exp(w) for w in [*open_mass, *[e.logw for e in self.closed]]))
         self.log_kept += total - math.log(before)
         for e in self.closed:
