@@ -1,9 +1,18 @@
-"""Start the vocablab web app (locally, on Hugging Face Spaces, or in Docker)."""
+"""Start the vocablab web app (locally, on Hugging Face Spaces, or in Docker).
+
+Settings, all from the environment: ``VOCABLAB_PUBLIC`` (public mode; on by itself on a Space),
+``VOCABLAB_WORKDIR``, ``VOCABLAB_RUNS_MAX_GB`` and ``VOCABLAB_RUNS_MAX_HOURS`` (users' outputs; see
+``vocablab/outputs.py``), ``VOCABLAB_MODEL_CACHE_GB`` (loaded models), ``VOCABLAB_HEAVY_JOBS`` (model
+runs at once), ``VOCABLAB_QUEUE_SIZE`` (requests waiting, beyond which a visitor is told to retry).
+"""
+
+import spaces  # noqa: F401, I001 - first: on ZeroGPU it must come before anything touches CUDA
 
 import logging
 import os
 import threading
 
+from vocablab import outputs
 from vocablab.presets import DEFAULT_MODELS, ensure_preset
 from vocablab.ui.app import build_app
 
@@ -19,9 +28,19 @@ def warm_default_presets() -> None:
             logging.warning("could not prepare preset %s: %s", name, exc)
 
 
+def sweep_now_and_hourly() -> None:
+    """Delete users' outputs past the age or size limit: at start, then every hour."""
+    while True:
+        outputs.sweep()
+        threading.Event().wait(3600)
+
+
 if __name__ == "__main__":
+    if outputs.public_mode():
+        logging.info("public mode: presets, hub ids and each visitor's own outputs only")
     threading.Thread(target=warm_default_presets, daemon=True).start()
-    build_app().queue(default_concurrency_limit=4).launch(
+    threading.Thread(target=sweep_now_and_hourly, daemon=True).start()
+    build_app().queue(default_concurrency_limit=8, max_size=int(os.environ.get("VOCABLAB_QUEUE_SIZE", "64"))).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
     )

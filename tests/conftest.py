@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,27 @@ def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if type(item).__name__ == "DoctestItem":
             item.add_marker(pytest.mark.slow)
+
+
+@contextmanager
+def chromium_page(url: str) -> Iterator:
+    """A page of Debian's headless chromium (driven by Playwright) open at ``url``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(url)
+        yield page
+        browser.close()

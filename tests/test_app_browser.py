@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from vocablab.ui.serve import serve_app
 
+from .conftest import chromium_page
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 README_VIEWS = {"tokenizers.png", "numbers.png", "transplant.png", "generate.png", "align.png"}
 
 
@@ -26,25 +28,8 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture()
 def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(app_url)
+    with chromium_page(app_url) as page:
         yield page
-        browser.close()
 
 
 def screenshot(page, tmp_path: Path, name: str, part: str | None = ".tabs") -> None:
@@ -182,3 +167,23 @@ def test_align_view_shows_plans_for_a_chosen_position(page, tmp_path):
     expect(page.locator("#align-details")).to_contain_text("#2 (bytes alignment)", timeout=60_000)
     page.locator("#align-sinkhorn .nsewdrag").first.hover()  # plotly's hover layer answers
     screenshot(page, tmp_path, "align.png")
+
+
+def test_a_shared_link_restores_the_models_the_tab_and_the_text(page):
+    pick(page, "picker-b", "llama3")
+    page.get_by_role("tab", name="Numbers").click()
+    text = "Prices rose from 1234567 to 3.14159 & more; 東京"
+    page.locator("#number-text textarea").fill(text)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator("#numbers-link-button").click()
+    box = page.locator("#numbers-link textarea")
+    expect(box).to_have_value(re.compile(r"tab=numbers"), timeout=30_000)
+    link = box.input_value()
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    query = parse_qs(urlsplit(link).query)
+    assert query == {"tab": ["numbers"], "a": ["smollm2-135m"], "b": ["llama3"], "text": [text]}
+    page.goto(link)  # a fresh load of the app, as whoever receives the link
+    expect(page.locator("#picker-b input")).to_have_value("llama3", timeout=60_000)
+    expect(page.locator("#picker-a input")).to_have_value("smollm2-135m")
+    expect(page.get_by_role("tab", name="Numbers")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#number-text textarea")).to_have_value(text)

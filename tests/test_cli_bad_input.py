@@ -24,7 +24,7 @@ import torch
 from vocablab.options import MAX_ALIGN_BYTES, MAX_TEXT_CHARS
 from vocablab.presets import ensure_preset
 
-from .conftest import tiny_byte_level_bpe, tiny_sentencepiece_bpe
+from .conftest import tiny_byte_level_bpe, tiny_llama, tiny_sentencepiece_bpe
 
 CASE_TIMEOUT_S = 240
 SMOLLM, GEMMA = "smollm2-135m", "gemma3-270m"
@@ -76,6 +76,10 @@ class Files:
         config = {"architectures": ["BertForMaskedLM"], "model_type": "bert"}
         (folder / "config.json").write_text(json.dumps(config))
         return str(folder)
+
+    def mismatched_model(self) -> str:
+        """A real-architecture model whose embedding has fewer rows than its tokenizer has ids."""
+        return str(tiny_llama("gpt2", self.root / "mismatched", tied=True, rows=1000))
 
     def pickle_only_model(self) -> str:
         """The smollm2 preset's tokenizer files and config.json, with weights only as pytorch_model.bin."""
@@ -309,6 +313,7 @@ CASES = [
     ),
     case(lambda f: ["eval", SMOLLM, "--text", f.text(), "--limit", "0"], "eval-limit-0", marks=slow),
     case(lambda f: ["eval", "mistral", "--text", f.text()], "eval-tokenizer-only-preset", marks=slow),
+    case(lambda f: ["generate", f.mismatched_model(), "--prompt", "hi"], "generate-vocab-size-mismatch", marks=slow),
     case(
         lambda f: ["eval", SMOLLM, GEMMA, "--text", f.text(), "--subvocab", "bytes"],
         "eval-subvocab-with-ensemble",

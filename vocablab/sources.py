@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, ensure_preset, is_preset
 from vocablab.vocab import Vocabulary
@@ -83,6 +84,18 @@ def resolve(
                 f"(model presets: {', '.join(MODEL_PRESETS)})"
             )
         return Source(spec, "preset", ensure_preset(spec))
+    if outputs.is_handle(spec):
+        path = outputs.find_output(spec)
+        check_local_dir(path, need)
+        return Source(spec, "local", path)
+    if outputs.public_mode():  # a visitor reaches nothing on the server's disk but their own outputs
+        if not HUB_ID.match(spec.split("@", 1)[0]):
+            raise VocabLabError(
+                f"{spec!r}: this public app opens presets, hub ids (org/name) and the models you made here "
+                f"({outputs.HANDLE}NAME), not paths on its server"
+            )
+        name, rev = spec.split("@", 1) if "@" in spec else (spec, None)
+        return Source(spec, "hub", download_from_hub(name, revision or rev or None, need, token), revision=rev)
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix != ".gguf":
@@ -155,14 +168,18 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
 
     patterns = TOKENIZER_FILES + (WEIGHT_FILES if need == "model" else [])
     LOG.info("downloading %s (revision %s, %s files) from the hub", name, revision or "default", need)
+    auth = token or (False if outputs.public_mode() else None)  # a public app never lends its own token
     try:
-        local = Path(snapshot_download(name, revision=revision, allow_patterns=patterns, token=token or None))
+        local = Path(snapshot_download(name, revision=revision, allow_patterns=patterns, token=auth))
     except GatedRepoError as exc:
         raise VocabLabError(f"{name} is gated: accept its licence on the hub and give a token") from exc
-    except RepositoryNotFoundError as exc:
-        raise VocabLabError(f"{name}: no such model on the Hugging Face hub (or it is private)") from exc
     except RevisionNotFoundError as exc:
-        raise VocabLabError(f"{name}: revision {revision!r} does not exist") from exc
+        raise VocabLabError(_no_revision(name, revision, auth)) from exc
+    except RepositoryNotFoundError as exc:
+        refs = _refs(name, auth) if revision else None  # some servers answer a bad revision this way
+        if refs is not None:
+            raise VocabLabError(_no_revision(name, revision, auth, refs)) from exc
+        raise VocabLabError(f"{name}: no such model on the Hugging Face hub (or it is private)") from exc
     except LocalEntryNotFoundError as exc:
         raise VocabLabError(
             f"{name}: the Hugging Face hub cannot be reached (no network?) and the model is not in "
@@ -173,8 +190,39 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
             f"{name}: download from the Hugging Face hub failed ({type(exc).__name__}); "
             "check the network, or use a preset or a local folder"
         ) from exc
+    if need == "model" and not any(local.glob("*.safetensors")):
+        raise VocabLabError(_no_safetensors(name, revision, auth))
     check_local_dir(local, need)
     return local
+
+
+def _no_safetensors(name: str, revision: str | None, token) -> str:
+    from huggingface_hub import HfApi
+
+    try:
+        files = HfApi().list_repo_files(name, revision=revision, token=token)
+    except Exception:  # noqa: BLE001 - the message stands without the list
+        files = []
+    pickles = [f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt"))]
+    found = f" (it has {', '.join(pickles[:3])}; pickled weights are never loaded)" if pickles else ""
+    return f"{name}: no .safetensors weights{found}"
+
+
+def _refs(name: str, token) -> list[str] | None:
+    """The branch and tag names of a hub repository, or None when it cannot be listed."""
+    from huggingface_hub import HfApi
+
+    try:
+        refs = HfApi().list_repo_refs(name, token=token)
+    except Exception:  # noqa: BLE001 - any failure means "cannot tell"
+        return None
+    return [ref.name for ref in (*refs.branches, *refs.tags)]
+
+
+def _no_revision(name: str, revision: str | None, token, refs: list[str] | None = None) -> str:
+    refs = _refs(name, token) if refs is None else refs
+    known = f" (branches and tags: {', '.join(refs[:10])}; or a commit hash)" if refs else ""
+    return f"{name} exists, but it has no revision {revision!r}{known}"
 
 
 @lru_cache(maxsize=32)
@@ -269,6 +317,13 @@ def load_causal_lm(
         model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     except ValueError as exc:
         raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:200]})") from exc
+    rows = model.get_input_embeddings().num_embeddings
+    largest = max(load_vocabulary(source, trust_remote_code=trust_remote_code).text_ids, default=-1)
+    if largest >= rows:
+        raise VocabLabError(
+            f"{source.spec}: its tokenizer has ids up to {largest:,} but the model's embedding has {rows:,} rows; "
+            "the tokenizer and the weights do not belong together"
+        )
     if "device_map" not in kwargs:
         model = model.to(target)
     return model.eval()

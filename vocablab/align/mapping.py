@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
+from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.sources import Source
 from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings
 from vocablab.transplant.engine import REPORT
-from vocablab.transplant.report import TransplantReport, workspace
+from vocablab.transplant.report import TransplantReport
 from vocablab.vocab import Vocabulary
 
 MAPPING_METHODS = ("omp", "knn")  # the methods that place new tokens from their anchors
@@ -30,10 +31,12 @@ def _same_model(recorded: str, source: Source) -> bool:
 
 
 def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | None:
-    """The newest transplant folder under ``root`` (default: the app's workspace) made from
-    these two models, in either direction."""
+    """The newest transplant folder under ``root`` made from these two models, in either direction
+    (default: the runs the caller may reach, :func:`vocablab.outputs.reachable`)."""
     found = []
-    for report in (root or workspace()).glob(f"*/{REPORT}"):
+    for report in root.glob(f"*/{REPORT}") if root else (run / REPORT for run in outputs.reachable()):
+        if not report.is_file():
+            continue
         try:
             settings = json.loads(report.read_text())
         except (OSError, ValueError):

@@ -8,7 +8,6 @@ of the replaced tensors and the copied tensors are bit-for-bit the base model's.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import torch
 from safetensors import safe_open
 
 from vocablab.errors import VocabLabError
+from vocablab.outputs import DISK_FULL
 from vocablab.sources import TOKENIZER_FILES
 
 EMBEDDING_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "tok_embeddings.weight")
@@ -246,7 +246,7 @@ def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = F
         work.rename(out)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
+        if exc.errno in DISK_FULL:
             message = f"the disk is full; nothing was written to {out} (the partial output was removed)"
             raise VocabLabError(message) from exc
         raise VocabLabError(f"could not write {out}: {exc}; the partial output was removed") from exc

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -12,18 +10,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from vocablab import outputs
 from vocablab.errors import VocabLabError
-from vocablab.sources import load_vocabulary
+from vocablab.sources import Source, load_vocabulary
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 from vocablab.transplant.engine import ANCHORS, REPORT
 from vocablab.vocab import Vocabulary
-
-
-def workspace() -> Path:
-    """Where the app keeps the models users make (until they are deleted by hand)."""
-    root = Path(os.environ.get("VOCABLAB_WORKDIR") or Path(tempfile.gettempdir()) / "vocablab-runs")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 @dataclass
@@ -42,7 +34,7 @@ class TransplantReport:
             out_dir,
             json.loads((out_dir / REPORT).read_text()),
             load_file(str(out_dir / ANCHORS)),
-            load_vocabulary(str(out_dir)),
+            load_vocabulary(Source(outputs.shown(out_dir), "local", out_dir)),  # a folder the server wrote
         )
 
     def token_text(self, token_id: int) -> str:

@@ -8,11 +8,12 @@ from html import escape
 import gradio as gr
 import pandas as pd
 
+from vocablab import outputs
 from vocablab.align import AlignResult, align_text
 from vocablab.errors import VocabLabError
 from vocablab.options import ALIGN_TOP_K, ALIGNMENT_HELP, COST_HELP, MAX_ALIGN_BYTES, SINKHORN_REG
 from vocablab.plots import rank_plan_heatmap, sinkhorn_heatmap, top_k_bars, uld_line_chart
-from vocablab.ui.common import cached_model, chosen, user_errors
+from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, user_errors
 
 INTRO = """How far apart are two models' next-token distributions when their vocabularies differ? Both
 models read the text; positions are paired **by byte offset** (both have read the same text) or **by
@@ -53,7 +54,7 @@ def position_choices(result: AlignResult) -> list[tuple[str, int]]:
 
 def summary(result: AlignResult) -> str:
     how = "the same byte offset" if result.alignment == "bytes" else "the same token index"
-    mapping = f" through the transplant `{result.transplant}`" if result.transplant else ""
+    mapping = f" through the transplant `{outputs.shown(result.transplant)}`" if result.transplant else ""
     return (
         f"**{len(result.positions)} positions** paired at {how} (alignment: **{result.alignment}**). "
         f"Mean ULD ({result.alignment} alignment, temperature {result.temperature:g}): "
@@ -77,23 +78,29 @@ def position_details(result: AlignResult, n: int):
 
 
 @user_errors
-def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, progress=gr.Progress(track_tqdm=True)):
+def run_align(
+    a,
+    b,
+    text,
+    top_k,
+    cost,
+    alignment,
+    temperature,
+    reg,
+    transplant,
+    request: gr.Request,
+    progress=gr.Progress(track_tqdm=True),
+):
     models = chosen(a, b)
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
-    loaded = (cached_model(models[0]), cached_model(models[1]))
-    result = align_text(
-        models[0],
-        models[1],
-        text or "",
-        top_k=int(top_k),
-        cost=cost,
-        alignment=alignment,
-        temperature=float(temperature),
-        reg=float(reg),
-        transplant=(transplant or "").strip() or None,
-        models=loaded,
-    )
+    for spec in models:
+        cached_model(spec)  # loaded in the app's own process, where the cache lives
+    transplant = (transplant or "").strip() or None
+    if transplant and (outputs.is_handle(transplant) or outputs.public_mode()):
+        transplant = str(outputs.find_output(transplant))  # a visitor names their own runs by handle
+    settings = dict(top_k=int(top_k), cost=cost, alignment=alignment, temperature=float(temperature), reg=float(reg))
+    result = align_on_gpu(*models, text or "", transplant, settings, getattr(request, "session_hash", None))
     worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
     return (
         result,
@@ -105,6 +112,12 @@ def run_align(a, b, text, top_k, cost, alignment, temperature, reg, transplant, 
     )
 
 
+@gpu(60)
+def align_on_gpu(a, b, text, transplant, settings, session) -> AlignResult:
+    with outputs.serving(session):
+        return align_text(a, b, text, transplant=transplant, models=(cached_model(a), cached_model(b)), **settings)
+
+
 @user_errors
 def show_position(result, n):
     if result is None or n is None:
@@ -112,8 +125,9 @@ def show_position(result, n):
     return position_details(result, int(n))
 
 
-def build(pickers) -> None:
-    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers."""
+def build(pickers) -> dict[str, gr.Component]:
+    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers;
+    returns the fields a link carries."""
     gr.Markdown(INTRO)
     text = gr.Textbox(SAMPLE_TEXT, label=f"Text (up to {MAX_ALIGN_BYTES:,} bytes)", lines=3, elem_id="align-text")
     with gr.Row():
@@ -130,8 +144,8 @@ def build(pickers) -> None:
         temperature = gr.Number(1.0, label="temperature", minimum=0.01)
         reg = gr.Number(SINKHORN_REG, label="Sinkhorn regularization", minimum=0.0001)
         transplant = gr.Textbox(
-            label="transplant folder (embedding cost)",
-            placeholder="empty: the newest transplant of these two models made in this app",
+            label="transplant (embedding cost)",
+            placeholder="empty: your newest transplant of these two models; or output:NAME",
         )
     run = gr.Button("Align", variant="primary", elem_id="align-run")
     result = gr.State(None)
@@ -148,5 +162,7 @@ def build(pickers) -> None:
         run_align,
         [pickers[0], pickers[1], text, top_k, cost, alignment, temperature, reg, transplant],
         [result, overview, line, table, position, details, bars, rank_plan, sinkhorn],
+        **HEAVY,
     )
     position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])
+    return {"text": text}

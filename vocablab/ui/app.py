@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
+from vocablab import outputs
 from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TOKENIZER_PRESETS, is_cached, unavailable_reason
-from vocablab.ui import align_tab, generate_tab, numbers_tab, tokenizers_tab, transplant_tab
+from vocablab.ui import align_tab, generate_tab, links, numbers_tab, tokenizers_tab, transplant_tab
 from vocablab.ui.common import model_picker
 
 INTRO = """# vocablab
@@ -36,8 +37,19 @@ def presets_markdown() -> str:
     return "\n".join(lines)
 
 
+VIEWS = [
+    ("tokenizers", "Tokenizers", tokenizers_tab),
+    ("numbers", "Numbers", numbers_tab),
+    ("transplant", "Transplant", transplant_tab),
+    ("generate", "Generate and ensemble", generate_tab),
+    ("align", "Align distributions", align_tab),
+]
+
+
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="vocablab") as app:
+    # files handed to visitors (archives) are copied into Gradio's cache: delete them with the outputs
+    delete_cache = (3600, int(outputs.max_age_seconds()))
+    with gr.Blocks(title="vocablab", delete_cache=delete_cache) as app:
         gr.Markdown(INTRO)
         with gr.Row():
             pickers = [
@@ -49,15 +61,17 @@ def build_app() -> gr.Blocks:
         with gr.Accordion("Presets and device", open=False):
             gr.Markdown(device_note())
             gr.Markdown(presets_markdown())
+        fields: dict[str, dict] = {}
         with gr.Tabs() as tabs:
-            with gr.Tab("Tokenizers", id="tokenizers"):
-                tokenizers_tab.build(pickers)
-            with gr.Tab("Numbers", id="numbers"):
-                numbers_tab.build(pickers)
-            with gr.Tab("Transplant", id="transplant"):
-                transplant_tab.build(pickers, tabs)
-            with gr.Tab("Generate and ensemble", id="generate"):
-                generate_tab.build(pickers)
-            with gr.Tab("Align distributions", id="align"):
-                align_tab.build(pickers)
+            for tab, title, module in VIEWS:
+                with gr.Tab(title, id=tab):
+                    share = links.share_row(tab)
+                    extra = (tabs,) if tab == "transplant" else ()  # its button opens the Numbers view
+                    fields[tab] = module.build(pickers, *extra)
+                    links.wire(tab, *share, pickers, fields[tab])
+
+        def restore(request: gr.Request):
+            return links.restore(request, {tab: list(f) for tab, f in fields.items()})
+
+        app.load(restore, None, [*pickers, tabs, *(c for f in fields.values() for c in f.values())])
     return app

@@ -1,26 +1,106 @@
-"""Pieces every tab shares: model pickers and turning errors into messages for the user."""
+"""Pieces every tab shares: model pickers, the model cache, and the boundary between a visitor's
+request and the library (their own output folder, errors turned into messages)."""
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
+import threading
+from collections import OrderedDict
 
 import gradio as gr
+import spaces
 
+from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_TEXT_CHARS
 from vocablab.presets import preset_names
-from vocablab.sources import load_causal_lm
+from vocablab.sources import load_causal_lm, resolve
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["MAX_TEXT_CHARS", "cached_model", "chosen", "model_picker", "user_errors"]
+__all__ = ["HEAVY", "MAX_TEXT_CHARS", "MODELS", "cached_model", "chosen", "gpu", "model_picker", "user_errors"]
+
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  # set by ZeroGPU Spaces
+# Work that runs a model shares one concurrency group, so it cannot starve the light views (tokenizers,
+# numbers, searches), which keep Gradio's default limit each.
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": int(os.environ.get("VOCABLAB_HEAVY_JOBS", "1"))}
 
 
-@functools.lru_cache(maxsize=2)
+def gpu(seconds: int):
+    """On a ZeroGPU Space, the decorated function gets a GPU for at most ``seconds`` (``@spaces.GPU``;
+    it runs in a forked worker, so it takes model ids, not models, and finds the models in the cache
+    its parent filled). Anywhere else it changes nothing."""
+    return spaces.GPU(duration=seconds)
+
+
+def model_bytes(model) -> int:
+    """Memory a loaded model's weights and buffers take."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in {id(t): t for t in tensors}.values())
+
+
+def default_budget() -> int:
+    """``VOCABLAB_MODEL_CACHE_GB``, else half the GPU's memory, or 40% of the machine's."""
+    if os.environ.get("VOCABLAB_MODEL_CACHE_GB"):
+        return int(float(os.environ["VOCABLAB_MODEL_CACHE_GB"]) * 1e9)
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_properties(0).total_memory // 2
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.4)
+
+
+class ModelCache:
+    """Causal LMs kept loaded between clicks and shared by every visitor, bounded by the memory
+    their weights take rather than by their number: the least recently used go first, but the one
+    just asked for always stays. Two visitors asking for the same model at once load it once."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = budget
+        self._models: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+
+    def get(self, spec: str):
+        source = resolve(spec, need="model")
+        key = (str(source.path), source.gguf_file)
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one load per model at a time; other models load in parallel
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key][0]
+            model = load_causal_lm(source, device="cuda" if ZERO_GPU else "auto")  # ZeroGPU: .to("cuda")
+            with self._lock:
+                self._models[key] = (model, model_bytes(model))
+                self._evict(keep=key)
+        return model
+
+    def _evict(self, keep: tuple) -> None:
+        budget = default_budget() if self.budget is None else self.budget
+        while self.used() > budget and len(self._models) > 1:
+            oldest = next(k for k in self._models if k != keep)
+            del self._models[oldest]
+            LOG.info("model cache: dropped %s to stay under %.1f GB", oldest[0], budget / 1e9)
+
+    def used(self) -> int:
+        return sum(size for _, size in self._models.values())
+
+    def keys(self) -> list[tuple]:
+        """Cached models, least recently used first."""
+        return list(self._models)
+
+
+MODELS = ModelCache()
+
+
 def cached_model(spec: str):
-    """The last two causal LMs the tabs used (models A and B), kept loaded between clicks."""
-    return load_causal_lm(spec)
+    """A causal LM from the shared cache (see :class:`ModelCache`)."""
+    return MODELS.get(spec)
 
 
 def model_picker(label: str, value: str | None, elem_id: str | None = None) -> gr.Dropdown:
@@ -45,21 +125,30 @@ def chosen(*specs: str | None) -> list[str]:
     return out
 
 
+def hide_paths(message: str) -> str:
+    """A message for a visitor of a public app: server paths replaced by "…"."""
+    return re.sub(r"(?<![\w.:/])(?:/[\w.@+~-]+){2,}/?", "…", message) if outputs.public_mode() else message
+
+
 def user_errors(fn):
-    """Show VocabLabError as a clear message; log anything else and show a short message,
-    never a traceback, so the app keeps serving everyone."""
+    """The boundary between the app and a visitor's request. While ``fn`` runs, the visitor's own
+    folder is the workspace (when ``fn`` takes a ``gr.Request``). VocabLabError becomes a clear
+    message; anything else is logged and shown as a short message, never a traceback, so the app
+    keeps serving everyone. A public app shows no server paths in either."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
         try:
-            return fn(*args, **kwargs)
+            with outputs.serving(getattr(request, "session_hash", None)):
+                return fn(*args, **kwargs)
         except VocabLabError as exc:
-            raise gr.Error(str(exc), duration=30, title="Cannot do that") from exc
+            raise gr.Error(hide_paths(str(exc)), duration=30, title="Cannot do that") from exc
         except gr.Error:
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary between the app and its users
             LOG.exception("unexpected error in %s", fn.__name__)
             message = f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})"
-            raise gr.Error(message, duration=30, title="Internal error") from exc
+            raise gr.Error(hide_paths(message), duration=30, title="Internal error") from exc
 
     return wrapper

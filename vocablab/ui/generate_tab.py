@@ -8,10 +8,11 @@ from html import escape
 import gradio as gr
 import plotly.graph_objects as go
 
+from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import Decoding
 from vocablab.reduce.generate import SIDE_BY_SIDE, Generation, generate_side_by_side
-from vocablab.ui.common import cached_model, chosen, user_errors
+from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
 INTRO = """Generate with a model reduced to a smaller vocabulary without changing its distribution over
@@ -102,6 +103,7 @@ def run_all(
     seed,
     max_bytes,
     weight,
+    request: gr.Request,
     progress=gr.Progress(track_tqdm=True),
 ):
     models = chosen(a, b)
@@ -118,14 +120,10 @@ def run_all(
         heal=heal,
     )
     kind = SUBVOCAB_CHOICES[subvocab]
-    results = generate_side_by_side(
-        *models,
-        prompt,
-        subvocab=f"maxlen:{int(maxlen)}" if kind == "maxlen" else kind,
-        decoding=decoding,
-        weight_a=weight,
-        models=tuple(cached_model(m) for m in models),
-    )
+    for spec in models:
+        cached_model(spec)  # loaded in the app's own process, where the cache lives
+    sub = f"maxlen:{int(maxlen)}" if kind == "maxlen" else kind
+    results = generate_on_gpu(*models, prompt, sub, decoding, weight, getattr(request, "session_hash", None))
     longest = max(len(r.inspector) for r in results.values()) - 1
     return (
         render_all(results),
@@ -135,6 +133,13 @@ def run_all(
     )
 
 
+@gpu(120)
+def generate_on_gpu(a, b, prompt, subvocab, decoding, weight, session) -> dict[str, Generation]:
+    with outputs.serving(session):
+        models = (cached_model(a), cached_model(b))
+        return generate_side_by_side(a, b, prompt, subvocab=subvocab, decoding=decoding, weight_a=weight, models=models)
+
+
 @user_errors
 def inspect(results, run, step):
     if not results:
@@ -142,8 +147,9 @@ def inspect(results, run, step):
     return inspector_chart(results[run], int(step))
 
 
-def build(pickers) -> None:
-    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers."""
+def build(pickers) -> dict[str, gr.Component]:
+    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers;
+    returns the fields a link carries."""
     gr.Markdown(INTRO)
     prompt = gr.Textbox("The capital of France is", label="Prompt", lines=2, elem_id="gen-prompt")
     with gr.Row():
@@ -166,7 +172,7 @@ def build(pickers) -> None:
         max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes at most")
         weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="ensemble weight of model A")
     run = gr.Button("Generate all six", variant="primary", elem_id="gen-run")
-    outputs = gr.HTML(elem_id="gen-outputs")
+    generated = gr.HTML(elem_id="gen-outputs")
     results = gr.State({})
     gr.Markdown("### Step inspector")
     with gr.Row():
@@ -193,7 +199,9 @@ def build(pickers) -> None:
             max_bytes,
             weight,
         ],
-        [outputs, results, step, chart],
+        [generated, results, step, chart],
+        **HEAVY,
     )
     which.change(inspect, [results, which, step], chart)
     step.release(inspect, [results, which, step], chart)
+    return {"text": prompt}

@@ -74,7 +74,7 @@ def highlight_summary(spans: list[NumberSpan]) -> str:
 
 
 @user_errors
-def compare_numbers_view(spec_a: str, spec_b: str, text: str):
+def compare_numbers_view(spec_a: str, spec_b: str, text: str, request: gr.Request):
     """Everything the Compare button fills in."""
     a, b = load_vocabulary(spec_a), load_vocabulary(spec_b)
     result = compare_numbers(a, b)
@@ -96,14 +96,15 @@ def compare_numbers_view(spec_a: str, spec_b: str, text: str):
 
 
 @user_errors
-def highlight_view(spec_a: str, spec_b: str, text: str):
+def highlight_view(spec_a: str, spec_b: str, text: str, request: gr.Request):
     """Mark the numbers of ``text`` that A and B split differently."""
     spans = highlight_numbers(load_vocabulary(spec_a), load_vocabulary(spec_b), text)
     return highlighted(text, spans), highlight_summary(spans)
 
 
-def build(pickers: list[gr.Dropdown]) -> None:
-    """The tab's components and events, inside an open ``gr.Tab``; uses models A and B."""
+def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
+    """The tab's components and events, inside an open ``gr.Tab``; uses models A and B; returns the
+    fields a link carries."""
     gr.Markdown(INTRO)
     text = gr.Textbox(
         value=example_text("numbers"),
@@ -137,3 +138,4 @@ def build(pickers: list[gr.Dropdown]) -> None:
         outputs=[schemes, table, per_length, heatmap, only_a, only_b, marked, marked_note],
     )
     text.submit(highlight_view, inputs=[*models, text], outputs=[marked, marked_note])
+    return {"text": text}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import pandas as pd
 
 from vocablab.compare import compare_tokenization
+from vocablab.errors import VocabLabError
 from vocablab.examples import EXAMPLES, example_text
 from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
@@ -53,11 +56,12 @@ def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
 
 
 @user_errors
-def tokenize_side_by_side(text, show_ids, a, b, c, d, progress=gr.Progress(track_tqdm=True)):
+def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     specs = chosen(a, b, c, d)
     if len(specs) < 2:
         raise gr.Error("choose at least two tokenizers")
-    vocabs = [load_vocabulary(spec) for spec in progress.tqdm(specs, desc="loading tokenizers")]
+    progress(0, desc="loading tokenizers")  # not progress.tqdm: a hub download's own bar would nest in it
+    vocabs = [load_vocabulary(spec) for spec in specs]
     result = compare_tokenization(vocabs, text)
     return (
         render_comparison(result, show_ids=show_ids),
@@ -70,7 +74,7 @@ def tokenize_side_by_side(text, show_ids, a, b, c, d, progress=gr.Progress(track
 
 
 @user_errors
-def search_tokens(query, which, a, b):
+def search_tokens(query, which, a, b, request: gr.Request):
     specs = chosen(a, b)
     if len(specs) < 2:
         raise gr.Error("choose two different tokenizers")
@@ -79,8 +83,26 @@ def search_tokens(query, which, a, b):
     return pd.DataFrame(rows) if rows else pd.DataFrame({"token": ["(no match)"]})
 
 
-def build(pickers: list[gr.Dropdown]) -> None:
-    """The tab's components and events, inside an open ``gr.Tab``."""
+@user_errors
+def read_upload(path) -> str:
+    """The text of an uploaded file: UTF-8 only, within the view's limit."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VocabLabError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start:,}); "
+            "save it as UTF-8 and load it again"
+        ) from exc
+    if not text.strip():
+        raise VocabLabError("the file is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise VocabLabError(f"the file has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    return text
+
+
+def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
+    """The tab's components and events, inside an open ``gr.Tab``; returns the fields a link carries."""
     example = gr.Radio([(title, name) for name, title in EXAMPLES.items()], value="multilingual", label="Example text")
     text = gr.Textbox(
         value=example_text("multilingual"),
@@ -91,6 +113,7 @@ def build(pickers: list[gr.Dropdown]) -> None:
         info="up to 20,000 characters",
     )
     with gr.Row():
+        upload = gr.UploadButton("Load a text file (UTF-8)", file_types=[".txt", ".md", ".csv", ".json"], size="sm")
         show_ids = gr.Checkbox(value=False, label="show token ids (they are also shown on hover)")
         run = gr.Button("Tokenize", variant="primary", elem_id="tok-run")
     cut_note = gr.Markdown()
@@ -113,7 +136,9 @@ def build(pickers: list[gr.Dropdown]) -> None:
     inputs = [text, show_ids, *pickers]
     outputs = [tokens_html, summary, overlap, chart, cut_note]
     example.input(example_text, example, text)
+    upload.upload(read_upload, upload, text)
     run.click(tokenize_side_by_side, inputs, outputs)
     show_ids.change(tokenize_side_by_side, inputs, outputs)
     for trigger in (query.submit, which.change, run.click):
         trigger(search_tokens, [query, which, pickers[0], pickers[1]], found)
+    return {"text": text}

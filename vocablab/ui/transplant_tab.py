@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
+from vocablab import outputs
+from vocablab.errors import VocabLabError
 from vocablab.evaluate import compare_before_after
 from vocablab.numbers import digit_scheme_warning
 from vocablab.options import MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
-from vocablab.sources import load_vocabulary
+from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import transplant
-from vocablab.transplant.report import TransplantReport, push_to_hub, workspace, write_archive
-from vocablab.ui.common import model_picker, user_errors
+from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
+from vocablab.ui.common import HEAVY, gpu, model_picker, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -33,17 +36,37 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text)[-40:]
 
 
+def output_size(base: str, base_vocab, donor_vocab) -> int:
+    """About what a transplant writes: the base's weights, larger by at most the vocabulary ratio."""
+    weights = sum(f.stat().st_size for f in resolve(base, need="model").path.glob("*.safetensors"))
+    return int(weights * max(1.0, len(donor_vocab) / len(base_vocab)))
+
+
+def kept_note(out: Path) -> str:
+    hours = (outputs.kept_until(out) - time.time()) / 3600
+    until = time.strftime("%H:%M UTC on %d %b", time.gmtime(outputs.kept_until(out)))
+    return (
+        f"Kept on this server for at most {hours:.0f} hours (until {until}; sooner if the server runs short "
+        "of room): download it or push it to the hub before then."
+    )
+
+
 @user_errors
-def run_transplant(base, donor, k, method, match, progress=gr.Progress(track_tqdm=True)):
-    warning = digit_scheme_warning(load_vocabulary(base), load_vocabulary(donor))
+def run_transplant(base, donor, k, method, match, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    base_vocab, donor_vocab = load_vocabulary(base), load_vocabulary(donor)
+    warning = digit_scheme_warning(base_vocab, donor_vocab)
     if warning:
         gr.Warning(warning, duration=30, title="Different digit schemes")  # shown before the work starts
-    out = workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = transplant(base, donor, out, k=int(k), method=method, match=match)
+    outputs.make_room(output_size(base, base_vocab, donor_vocab))
+    out = outputs.workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        result = transplant_on_gpu(base, donor, str(out), int(k), method, match, getattr(request, "session_hash", None))
+    except VocabLabError as exc:  # a full disk, say: named by its handle, not by the server's path
+        raise VocabLabError(str(exc).replace(str(out), outputs.handle(out))) from exc
     counts = result.counts
     lost = counts["no_donor_row"]
     summary = (
-        f"**Done in {result.seconds:.1f} s** → `{out}`  \n"
+        f"**Done in {result.seconds:.1f} s** → `{outputs.handle(out)}` (type it in any model picker)  \n"
         f"{result.rows:,} rows: **{counts['exact']:,}** exact, **{counts['bytes']:,}** byte-matched, "
         f"**{counts['special']:,}** special (by role), **{counts['approximated']:,}** approximated"
         + (f", {lost:,} without a donor row (base mean)" if lost else "")
@@ -54,9 +77,22 @@ def run_transplant(base, donor, k, method, match, progress=gr.Progress(track_tqd
         summary += f"  \nMean relative reconstruction error in the donor space: {errors}."
     if warning:
         summary += f"  \n⚠️ {warning}"
+    summary += f"  \n{kept_note(out)}"
     choices = TransplantReport.load(out).search("")
     token_choices = gr.update(choices=choices, value=choices[0][1] if choices else None)
     return summary, str(out), token_choices, gr.update(visible=warning is not None)
+
+
+@gpu(300)
+def transplant_on_gpu(base, donor, out, k, method, match, session):
+    with outputs.serving(session):
+        return transplant(base, donor, out, k=k, method=method, match=match)
+
+
+@gpu(90)
+def before_after_on_gpu(base, transplanted, text, prompt, session):
+    with outputs.serving(session):
+        return compare_before_after(base, transplanted, text, prompt)
 
 
 @user_errors
@@ -92,14 +128,14 @@ def draw_map(out, progress=gr.Progress(track_tqdm=True)):
 
 
 @user_errors
-def before_after(base, out, text, prompt, progress=gr.Progress(track_tqdm=True)):
+def before_after(base, out, text, prompt, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     if not out:
         raise gr.Error("run a transplant first")
-    result = compare_before_after(base, out, text, prompt)
+    result = before_after_on_gpu(base, outputs.handle(out), text, prompt, getattr(request, "session_hash", None))
     scores = pd.DataFrame(
         [
             {"model": f"{label}: {spec}", "bits per byte": round(result.bits_per_byte[label], 4), "tokens": n}
-            for (label, n), spec in zip(result.tokens.items(), (base, out), strict=True)
+            for (label, n), spec in zip(result.tokens.items(), (base, outputs.handle(out)), strict=True)
         ]
     )
     return scores, result.continuations["base"], result.continuations["transplanted"]
@@ -110,6 +146,7 @@ def download(out, progress=gr.Progress(track_tqdm=True)):
     if not out:
         raise gr.Error("run a transplant first")
     progress(0.1, desc="writing the archive")
+    outputs.make_room(outputs.size_of(Path(out)))
     return str(write_archive(out))
 
 
@@ -120,9 +157,10 @@ def push(out, repo_id, token):
     return f"Pushed to {push_to_hub(out, repo_id, token)}"
 
 
-def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> None:
+def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
     """The tab's components and events, inside an open ``gr.Tab``; ``pickers`` A and B and the
-    ``tabs`` serve the button that opens the Numbers view on the base and the donor."""
+    ``tabs`` serve the button that opens the Numbers view on the base and the donor. Returns the
+    fields a link carries."""
     gr.Markdown(INTRO)
     with gr.Row():
         base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
@@ -166,12 +204,13 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> None:
 
     method.change(lambda m: gr.Radio(info=METHOD_HELP[m]), method, method)
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    run.click(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers]).then(
-        draw_map, out, embedding_map
+    run.click(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY).then(
+        draw_map, out, embedding_map, **HEAVY
     )
     to_numbers.click(lambda b, d: (b, d, gr.Tabs(selected="numbers")), [base, donor], [*pickers[:2], tabs])
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
-    compare.click(before_after, [base, out, text, prompt], [scores, before, after])
-    archive_button.click(download, out, archive)
+    compare.click(before_after, [base, out, text, prompt], [scores, before, after], **HEAVY)
+    archive_button.click(download, out, archive, **HEAVY)
     push_button.click(push, [out, repo_id, hub_token], push_note)
+    return {"base": base, "donor": donor}

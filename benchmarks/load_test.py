@@ -1,0 +1,117 @@
+"""How the light views answer many visitors while a transplant runs: bounded gradio_client traffic
+to 127.0.0.1 only.
+
+    python benchmarks/load_test.py [--users 8 32] [--calls 3] [--url http://127.0.0.1:7860/]
+
+Starts ``app.py`` on a free local port (or uses ``--url``), warms the default models' tokenizers,
+and keeps an OMP transplant of the default pair running (one after another) for the whole test.
+For each user count, every user (its own client, its own session) makes ``--calls`` calls of each
+light view, in turn: the tokenizer view, the numbers view and the token search, with a random
+pause of 0.1-1 s between calls. Prints, per user count and view: calls, failures, and the median,
+95th percentile and maximum latency; then how many transplants ran meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import threading
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from vocablab.presets import DEFAULT_MODELS
+from vocablab.ui.serve import serve_app
+
+TEXT = (
+    "On 2024-03-15 the committee approved a budget of $1,234,567.89, up 12.5% from last year. "
+    "Les élèves ont lu 42 pages; 東京の人口は約1,400万人です。 Emoji: 🙂🚀. "
+) * 3
+A, B = DEFAULT_MODELS
+VIEWS = {
+    "tokenizers": ("/tokenize_side_by_side", (TEXT, False, A, B, None, None)),
+    "numbers": ("/compare_numbers_view", (A, B, TEXT)),
+    "token search": ("/search_tokens", ("ing", "only in first", A, B)),
+}
+
+
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, analytics_enabled=False)
+
+
+def keep_transplanting(url: str, stop: threading.Event, done: list[float]) -> None:
+    """Run transplants of the default pair back to back until ``stop``; record each one's seconds."""
+    transplanter = client(url)
+    while not stop.is_set():
+        started = time.perf_counter()
+        transplanter.predict(A, B, 64, "omp", "bytes", api_name="/run_transplant")
+        done.append(time.perf_counter() - started)
+
+
+def user(url: str, calls: int, seed: int, latencies: dict[str, list[float]], failures: dict[str, int]) -> None:
+    rng = random.Random(seed)
+    visitor = client(url)
+    for _ in range(calls):
+        for view, (endpoint, arguments) in VIEWS.items():
+            time.sleep(rng.uniform(0.1, 1.0))
+            started = time.perf_counter()
+            try:
+                visitor.predict(*arguments, api_name=endpoint)
+            except Exception:  # noqa: BLE001 - a dropped or failed call is counted, not raised
+                failures[view] += 1
+                continue
+            latencies[view].append(time.perf_counter() - started)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[18] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--calls", type=int, default=3, help="calls of each view per user")
+    parser.add_argument("--url", help="an app already running on 127.0.0.1 (default: start app.py)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vocablab-load-"))
+    env = {"VOCABLAB_WORKDIR": str(work / "runs"), "HF_HUB_OFFLINE": "1"}
+    server = nullcontext(args.url) if args.url else serve_app(env=env, log=work / "app.log")
+    with server as url:
+        warm = client(url)
+        for endpoint, arguments in VIEWS.values():
+            warm.predict(*arguments, api_name=endpoint)  # tokenizers loaded once, as on a running server
+        stop, transplants = threading.Event(), []
+        worker = threading.Thread(target=keep_transplanting, args=(url, stop, transplants), daemon=True)
+        worker.start()
+        time.sleep(10)  # the transplant is past loading its tokenizers
+        print(f"light views while OMP transplants of {B}'s tokenizer onto {A} run; latency in seconds")
+        print(f"{'users':>5} {'view':13} {'calls':>5} {'failed':>6} {'median':>7} {'p95':>7} {'max':>7}")
+        for users in args.users:
+            latencies = {view: [] for view in VIEWS}
+            failures = dict.fromkeys(VIEWS, 0)
+            threads = [
+                threading.Thread(target=user, args=(url, args.calls, n, latencies, failures)) for n in range(users)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            for view, values in latencies.items():
+                stats = f"{statistics.median(values):7.2f} {p95(values):7.2f} {max(values):7.2f}" if values else ""
+                print(f"{users:>5} {view:13} {len(values) + failures[view]:>5} {failures[view]:>6} {stats}")
+        busy = worker.is_alive()
+        stop.set()
+        print(
+            f"transplants finished meanwhile: {len(transplants)} "
+            f"({', '.join(f'{s:.0f} s' for s in transplants)}); one still running at the end: {busy}"
+        )
+        worker.join()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The hub path against a real hub server: ``olah`` on 127.0.0.1 serves local git repositories as hub
+repositories (two presets' tokenizers under their hub names, tiny real-architecture models, a
+repository of pickles only, a tokenizer with two revisions), and the real ``huggingface_hub``
+client reaches it through ``HF_ENDPOINT``. Through the CLI, and through the app in public mode
+(``gradio_client`` and the browser). A hub token is set all along and must never show."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from vocablab.presets import preset_dir
+from vocablab.sources import TOKENIZER_FILES, load_vocabulary
+from vocablab.ui.serve import serve_app
+
+from .conftest import chromium_page, tiny_llama
+from .hub_server import hub_repo, serve_hub
+
+pytestmark = pytest.mark.slow
+
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+GEMMA = "google/gemma-3-270m"
+TINY_GPT2 = "vocablab-test/tiny-llama-gpt2"
+TINY_MISTRAL = "vocablab-test/tiny-llama-mistral"
+PICKLES = "vocablab-test/pickles-only"
+REVISIONS = "vocablab-test/tokenizer-revisions"
+SECRET = "hf_vocablabTestToken0123456789abcdef"
+TEXT = "The café's 2024 revenue grew 12.5% to $1,234,567.89"
+
+
+@dataclass
+class Hub:
+    url: str
+    work: Path
+    revisions: list[str]  # REVISIONS' commits: the gpt2 tokenizer, then mistral's
+
+    def env(self, cache: str = "hf-cache") -> dict[str, str]:
+        return {
+            "HF_ENDPOINT": self.url,
+            "HF_HOME": str(self.work / "hf-home"),
+            "HF_HUB_CACHE": str(self.work / cache),
+            "HF_TOKEN": SECRET,
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_OFFLINE": "0",
+        }
+
+    def snapshot_files(self, repo_id: str, cache: str = "hf-cache") -> set[str]:
+        folder = self.work / cache / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+        return {p.name for p in folder.glob("*/*")}
+
+
+def files_of(folder: Path, names) -> dict[str, Path]:
+    return {name: folder / name for name in names if (folder / name).is_file()}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    work = tmp_path_factory.mktemp("hub")
+    mirrors, models = work / "mirrors", work / "models"
+    meta = [*TOKENIZER_FILES, "generation_config.json"]
+    for repo_id, preset in ((SMOLLM2, "smollm2-135m"), (GEMMA, "gemma3-270m")):  # weights left out: 1.6 GB
+        hub_repo(mirrors, repo_id, files_of(preset_dir(preset), meta))
+    gpt2 = tiny_llama("gpt2", models / "gpt2", tied=True)
+    pickle = {"pytorch_model.bin": b"a pickle: never downloaded, never loaded"}
+    hub_repo(mirrors, TINY_GPT2, {**files_of(gpt2, [*meta, "model.safetensors"]), **pickle})
+    mistral = tiny_llama("mistral", models / "mistral", tied=False, seed=1)
+    hub_repo(mirrors, TINY_MISTRAL, files_of(mistral, [*meta, "model.safetensors"]))
+    hub_repo(mirrors, PICKLES, {**files_of(gpt2, meta), **pickle})
+    tokenizers = ["tokenizer.json", "tokenizer_config.json"]
+    revisions = hub_repo(mirrors, REVISIONS, files_of(gpt2, tokenizers), files_of(mistral, tokenizers))
+    with serve_hub(mirrors, work, probe_repo=SMOLLM2) as url:
+        yield Hub(url, work, revisions)
+    assert SECRET not in (work / "olah.log").read_text()
+
+
+def cli(hub: Hub, *args: str) -> subprocess.CompletedProcess:
+    """``python -m vocablab ARGS`` against the local hub; its output never holds the token."""
+    done = subprocess.run(
+        [sys.executable, "-m", "vocablab", *args],
+        env={**os.environ, **hub.env()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert SECRET not in done.stdout + done.stderr
+    return done
+
+
+def token_ids(done: subprocess.CompletedProcess) -> dict[str, list[int]]:
+    assert done.returncode == 0, done.stderr
+    return {t["name"]: t["ids"] for t in json.loads(done.stdout)["tokenizers"]}
+
+
+def preset_ids(name: str) -> list[int]:
+    return load_vocabulary(name).encode(TEXT)
+
+
+def test_tokenizer_views_download_only_tokenizer_files(hub):
+    ids = token_ids(cli(hub, "compare", SMOLLM2, GEMMA, TINY_GPT2, "--text", TEXT, "--json"))
+    assert ids == {SMOLLM2: preset_ids("smollm2-135m"), GEMMA: preset_ids("gemma3-270m"), TINY_GPT2: preset_ids("gpt2")}
+    assert hub.snapshot_files(TINY_GPT2) <= set(TOKENIZER_FILES)  # its weights stayed on the server
+    assert "tokenizer.json" in hub.snapshot_files(TINY_GPT2)
+
+
+def test_weights_come_only_as_safetensors(hub):
+    done = cli(hub, "generate", TINY_GPT2, "--prompt", "the cat", "--k", "4", "--max-new-bytes", "6")
+    assert done.returncode == 0, done.stderr
+    files = hub.snapshot_files(TINY_GPT2)
+    assert "model.safetensors" in files and "pytorch_model.bin" not in files
+    done = cli(hub, "generate", PICKLES, "--prompt", "the cat", "--max-new-bytes", "6")
+    assert done.returncode == 2
+    assert "no .safetensors weights" in done.stderr and "pickled weights are never loaded" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_revision_pins_a_commit(hub):
+    first, second = hub.revisions
+    assert preset_ids("gpt2") != preset_ids("mistral")
+    pinned = token_ids(
+        cli(hub, "compare", f"{REVISIONS}@{first}", REVISIONS, f"{REVISIONS}@{second[:10]}", "--text", TEXT, "--json")
+    )
+    assert (
+        pinned
+        == {
+            f"{REVISIONS}@{first}": preset_ids("gpt2"),
+            REVISIONS: preset_ids("mistral"),  # main is the second commit
+            f"{REVISIONS}@{second[:10]}": preset_ids("mistral"),  # a short hash
+        }
+    )
+
+
+def test_unknown_repository_and_unknown_revision_say_different_things(hub):
+    repo = cli(hub, "compare", "vocablab-test/no-such-model", "gpt2", "--text", TEXT)
+    assert repo.returncode == 2 and "no such model on the Hugging Face hub" in repo.stderr
+    revision = cli(hub, "compare", f"{SMOLLM2}@nonexistentrev", "gpt2", "--text", TEXT)
+    assert revision.returncode == 2
+    assert f"{SMOLLM2} exists, but it has no revision 'nonexistentrev'" in revision.stderr
+    assert "main" in revision.stderr  # the revisions it has
+    assert "Traceback" not in repo.stderr + revision.stderr
+
+
+@pytest.fixture(scope="module")
+def public_app(hub, tmp_path_factory):
+    """The app in public mode (as on a Space), reaching the local hub, with a token in its environment."""
+    log = tmp_path_factory.mktemp("public-app") / "app.log"
+    env = {**hub.env("app-hf-cache"), "VOCABLAB_PUBLIC": "1", "VOCABLAB_WORKDIR": str(hub.work / "runs")}
+    with serve_app(env=env, log=log, timeout=180) as url:
+        yield url
+    assert SECRET not in log.read_text()
+
+
+def client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, analytics_enabled=False)
+
+
+def app_error(call) -> str:
+    """The message the app shows for a call that must fail."""
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as error:
+        call()
+    return str(error.value)
+
+
+def test_public_app_serves_hub_ids_and_refuses_server_paths(public_app, hub):
+    visitor = client(public_app)
+    html, summary, *_ = visitor.predict(TEXT, False, SMOLLM2, GEMMA, None, None, api_name="/tokenize_side_by_side")
+    assert [row[0] for row in summary["data"]] == [SMOLLM2, GEMMA]
+    assert hub.snapshot_files(SMOLLM2, "app-hf-cache") <= set(TOKENIZER_FILES)
+    for path in (str(preset_dir("smollm2-135m")), "/etc/passwd", str(hub.work / "runs")):
+        message = app_error(
+            lambda p=path: visitor.predict(TEXT, False, p, GEMMA, None, None, api_name="/tokenize_side_by_side")
+        )
+        assert "not paths on its server" in message and path not in message
+    message = app_error(
+        lambda: visitor.predict(
+            TEXT, False, f"{SMOLLM2}@nonexistentrev", GEMMA, None, None, api_name="/tokenize_side_by_side"
+        )
+    )
+    assert "has no revision 'nonexistentrev'" in message
+    message = app_error(
+        lambda: visitor.predict(
+            TEXT, False, "vocablab-test/no-such-model", GEMMA, None, None, api_name="/tokenize_side_by_side"
+        )
+    )
+    assert "no such model" in message
+    _, summary, *_ = visitor.predict(TEXT, False, "gpt2", "mistral", None, None, api_name="/tokenize_side_by_side")
+    assert len(summary["data"]) == 2  # still serving
+
+
+def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
+    with chromium_page(public_app) as page:
+        page.get_by_role("tab", name="Transplant").click()
+        for picker, value in (("transplant-base", TINY_GPT2), ("transplant-donor", TINY_MISTRAL)):
+            box = page.locator(f"#{picker} input")
+            box.fill(value)
+            box.press("Enter")
+            page.keyboard.press("Escape")
+        k_box = page.locator("input[aria-label='number input for k (anchors per new token)']")
+        k_box.fill("4")
+        k_box.press("Enter")
+        page.locator("#transplant-run").click()
+        summary = page.locator("#transplant-summary")
+        expect(summary).to_contain_text("approximated", timeout=300_000)
+        expect(summary).to_contain_text("Kept on this server for at most 24 hours")
+        handle = re.search(r"output:\S+", summary.inner_text()).group(0)
+        assert str(hub.work) not in summary.inner_text() and "/tmp" not in summary.inner_text()  # no server path
+        # the handle opens the visitor's own model in any picker
+        page.get_by_role("tab", name="Tokenizers").click()
+        for picker, value in (("picker-a", handle), ("picker-b", "mistral")):
+            box = page.locator(f"#{picker} input")
+            box.fill(value)
+            box.press("Enter")
+            page.keyboard.press("Escape")
+        page.locator("#tok-text textarea").fill(TEXT)
+        page.locator("#tok-run").click()
+        expect(page.locator("#tok-html .vl-col").first).to_have_attribute("data-tokenizer", handle, timeout=120_000)
+    other = client(public_app)  # another visitor, another session
+    message = app_error(
+        lambda: other.predict(TEXT, False, handle, "gpt2", None, None, api_name="/tokenize_side_by_side")
+    )
+    assert "no such output in this session" in message

@@ -1,0 +1,191 @@
+"""Where the app keeps what its users make, and what a visitor may reach.
+
+Every browser session gets its own folder under the workspace (``VOCABLAB_WORKDIR``, default
+``vocablab-runs`` in the system's temporary folder). A run in it is named to the visitor by a handle,
+``output:NAME``, which any model picker takes; the server's paths are never shown. Two limits,
+both settable, keep the disk bounded; the oldest runs go first:
+
+- ``VOCABLAB_RUNS_MAX_GB`` (default 20): all sessions' runs together;
+- ``VOCABLAB_RUNS_MAX_HOURS`` (default 24): a run's age.
+
+**Public mode** is on when ``VOCABLAB_PUBLIC=1``, or when ``SPACE_ID`` is set (a Hugging Face
+Space) and ``VOCABLAB_PUBLIC`` is not ``0``. Then model pickers take presets, hub ids and the
+visitor's own handles, never a path on the server; the hub is reached without the server's own
+token (``HF_HUB_DISABLE_IMPLICIT_TOKEN``), so a visitor cannot use the Space owner's access.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from vocablab.errors import VocabLabError
+
+LOG = logging.getLogger(__name__)
+
+HANDLE = "output:"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file-size limit reached
+_SESSION: ContextVar[Path | None] = ContextVar("vocablab_session_folder", default=None)
+
+
+def public_mode() -> bool:
+    flag = os.environ.get("VOCABLAB_PUBLIC", "").strip().lower()
+    if flag in ("1", "true", "yes"):
+        return True
+    return bool(os.environ.get("SPACE_ID")) and flag not in ("0", "false", "no")
+
+
+def root() -> Path:
+    """The workspace: every session's folder lives under ``sessions/`` in it."""
+    path = Path(os.environ.get("VOCABLAB_WORKDIR") or Path(tempfile.gettempdir()) / "vocablab-runs")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def max_bytes() -> int:
+    return int(float(os.environ.get("VOCABLAB_RUNS_MAX_GB", "20")) * 1e9)
+
+
+def max_age_seconds() -> float:
+    return float(os.environ.get("VOCABLAB_RUNS_MAX_HOURS", "24")) * 3600
+
+
+def session_folder(session_hash: str) -> Path:
+    """The folder of one browser session (named by a digest, so the session id is not on disk)."""
+    return root() / "sessions" / hashlib.sha256(session_hash.encode()).hexdigest()[:24]
+
+
+@contextmanager
+def serving(session_hash: str | None) -> Iterator[None]:
+    """While the app serves one visitor's request: their folder is the workspace, and handles
+    resolve in it (and only in it)."""
+    token = _SESSION.set(session_folder(session_hash) if session_hash else None)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+
+
+def workspace() -> Path:
+    """Where new runs go: the visitor's own folder while the app serves them, else the workspace."""
+    path = _SESSION.get() or root()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_handle(spec: str) -> bool:
+    return spec.startswith(HANDLE)
+
+
+def handle(path: str | Path) -> str:
+    return HANDLE + Path(path).name
+
+
+def shown(path: str | Path) -> str:
+    """How a folder is named to a visitor: a handle for runs in the workspace, else its path."""
+    return handle(path) if Path(path).resolve().is_relative_to(root().resolve()) else str(path)
+
+
+def find_output(spec: str) -> Path:
+    """The folder an ``output:NAME`` handle names, in the current visitor's own folder."""
+    if not is_handle(spec):
+        raise VocabLabError(f"{spec!r}: name a model you made in this app as {HANDLE}NAME")
+    name = spec[len(HANDLE) :].strip()
+    folder = _SESSION.get()
+    if folder is None:
+        raise VocabLabError(f"{spec!r}: output handles name models made in this session of the web app")
+    path = folder / name
+    if not NAME.match(name) or not path.is_dir():
+        raise VocabLabError(f"{spec!r}: no such output in this session (it may have expired)")
+    return path
+
+
+def reachable() -> list[Path]:
+    """Runs the caller may reach: the visitor's own while the app serves them, else every run in
+    the workspace (the CLI, on the server's own machine)."""
+    folder = _SESSION.get()
+    found = list(folder.glob("*")) if folder else [*root().glob("*"), *(root() / "sessions").glob("*/*")]
+    return [p for p in found if p.is_dir() and p.name != "sessions" and not p.name.startswith(".")]
+
+
+def runs() -> list[Path]:
+    """Every session's finished runs and archives, oldest first."""
+    found = [p for p in (root() / "sessions").glob("*/*") if not p.name.startswith(".")]
+    return sorted(found, key=_mtime)
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def sweep(now: float | None = None, reserve: int = 0) -> list[Path]:
+    """Delete runs past the age limit, then the oldest until all of them and ``reserve`` more bytes
+    fit the size limit, and partial folders a crash left more than an hour ago. Returns what went."""
+    now = time.time() if now is None else now
+    removed = [p for p in (root() / "sessions").glob("*/.*") if now - _mtime(p) > 3600]
+    kept = []
+    for run in runs():
+        if now - _mtime(run) > max_age_seconds():
+            removed.append(run)
+        else:
+            kept.append((run, size_of(run)))
+    total = sum(size for _, size in kept) + reserve
+    for run, size in kept:  # oldest first
+        if total <= max_bytes():
+            break
+        removed.append(run)
+        total -= size
+    for path in removed:
+        _remove(path)
+    if removed:
+        LOG.info("removed %d expired, over-limit or abandoned runs", len(removed))
+    return removed
+
+
+def make_room(needed: int) -> None:
+    """Before a run that writes about ``needed`` bytes: free room under the size limit (oldest runs
+    first), or refuse with a message when it cannot fit under the limit or on the disk."""
+    if needed > max_bytes():
+        raise VocabLabError(
+            f"this run would write about {needed / 1e9:.1f} GB, more than this server keeps "
+            f"({max_bytes() / 1e9:.1f} GB in all); run it on your own machine with the CLI"
+        )
+    sweep(reserve=needed)
+    free = shutil.disk_usage(root()).free
+    if free < needed * 1.1:
+        raise VocabLabError(
+            f"the server's disk is full ({free / 1e9:.1f} GB free, about {needed / 1e9:.1f} GB needed); "
+            "try again later, or run it on your own machine with the CLI"
+        )
+
+
+def kept_until(path: Path) -> float:
+    """When the run at ``path`` is deleted, at the latest (seconds since the epoch)."""
+    return _mtime(path) + max_age_seconds()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,62 @@
+"""Links a user can share: the URL carries the chosen models, the open tab and the view's text
+(``?tab=numbers&a=gpt2&b=llama3&text=...``); opening it restores them. Each view has a "copy link"
+button, which builds the link in the browser from what is on screen."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from vocablab.options import MAX_TEXT_CHARS
+
+LINK_TEXT_CHARS = 2000  # a URL stays well under the 8 KB that servers and proxies accept
+PICKERS = ("a", "b", "c", "d")
+TABS = ("tokenizers", "numbers", "transplant", "generate", "align")
+
+
+def share_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
+    """The "copy link" button and the box that shows the link (for copying by hand, too)."""
+    with gr.Row(equal_height=True):
+        button = gr.Button("🔗 Copy link", size="sm", scale=0, min_width=120, elem_id=f"{tab}-link-button")
+        box = gr.Textbox(
+            show_label=False,
+            placeholder="a link to this view with these models and this text",
+            interactive=False,
+            scale=4,
+            elem_id=f"{tab}-link",
+        )
+    return button, box
+
+
+def wire(tab: str, button: gr.Button, box: gr.Textbox, pickers: list, fields: dict[str, gr.Component]) -> None:
+    """On click, the browser puts the pickers' and ``fields``' values in a link, copies it and shows it."""
+    names = [*PICKERS, *fields]
+    script = f"""(...values) => {{
+        const names = {json.dumps(names)};
+        const url = new URL(window.location.href);
+        url.search = "";
+        url.searchParams.set("tab", {json.dumps(tab)});
+        names.forEach((name, i) => {{
+            const value = values[i] == null ? "" : String(values[i]).slice(0, {LINK_TEXT_CHARS});
+            if (value) url.searchParams.set(name, value);
+        }});
+        const link = url.toString();
+        if (navigator.clipboard) navigator.clipboard.writeText(link).catch(() => {{}});
+        return link;
+    }}"""
+    button.click(None, [*pickers, *fields.values()], box, js=script)
+
+
+def restore(request: gr.Request, fields: dict[str, list[str]]) -> list:
+    """What to show for a link's query: the pickers, the tab, then each tab's fields in order
+    (``fields``: tab -> its field names). Anything the link does not carry stays as it is."""
+    query = dict(request.query_params) if request else {}
+    updates = [gr.update(value=query[name]) if query.get(name) else gr.update() for name in PICKERS]
+    tab = query.get("tab")
+    updates.append(gr.Tabs(selected=tab) if tab in TABS else gr.update())
+    for name, names in fields.items():
+        for field in names:
+            value = query.get(field) if tab == name else None
+            updates.append(gr.update(value=value[:MAX_TEXT_CHARS]) if value else gr.update())
+    return updates
