@@ -1,7 +1,7 @@
 """Bad input through the running app, as a visitor's ``gradio_client`` sends it: each case gets a clear
 message (never a traceback), and the app answers the next visitor. The app runs with a file-size
 limit (``RLIMIT_FSIZE``), so a transplant's write fails the way a full disk fails it, and with a
-2 GB limit on what its users may keep."""
+2 GB limit on what its users may keep, and a queue of 2."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ LIMITED_APP = (
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     work = tmp_path_factory.mktemp("bad-input-app")
-    env = {"HF_HUB_OFFLINE": "1", "VOCABLAB_WORKDIR": str(work / "runs"), "VOCABLAB_RUNS_MAX_GB": "2"}
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "VOCABLAB_WORKDIR": str(work / "runs"),
+        "VOCABLAB_RUNS_MAX_GB": "2",
+        "VOCABLAB_QUEUE_SIZE": "2",
+    }
     with serve_app(env=env, log=work / "app.log", command=[sys.executable, "-c", LIMITED_APP], timeout=180) as url:
         from gradio_client import Client
 
@@ -91,3 +96,25 @@ def test_a_full_disk_during_a_transplant_keeps_nothing_half_written(app):
     # over the limit on what users keep (SmolLM2 with Gemma's 262,144 rows: about 2.9 GB), refused first
     message = refused(client, SMOLLM, GEMMA, 8, "mean", "bytes", api_name="/run_transplant")
     assert "more than this server keeps" in message
+
+
+def test_past_the_queue_a_visitor_is_told_to_retry(app):
+    import time
+
+    from gradio_client import Client
+
+    client, _ = app
+    args = [SMOLLM, GEMMA, "The capital of France is", False, True, "bytes", 4, 8, False, False, 1.0, 1.0, 0, 4, 0.5]
+    visitors = [Client(client.src, verbose=False, analytics_enabled=False) for _ in range(6)]
+    jobs = [visitor.submit(*args, api_name="/run_all") for visitor in visitors]  # one model run at a time
+    deadline = time.monotonic() + 60
+    while sum(job.done() for job in jobs) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    turned_away = [str(job.exception()) for job in jobs if job.done()]
+    waiting = [job for job in jobs if not job.done()]
+    for job in waiting:
+        job.cancel()
+    assert len(turned_away) >= 3 and all("queue is full" in m.lower() for m in turned_away), turned_away
+    assert waiting  # the queue held the others
+    _, summary, *_ = client.predict(TEXT, False, SMOLLM, GEMMA, None, None, api_name="/tokenize_side_by_side")
+    assert len(summary["data"]) == 2

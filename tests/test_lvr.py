@@ -330,7 +330,7 @@ def test_every_declared_end_stops_the_reduced_model():
 
     sub = build_subvocabulary(vocab, ALL_BYTES, "bytes")
     reduced = ReducedModel(Chatty(len(vocab), 0, {}), sub, [], k=None)
-    emitted, _ = decode(reduced, sub.symbols, Decoding(max_new_bytes=20))
+    emitted, _, _ = decode(reduced, sub.symbols, Decoding(max_new_bytes=20))
     assert reduced.ended and sub.text(emitted) == b"a" and emitted[-1] == sub.eos_symbol
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.reduce.generate import generate_plain, generate_reduced, prompt_ids
+from vocablab.reduce.generate import generate_plain, generate_reduced, prompt_ids, time_limit
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -75,6 +76,19 @@ def test_whitespace_and_cut_character_prompts_generate(smol):
     cut = generate_reduced("smollm2-135m", b"\xe2\x82".decode("utf-8", "surrogateescape"), **kwargs)
     completed = (b"\xe2\x82" + cut.data)[:3].decode("utf-8")  # raises if the character was not completed
     assert len(completed) == 1
+
+
+def test_a_time_limit_stops_exact_mode_and_keeps_what_it_made(smol):
+    model, _ = smol
+    started = time.monotonic()
+    with time_limit(1.0):
+        result = generate_reduced("smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=400, model=model)
+    assert result.ended_by == "time limit" and 0 < result.steps < 400
+    assert time.monotonic() - started < 120  # one step past the limit at most
+    unlimited = generate_reduced(
+        "smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=result.steps, model=model
+    )
+    assert unlimited.text.startswith(result.text)  # greedy: the same path, cut earlier
 
 
 @pytest.mark.parametrize("kind", ["bytes", "maxlen:4", "mcv:gemma3-270m", "file"])

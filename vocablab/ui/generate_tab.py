@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import Decoding
-from vocablab.reduce.generate import SIDE_BY_SIDE, Generation, generate_side_by_side
+from vocablab.reduce.generate import SIDE_BY_SIDE, Generation, generate_side_by_side, time_limit
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
@@ -83,6 +83,7 @@ def inspector_chart(result: Generation, step: int) -> go.Figure:
     return fig
 
 
+SECONDS_EACH = 45  # a reduced or ensembled output stops here (exact mode can grow without bound)
 SUBVOCAB_CHOICES = {"MCV with the other model": "mcv", "bytes": "bytes", "maxlen:N": "maxlen"}
 
 
@@ -133,9 +134,9 @@ def run_all(
     )
 
 
-@gpu(120)
+@gpu(6 * SECONDS_EACH)
 def generate_on_gpu(a, b, prompt, subvocab, decoding, weight, session) -> dict[str, Generation]:
-    with outputs.serving(session):
+    with outputs.serving(session), time_limit(SECONDS_EACH):
         models = (cached_model(a), cached_model(b))
         return generate_side_by_side(a, b, prompt, subvocab=subvocab, decoding=decoding, weight_a=weight, models=models)
 
@@ -163,7 +164,7 @@ def build(pickers) -> dict[str, gr.Component]:
         heal = gr.Checkbox(True, label="heal the prompt's end (condition on its text)", elem_id="gen-heal")
     with gr.Row():
         k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0, minimum=1)
-        exact = gr.Checkbox(False, label="exact (no pruning; slow)")
+        exact = gr.Checkbox(False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)")
         sample = gr.Checkbox(False, label="sample (else greedy)")
         temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
