@@ -29,7 +29,7 @@ PROMPTS = [
     "The quick brown fox",
     "日本の首都は",
 ]
-MAX_BYTES = 40
+MAX_BYTES = 20
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from vocablab.ui.common import model_picker
 
 INTRO = """# vocablab
 Look inside LLM vocabularies and make models with different tokenizers work together.
-Type any **preset**, **hub id** (`org/name` or `org/name@revision`), **local folder** or **.gguf file**
-in the pickers. Cross-tokenizer numbers are per byte of text, never per token."""
+Type any **preset**, **hub id** (`org/name` or `org/name@revision`), {local}**`output:NAME`** for a
+model you made here, in the pickers. Cross-tokenizer numbers are per byte of text, never per token."""
+LOCAL = "**local folder**, **.gguf file**, "
 
 
 def device_note() -> str:
@@ -50,7 +51,7 @@ def build_app() -> gr.Blocks:
     # files handed to visitors (archives) are copied into Gradio's cache: delete them with the outputs
     delete_cache = (3600, int(outputs.max_age_seconds()))
     with gr.Blocks(title="vocablab", delete_cache=delete_cache) as app:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO.format(local="" if outputs.public_mode() else LOCAL))
         with gr.Row():
             pickers = [
                 model_picker("Model A", DEFAULT_MODELS[0], "picker-a"),

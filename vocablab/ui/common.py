@@ -104,13 +104,15 @@ def cached_model(spec: str):
 
 
 def model_picker(label: str, value: str | None, elem_id: str | None = None) -> gr.Dropdown:
-    """A preset list that also takes any hub id, local folder or .gguf path typed in."""
+    """A preset list that also takes a hub id, an output handle, or (not in public mode) a local
+    folder or .gguf path typed in."""
     return gr.Dropdown(
         choices=preset_names(),
         value=value,
         label=label,
         allow_custom_value=True,
-        info="preset, hub id (org/name[@rev]), local folder or .gguf file",
+        info="preset, hub id (org/name[@rev])"
+        + (", or output:NAME for a model you made here" if outputs.public_mode() else ", local folder or .gguf file"),
         elem_id=elem_id,
     )
 
