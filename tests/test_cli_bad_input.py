@@ -27,7 +27,7 @@ from vocablab.presets import ensure_preset
 from .conftest import tiny_byte_level_bpe, tiny_llama, tiny_sentencepiece_bpe
 
 CASE_TIMEOUT_S = 240
-SMOLLM, GEMMA = "smollm2-135m", "gemma3-270m"
+SMOLLM = "smollm2-135m"  # the second model of two-model cases is tiny: they test options, not models
 slow = pytest.mark.slow
 needs_no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 
@@ -76,6 +76,11 @@ class Files:
         config = {"architectures": ["BertForMaskedLM"], "model_type": "bert"}
         (folder / "config.json").write_text(json.dumps(config))
         return str(folder)
+
+    def small_model(self) -> str:
+        """A one-layer Llama with the mistral preset's tokenizer, quick to load."""
+        folder = self.root / "small-model"
+        return str(folder if folder.is_dir() else tiny_llama("mistral", folder, tied=False))
 
     def mismatched_model(self) -> str:
         """A real-architecture model whose embedding has fewer rows than its tokenizer has ids."""
@@ -216,39 +221,49 @@ CASES = [
     case(lambda f: ["generate", "mistral", "--prompt", "hi"], "generate-tokenizer-only-preset", marks=slow),
     # ensemble
     case(
-        lambda f: ["ensemble", SMOLLM, GEMMA, "--prompt", "x", "--weights", "1,2,3"],
+        lambda f: ["ensemble", SMOLLM, f.small_model(), "--prompt", "x", "--weights", "1,2,3"],
         "ensemble-wrong-number-of-weights",
         marks=slow,
     ),
     case(
-        lambda f: ["ensemble", SMOLLM, GEMMA, "--prompt", "x", "--weights", "0,0"], "ensemble-zero-weights", marks=slow
+        lambda f: ["ensemble", SMOLLM, f.small_model(), "--prompt", "x", "--weights", "0,0"],
+        "ensemble-zero-weights",
+        marks=slow,
     ),
     case(
-        lambda f: ["ensemble", SMOLLM, GEMMA, "--prompt", "x", "--weights=-1,2"], "ensemble-negative-weight", marks=slow
+        lambda f: ["ensemble", SMOLLM, f.small_model(), "--prompt", "x", "--weights=-1,2"],
+        "ensemble-negative-weight",
+        marks=slow,
     ),
     # align
-    case(lambda f: ["align", SMOLLM, GEMMA, "--text", ""], "align-empty-text", marks=slow),
+    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", ""], "align-empty-text", marks=slow),
     case(
-        lambda f: ["align", SMOLLM, GEMMA, "--file", f.text("x" * (MAX_ALIGN_BYTES + 1))],
+        lambda f: ["align", SMOLLM, f.small_model(), "--file", f.text("x" * (MAX_ALIGN_BYTES + 1))],
         "align-text-too-long",
         marks=slow,
     ),
-    case(lambda f: ["align", SMOLLM, GEMMA, "--text", "hello", "--top-k", "10000000"], "align-top-k-huge", marks=slow),
-    case(lambda f: ["align", SMOLLM, GEMMA, "--text", "hello", "--top-k", "0"], "align-top-k-0", marks=slow),
     case(
-        lambda f: ["align", SMOLLM, GEMMA, "--text", "hello world", "--position", "9999"],
+        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--top-k", "10000000"],
+        "align-top-k-huge",
+        marks=slow,
+    ),
+    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--top-k", "0"], "align-top-k-0", marks=slow),
+    case(
+        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello world", "--position", "9999"],
         "align-position-out-of-range",
         marks=slow,
     ),
-    case(lambda f: ["align", SMOLLM, GEMMA, "--text", "hello", "--reg", "0"], "align-reg-0", marks=slow),
+    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--reg", "0"], "align-reg-0", marks=slow),
     case(
-        lambda f: ["align", SMOLLM, GEMMA, "--text", "hello", "--temperature", "0"], "align-temperature-0", marks=slow
+        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--temperature", "0"],
+        "align-temperature-0",
+        marks=slow,
     ),
     case(
         lambda f: [
             "align",
             SMOLLM,
-            GEMMA,
+            f.small_model(),
             "--text",
             "hello",
             "--cost",
@@ -262,12 +277,24 @@ CASES = [
     case(lambda f: ["align", SMOLLM, "mistral", "--text", "hello"], "align-tokenizer-only-preset", marks=slow),
     # distill
     case(
-        lambda f: ["distill", "--teacher", SMOLLM, "--student", GEMMA, "--text", f.text(), "--steps", "0"],
+        lambda f: ["distill", "--teacher", SMOLLM, "--student", f.small_model(), "--text", f.text(), "--steps", "0"],
         "distill-steps-0",
         marks=slow,
     ),
     case(
-        lambda f: ["distill", "--teacher", SMOLLM, "--student", GEMMA, "--text", f.text(), "--steps", "1", "--lr", "0"],
+        lambda f: [
+            "distill",
+            "--teacher",
+            SMOLLM,
+            "--student",
+            f.small_model(),
+            "--text",
+            f.text(),
+            "--steps",
+            "1",
+            "--lr",
+            "0",
+        ],
         "distill-lr-0",
         marks=slow,
     ),
@@ -277,7 +304,7 @@ CASES = [
             "--teacher",
             SMOLLM,
             "--student",
-            GEMMA,
+            f.small_model(),
             "--text",
             f.text(),
             "--steps",
@@ -294,7 +321,7 @@ CASES = [
             "--teacher",
             SMOLLM,
             "--student",
-            GEMMA,
+            f.small_model(),
             "--text",
             str(f.root / "missing.txt"),
             "--steps",
@@ -315,12 +342,12 @@ CASES = [
     case(lambda f: ["eval", "mistral", "--text", f.text()], "eval-tokenizer-only-preset", marks=slow),
     case(lambda f: ["generate", f.mismatched_model(), "--prompt", "hi"], "generate-vocab-size-mismatch", marks=slow),
     case(
-        lambda f: ["eval", SMOLLM, GEMMA, "--text", f.text(), "--subvocab", "bytes"],
+        lambda f: ["eval", SMOLLM, f.small_model(), "--text", f.text(), "--subvocab", "bytes"],
         "eval-subvocab-with-ensemble",
         marks=slow,
     ),
     case(
-        lambda f: ["eval", SMOLLM, GEMMA, "--text", f.text(), "--weights", "1,2,3"],
+        lambda f: ["eval", SMOLLM, f.small_model(), "--text", f.text(), "--weights", "1,2,3"],
         "eval-wrong-number-of-weights",
         marks=slow,
     ),
@@ -331,7 +358,7 @@ CASES = [
         marks=(slow, needs_no_gpu),
     ),
     case(
-        lambda f: ["ensemble", SMOLLM, GEMMA, "--prompt", "hi", "--device", "cuda"],
+        lambda f: ["ensemble", SMOLLM, f.small_model(), "--prompt", "hi", "--device", "cuda"],
         "ensemble-cuda-without-gpu",
         marks=(slow, needs_no_gpu),
     ),
@@ -361,7 +388,7 @@ CASES = [
             "--teacher",
             SMOLLM,
             "--student",
-            GEMMA,
+            f.small_model(),
             "--text",
             f.text(),
             "--steps",

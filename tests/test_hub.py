@@ -32,6 +32,7 @@ TINY_GPT2 = "vocablab-test/tiny-llama-gpt2"
 TINY_MISTRAL = "vocablab-test/tiny-llama-mistral"
 PICKLES = "vocablab-test/pickles-only"
 REVISIONS = "vocablab-test/tokenizer-revisions"
+CUSTOM = "vocablab-test/custom-code"  # its config names Python code of its own, which writes a marker
 SECRET = "hf_vocablabTestToken0123456789abcdef"
 TEXT = "The café's 2024 revenue grew 12.5% to $1,234,567.89"
 
@@ -76,6 +77,12 @@ def hub(tmp_path_factory):
     hub_repo(mirrors, PICKLES, {**files_of(gpt2, meta), **pickle})
     tokenizers = ["tokenizer.json", "tokenizer_config.json"]
     revisions = hub_repo(mirrors, REVISIONS, files_of(gpt2, tokenizers), files_of(mistral, tokenizers))
+    config = json.loads((gpt2 / "config.json").read_text())
+    config |= {"architectures": ["CustomForCausalLM"], "model_type": "vocablab_custom"}
+    config["auto_map"] = {"AutoConfig": "custom.CustomConfig", "AutoModelForCausalLM": "custom.CustomForCausalLM"}
+    code = f"from pathlib import Path\nPath({str(work / 'custom-code-ran')!r}).touch()\n"
+    custom = {"config.json": json.dumps(config).encode(), "custom.py": code.encode()}
+    hub_repo(mirrors, CUSTOM, {**files_of(gpt2, [*tokenizers, "model.safetensors"]), **custom})
     with serve_hub(mirrors, work, probe_repo=SMOLLM2) as url:
         yield Hub(url, work, revisions)
     assert SECRET not in (work / "olah.log").read_text()
@@ -145,6 +152,18 @@ def test_unknown_repository_and_unknown_revision_say_different_things(hub):
     assert f"{SMOLLM2} exists, but it has no revision 'nonexistentrev'" in revision.stderr
     assert "main" in revision.stderr  # the revisions it has
     assert "Traceback" not in repo.stderr + revision.stderr
+
+
+def test_a_repositorys_own_code_runs_only_when_allowed(hub):
+    marker = hub.work / "custom-code-ran"
+    text = hub.work / "text.txt"
+    text.write_text("the cat sat on the mat\n")
+    refused = cli(hub, "eval", CUSTOM, "--text", str(text))
+    assert refused.returncode == 2 and "cannot load as a causal LM" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not marker.exists() and "custom.py" not in hub.snapshot_files(CUSTOM)  # not even downloaded
+    cli(hub, "eval", CUSTOM, "--text", str(text), "--trust-remote-code")  # the user's own choice
+    assert marker.exists()
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +264,13 @@ def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
         lambda: other.predict(TEXT, False, handle, "gpt2", None, None, api_name="/tokenize_side_by_side")
     )
     assert "no such output in this session" in message
+
+
+def test_public_app_pushes_only_with_the_visitors_own_token(public_app, hub):
+    visitor = client(public_app)
+    summary, *_ = visitor.predict(TINY_GPT2, TINY_MISTRAL, 2, "omp", "bytes", api_name="/run_transplant")
+    assert "output:" in summary and str(hub.work) not in summary
+    message = app_error(lambda: visitor.predict("someone/result", "", api_name="/push"))
+    assert "hub token" in message  # the server's HF_TOKEN is not lent to a visitor
+    message = app_error(lambda: visitor.predict("someone/result", "hf_visitorsOwnToken", api_name="/push"))
+    assert "push to someone/result failed" in message and "hf_visitorsOwnToken" not in message

@@ -67,6 +67,9 @@ def test_make_room_frees_the_oldest_or_refuses(workdir, monkeypatch):
     now = time.time()
     first = make_run("a", "first", 4 * MB, 3, now)
     second = make_run("b", "second", 4 * MB, 2, now)
+    outputs.make_room(5 * MB, keep=first)  # 8 + 5 > 10, but the oldest is kept: the next goes
+    assert first.is_dir() and not second.exists()
+    second = make_run("b", "second", 4 * MB, 2, now)
     outputs.make_room(5 * MB)  # 8 + 5 > 10: the oldest goes
     assert not first.exists() and second.is_dir()
     with pytest.raises(VocabLabError, match="more than this server keeps"):

@@ -95,7 +95,11 @@ def bits_per_byte(
     """
     if not documents:
         raise VocabLabError("no text to score")
-    source = model_spec if isinstance(model_spec, Source) else resolve(model_spec, need="model")
+    source = (
+        model_spec
+        if isinstance(model_spec, Source)
+        else resolve(model_spec, need="model", trust_remote_code=trust_remote_code)
+    )
     vocab = load_vocabulary(source, trust_remote_code=trust_remote_code)
     model = model or load_causal_lm(source, device=device, trust_remote_code=trust_remote_code)
     total_bits, n_tokens = 0.0, 0

@@ -318,10 +318,12 @@ def _spread(items: list, k: int) -> list:
     return [items[i * len(items) // k] for i in range(k)]
 
 
+@lru_cache(maxsize=16)
 def compare_numbers(a: Vocabulary, b: Vocabulary, *, max_rows: int | None = 2000) -> NumberComparison:
     """Compare how ``a`` and ``b`` split the fixed number samples (see :func:`number_samples`).
 
-    ``max_rows=None`` keeps every differing number in the table.
+    ``max_rows=None`` keeps every differing number in the table. Cached per pair: the app's
+    visitors share one result (callers must not change it).
 
     >>> from vocablab import load_vocabulary
     >>> result = compare_numbers(load_vocabulary("smollm2-135m"), load_vocabulary("llama3"))

@@ -131,9 +131,10 @@ def size_of(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def sweep(now: float | None = None, reserve: int = 0) -> list[Path]:
-    """Delete runs past the age limit, then the oldest until all of them and ``reserve`` more bytes
-    fit the size limit, and partial folders a crash left more than an hour ago. Returns what went."""
+def sweep(now: float | None = None, reserve: int = 0, keep: Path | None = None) -> list[Path]:
+    """Delete runs past the age limit, then the oldest (but ``keep``) until all of them and ``reserve``
+    more bytes fit the size limit, and partial folders a crash left more than an hour ago. Returns
+    what went."""
     now = time.time() if now is None else now
     removed = [p for p in (root() / "sessions").glob("*/.*") if now - _mtime(p) > 3600]
     kept = []
@@ -146,8 +147,9 @@ def sweep(now: float | None = None, reserve: int = 0) -> list[Path]:
     for run, size in kept:  # oldest first
         if total <= max_bytes():
             break
-        removed.append(run)
-        total -= size
+        if run != keep:
+            removed.append(run)
+            total -= size
     for path in removed:
         _remove(path)
     if removed:
@@ -155,15 +157,16 @@ def sweep(now: float | None = None, reserve: int = 0) -> list[Path]:
     return removed
 
 
-def make_room(needed: int) -> None:
+def make_room(needed: int, keep: Path | None = None) -> None:
     """Before a run that writes about ``needed`` bytes: free room under the size limit (oldest runs
-    first), or refuse with a message when it cannot fit under the limit or on the disk."""
+    first, but never ``keep``), or refuse with a message when it cannot fit under the limit or on
+    the disk."""
     if needed > max_bytes():
         raise VocabLabError(
             f"this run would write about {needed / 1e9:.1f} GB, more than this server keeps "
             f"({max_bytes() / 1e9:.1f} GB in all); run it on your own machine with the CLI"
         )
-    sweep(reserve=needed)
+    sweep(reserve=needed, keep=keep)
     free = shutil.disk_usage(root()).free
     if free < needed * 1.1:
         raise VocabLabError(

@@ -72,8 +72,10 @@ def resolve(
     need: Need = "tokenizer",
     revision: str | None = None,
     token: str | None = None,
+    trust_remote_code: bool = False,
 ) -> Source:
-    """Turn what a user typed into a local :class:`Source`, fetching what is missing."""
+    """Turn what a user typed into a local :class:`Source`, fetching what is missing (a hub
+    repository's Python files only when ``trust_remote_code`` allows running them)."""
     spec = (spec or "").strip()
     if not spec:
         raise VocabLabError("no model given: type a preset name, a local path or a hub id")
@@ -88,27 +90,27 @@ def resolve(
         path = outputs.find_output(spec)
         check_local_dir(path, need)
         return Source(spec, "local", path)
-    if outputs.public_mode():  # a visitor reaches nothing on the server's disk but their own outputs
-        if not HUB_ID.match(spec.split("@", 1)[0]):
-            raise VocabLabError(
-                f"{spec!r}: this public app opens presets, hub ids (org/name) and the models you made here "
-                f"({outputs.HANDLE}NAME), not paths on its server"
-            )
-        name, rev = spec.split("@", 1) if "@" in spec else (spec, None)
-        return Source(spec, "hub", download_from_hub(name, revision or rev or None, need, token), revision=rev)
+    public = outputs.public_mode()  # a visitor reaches nothing on the server's disk but their own outputs
     path = Path(spec).expanduser()
-    if path.is_file():
+    if not public and path.is_file():
         if path.suffix != ".gguf":
             raise VocabLabError(f"{spec}: not a .gguf file; give a model folder or a GGUF file")
         check_gguf(path)
         return Source(spec, "gguf", path.parent, gguf_file=path.name)
-    if path.is_dir():
+    if not public and path.is_dir():
         check_local_dir(path, need)
         return Source(spec, "local", path)
     name, rev = split_revision(spec)
+    if public and not HUB_ID.match(name):
+        raise VocabLabError(
+            f"{spec!r}: this public app opens presets, hub ids (org/name) and the models you made here "
+            f"({outputs.HANDLE}NAME), not paths on its server"
+        )
     if not HUB_ID.match(name):
         raise VocabLabError(f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'")
-    return Source(spec, "hub", download_from_hub(name, revision or rev, need, token), revision=rev)
+    code = trust_remote_code and not public
+    local = download_from_hub(name, revision or rev or None, need, token, code=code)
+    return Source(spec, "hub", local, revision=rev)
 
 
 def check_local_dir(path: Path, need: Need) -> None:
@@ -156,8 +158,9 @@ def check_gguf(path: Path) -> None:
         )
 
 
-def download_from_hub(name: str, revision: str | None, need: Need, token: str | None) -> Path:
-    """Download only the files ``need`` asks for; hub tokens are passed on, never logged."""
+def download_from_hub(name: str, revision: str | None, need: Need, token: str | None, code: bool = False) -> Path:
+    """Download only the files ``need`` asks for (and the repository's Python files when ``code``);
+    hub tokens are passed on, never logged."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -166,7 +169,7 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
         RevisionNotFoundError,
     )
 
-    patterns = TOKENIZER_FILES + (WEIGHT_FILES if need == "model" else [])
+    patterns = TOKENIZER_FILES + (WEIGHT_FILES if need == "model" else []) + (["*.py"] if code else [])
     LOG.info("downloading %s (revision %s, %s files) from the hub", name, revision or "default", need)
     auth = token or (False if outputs.public_mode() else None)  # a public app never lends its own token
     try:
@@ -276,7 +279,7 @@ def load_vocabulary(
     token: str | None = None,
 ) -> Vocabulary:
     """The byte view of any source's tokenizer (cached per source within the process)."""
-    source = spec if isinstance(spec, Source) else resolve(spec, token=token)
+    source = spec if isinstance(spec, Source) else resolve(spec, token=token, trust_remote_code=trust_remote_code)
     return _load_vocabulary(source, trust_remote_code)
 
 
@@ -305,7 +308,11 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     target = torch_device(device)  # before any download or load
-    source = spec if isinstance(spec, Source) else resolve(spec, need="model", token=token)
+    source = (
+        spec
+        if isinstance(spec, Source)
+        else resolve(spec, need="model", token=token, trust_remote_code=trust_remote_code)
+    )
     kwargs = {"trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32}
     if device == "auto" and torch.cuda.is_available():
         kwargs["device_map"] = "auto"  # spread over the GPUs (and the CPU) when one device is too small
@@ -315,8 +322,8 @@ def load_causal_lm(
         kwargs["use_safetensors"] = True
     try:
         model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
-    except ValueError as exc:
-        raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:200]})") from exc
+    except (ValueError, KeyError, OSError) as exc:  # unknown architecture, custom code not allowed, bad files
+        raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:300]})") from exc
     rows = model.get_input_embeddings().num_embeddings
     largest = max(load_vocabulary(source, trust_remote_code=trust_remote_code).text_ids, default=-1)
     if largest >= rows:

@@ -145,7 +145,9 @@ def distill(
         raise VocabLabError("the temperature and learning rate must be positive and the ULD weight not negative")
     out = check_output_folder(out, overwrite=overwrite) if out else None
     device = str(torch_device(device))  # one device for both models: the student trains there
-    teacher_src, student_src = (resolve(s, need="model") for s in (teacher, student))
+    teacher_src, student_src = (
+        resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (teacher, student)
+    )
     vocab_t, vocab_s = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (teacher_src, student_src))
     docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in read_documents(text, limit)]
     docs = [d for d in docs if d.index_teacher]

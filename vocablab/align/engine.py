@@ -178,7 +178,9 @@ def align_text(
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if reg <= 0:
         raise VocabLabError("the Sinkhorn regularization must be positive")
-    src_a, src_b = (s if isinstance(s, Source) else resolve(s, need="model") for s in (a, b))
+    src_a, src_b = (
+        s if isinstance(s, Source) else resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b)
+    )
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
     check_options(text, vocab_a, vocab_b, top_k, temperature)
     text_a, text_b = check_encodes(vocab_a, text), check_encodes(vocab_b, text)

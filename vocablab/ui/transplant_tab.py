@@ -146,7 +146,7 @@ def download(out, progress=gr.Progress(track_tqdm=True)):
     if not out:
         raise gr.Error("run a transplant first")
     progress(0.1, desc="writing the archive")
-    outputs.make_room(outputs.size_of(Path(out)))
+    outputs.make_room(outputs.size_of(Path(out)), keep=Path(out))  # the archive needs room; its model stays
     return str(write_archive(out))
 
 
