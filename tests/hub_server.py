@@ -10,13 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vocablab.ui.serve import free_port
+from vocablab.ui.serve import answers_200, free_port
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "vocablab tests",
@@ -52,14 +50,6 @@ def hub_repo(mirrors: Path, repo_id: str, *commits: dict[str, Path | bytes]) -> 
     return hashes
 
 
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextmanager
 def serve_hub(mirrors: Path, work: Path, probe_repo: str, timeout: float = 60) -> Iterator[str]:
     """Start olah offline on a free local port over ``mirrors``; yield its URL once ``probe_repo``
@@ -81,7 +71,7 @@ def serve_hub(mirrors: Path, work: Path, probe_repo: str, timeout: float = 60) -
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
-        while not answers(f"{url}/api/models/{probe_repo}/revision/main"):
+        while not answers_200(f"{url}/api/models/{probe_repo}/revision/main"):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"olah did not start on {url}:\n{(work / 'olah.log').read_text()[-3000:]}")
             time.sleep(0.1)
