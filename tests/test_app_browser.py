@@ -134,8 +134,9 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     expect_empty_input_refused(page, "#gen-prompt textarea", "#gen-run", "type a prompt")
     page.locator("#gen-prompt textarea").fill("The capital of France is ")  # a trailing space: healed
     budget = page.locator("input[aria-label='number input for new bytes at most']")
-    budget.fill("16")  # six outputs on 2 CPU cores: short ones keep the test quick
+    budget.fill("16")  # six outputs on 2 CPU cores: short ones with a small K keep the test quick
     budget.press("Enter")
+    page.locator("input[aria-label='K (next tokens kept per cover entry)']").fill("20")
     page.locator("#gen-run").click()
     cards = page.locator("#gen-outputs .vl-col")
     cards.nth(5).wait_for(timeout=400_000)

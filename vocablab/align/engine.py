@@ -120,18 +120,22 @@ def byte_ends(vocab: Vocabulary, text_ids: list[int]) -> list[int]:
     return [0] + [end for _, end in vocab.byte_spans(text_ids)]
 
 
-def check_options(text: str, vocab_a: Vocabulary, vocab_b: Vocabulary, top_k: int, temperature: float) -> None:
+def check_options(text: str, top_k: int, temperature: float) -> None:
+    """What can be refused before any tokenizer or model is loaded."""
     if not text:
         raise VocabLabError("the text is empty: type some text to align the two models on")
     if len(text.encode("utf-8")) > MAX_ALIGN_BYTES:
         raise VocabLabError(f"the text has {len(text.encode('utf-8')):,} bytes; align takes up to {MAX_ALIGN_BYTES:,}")
     if top_k < 1:
         raise VocabLabError("top-k must be at least 1")
+    if temperature <= 0:
+        raise VocabLabError("the temperature must be positive")
+
+
+def check_top_k(top_k: int, vocab_a: Vocabulary, vocab_b: Vocabulary) -> None:
     for vocab in (vocab_a, vocab_b):
         if top_k > len(vocab):
             raise VocabLabError(f"top-k {top_k:,} is larger than {vocab.name}'s vocabulary ({len(vocab):,} tokens)")
-    if temperature <= 0:
-        raise VocabLabError("the temperature must be positive")
 
 
 @torch.no_grad()
@@ -178,11 +182,12 @@ def align_text(
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if reg <= 0:
         raise VocabLabError("the Sinkhorn regularization must be positive")
+    check_options(text, top_k, temperature)
     src_a, src_b = (
         s if isinstance(s, Source) else resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b)
     )
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
-    check_options(text, vocab_a, vocab_b, top_k, temperature)
+    check_top_k(top_k, vocab_a, vocab_b)
     text_a, text_b = check_encodes(vocab_a, text), check_encodes(vocab_b, text)
     mapping = TokenMapping.for_models(src_a, src_b, vocab_a, vocab_b, transplant) if cost == "embedding" else None
     pairs = align_positions(byte_ends(vocab_a, text_a), byte_ends(vocab_b, text_b), alignment)

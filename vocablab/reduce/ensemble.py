@@ -17,7 +17,7 @@ import torch
 from vocablab.errors import VocabLabError
 from vocablab.options import SPACES
 from vocablab.reduce.lvr import ReducedModel
-from vocablab.reduce.subvocab import EOS, SubVocabulary, Symbol, build_subvocabulary
+from vocablab.reduce.subvocab import EOS, SubVocabulary, Symbol, build_subvocabulary, common_with
 from vocablab.vocab import ALL_BYTES, Vocabulary, maximal_common_vocabulary
 
 
@@ -53,8 +53,11 @@ def _shared_space(vocabs: tuple[Vocabulary, ...], space: str) -> SharedSpace:
         raise VocabLabError(f"unknown ensemble space {space!r}; use mcv or bytes")
     if len(vocabs) < 2:
         raise VocabLabError("an ensemble needs at least two models")
-    allowed = maximal_common_vocabulary(list(vocabs)) if space == "mcv" else ALL_BYTES
-    subs = [build_subvocabulary(v, allowed, space) for v in vocabs]
+    if space == "mcv" and len(vocabs) == 2:  # the sub-vocabularies each model is reduced to (built once)
+        subs = [common_with(vocabs[0], vocabs[1]), common_with(vocabs[1], vocabs[0])]
+    else:
+        allowed = maximal_common_vocabulary(list(vocabs)) if space == "mcv" else ALL_BYTES
+        subs = [build_subvocabulary(v, allowed, space) for v in vocabs]
     common = set.intersection(*(set(sub.symbols) for sub in subs))
     shared = sorted((s for s in common if s.data is not None), key=lambda s: (len(s.data), s.data))
     symbols = [Symbol(None, EOS), *shared]

@@ -227,13 +227,8 @@ class ReducedModel:
             requests = []  # (weight, parent state, tokens, token, tail still to spell)
             for entry, rest in frontier:
                 logprobs = self._logprobs(entry.state)
-                within, beyond = self.sub.tokens_along(rest)
-                if beyond:
-                    ids = torch.tensor(beyond, dtype=torch.long)
-                    rows = [self.sub.segment(self.sub.token_bytes[u][len(rest) :]) for u in beyond]
-                    pending = torch.full((len(rows), max(map(len, rows))), -1, dtype=torch.long)
-                    for row, pieces in enumerate(rows):
-                        pending[row, : len(pieces)] = torch.tensor(pieces)
+                within, ids, pending = self.sub.tokens_along(rest)
+                if len(ids):
                     groups.append(OpenGroup(logprobs[ids] + entry.logw, entry.state, entry.tokens, ids, 0, pending))
                 for u in within:
                     w = entry.logw + logprobs[u].item()

@@ -85,17 +85,28 @@ class SubVocabulary:
                 out.setdefault(data[0], []).append(token)
         return out
 
-    def tokens_along(self, data: bytes) -> tuple[list[int], list[int]]:
-        """Model tokens whose bytes are a prefix of ``data`` (``data`` itself included), and those
-        whose bytes run past its end, ``data`` being their prefix."""
-        within, beyond = [], []
-        for token in self._by_first_byte.get(data[0], ()):
-            piece = self.token_bytes[token]
-            if data.startswith(piece):
-                within.append(token)
-            elif piece.startswith(data):
-                beyond.append(token)
-        return within, beyond
+    def tokens_along(self, data: bytes) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+        """Model tokens whose bytes are a prefix of ``data`` (``data`` itself included); the ids of
+        those whose bytes run past its end, ``data`` being their prefix; and for each of these, tau_S
+        of the bytes past the end (a row of symbol ids, padded with -1). Cached per ``data``: the
+        end of a prompt is conditioned on again at every generation."""
+        if data not in self._along:
+            within, beyond = [], []
+            for token in self._by_first_byte.get(data[0], ()):
+                piece = self.token_bytes[token]
+                if data.startswith(piece):
+                    within.append(token)
+                elif piece.startswith(data):
+                    beyond.append(token)
+            rows = [self.segment(self.token_bytes[u][len(data) :]) for u in beyond]
+            width = max(map(len, rows), default=0)
+            pending = torch.tensor([row + [-1] * (width - len(row)) for row in rows], dtype=torch.long)
+            self._along[data] = (within, torch.tensor(beyond, dtype=torch.long), pending.reshape(len(rows), width))
+        return self._along[data]
+
+    @cached_property
+    def _along(self) -> dict[bytes, tuple[list[int], torch.Tensor, torch.Tensor]]:
+        return {}
 
     @cached_property
     def _text_symbols(self) -> dict[bytes, int]:
