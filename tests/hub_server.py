@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vocablab.ui.serve import answers_200, free_port
+from vocablab.ui.serve import answers_200, free_port, stop_group
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "vocablab tests",
@@ -77,10 +76,5 @@ def serve_hub(mirrors: Path, work: Path, probe_repo: str, timeout: float = 60) -
             time.sleep(0.1)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
         log.close()
