@@ -31,7 +31,10 @@ def warm_default_presets() -> None:
 def sweep_now_and_hourly() -> None:
     """Delete users' outputs past the age or size limit: at start, then every hour."""
     while True:
-        outputs.sweep()
+        try:
+            outputs.sweep()
+        except Exception:  # noqa: BLE001 - a failed sweep is logged and tried again in an hour
+            logging.exception("sweeping users' outputs failed")
         threading.Event().wait(3600)
 
 

@@ -1,17 +1,27 @@
 """A real Hugging Face hub server on 127.0.0.1 for the tests: ``olah`` (a self-hosted hub mirror,
 PyPI ``olah``) serving local git repositories as hub model repositories, offline. The real
-``huggingface_hub`` client reaches it through ``HF_ENDPOINT``."""
+``huggingface_hub`` client reaches it through ``HF_ENDPOINT``.
+
+olah cannot gate a repository, so a small gate stands in front of it: it answers a gated
+repository's file downloads the way the hub answers a user without access (status 403 with the
+error code ``GatedRepo`` in ``X-Error-Code``, which ``huggingface_hub`` turns into
+``GatedRepoError``) unless they carry the one token that has access, and passes every other request
+through to olah unchanged."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vocablab.ui.serve import answers_200, free_port, stop_group
 
@@ -49,10 +59,60 @@ def hub_repo(mirrors: Path, repo_id: str, *commits: dict[str, Path | bytes]) -> 
     return hashes
 
 
+HOP_BY_HOP = {"connection", "transfer-encoding", "keep-alive", "date", "server"}
+
+
+def gate_handler(upstream: str, gated: tuple[str, ...], access: str | None) -> type[BaseHTTPRequestHandler]:
+    """Requests for files of a repository in ``gated`` are refused as the hub refuses them, unless
+    they carry the token ``access``; the rest go to ``upstream`` and come back as they are (one
+    connection per request)."""
+    host = urlsplit(upstream).netloc
+
+    class Gate(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            repo = next((r for r in gated if self.path.startswith(f"/{r}/resolve/")), None)
+            if repo is not None and self.headers.get("Authorization") != f"Bearer {access}":
+                self.send_response(403)
+                self.send_header("X-Error-Code", "GatedRepo")
+                self.send_header("X-Error-Message", f"Access to model {repo} is restricted. You must have access.")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            connection = http.client.HTTPConnection(host, timeout=300)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+            connection.request(self.command, self.path, headers=headers)
+            response = connection.getresponse()
+            self.send_response(response.status)
+            for name, value in response.getheaders():
+                if name.lower() not in HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                while chunk := response.read(1 << 20):
+                    self.wfile.write(chunk)
+            connection.close()
+
+        do_HEAD = do_GET
+
+        def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's signature
+            pass
+
+    return Gate
+
+
 @contextmanager
-def serve_hub(mirrors: Path, work: Path, probe_repo: str, timeout: float = 60) -> Iterator[str]:
-    """Start olah offline on a free local port over ``mirrors``; yield its URL once ``probe_repo``
-    answers; stop it on the way out. Its log is ``work/olah.log``."""
+def serve_hub(
+    mirrors: Path,
+    work: Path,
+    probe_repo: str,
+    gated: tuple[str, ...] = (),
+    access: str | None = None,
+    timeout: float = 60,
+) -> Iterator[str]:
+    """Start olah offline on a free local port over ``mirrors``, behind a gate for the repositories
+    in ``gated`` that only the token ``access`` opens; yield the gate's URL once ``probe_repo``
+    answers; stop both on the way out. olah's output is in ``work/olah.log``, its logs in
+    ``work/olah-logs``."""
     port = free_port()
     config = work / "olah.toml"
     config.write_text(
@@ -74,7 +134,13 @@ def serve_hub(mirrors: Path, work: Path, probe_repo: str, timeout: float = 60) -
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"olah did not start on {url}:\n{(work / 'olah.log').read_text()[-3000:]}")
             time.sleep(0.1)
-        yield url
+        gate = ThreadingHTTPServer(("127.0.0.1", 0), gate_handler(url, gated, access))
+        threading.Thread(target=gate.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{gate.server_port}"
+        finally:
+            gate.shutdown()
+            gate.server_close()
     finally:
         stop_group(server)
         log.close()

@@ -105,6 +105,11 @@ def case(build: Case, case_id: str, *, argparse: bool = False, marks=()) -> pyte
     return pytest.param(build, ARGPARSE_ERROR if argparse else USER_ERROR, id=case_id, marks=marks)
 
 
+def distill(f: Files, *extra: str, text: str | None = None) -> list[str]:
+    """``vocablab distill`` from SmolLM2 to the tiny model on a short text, then ``extra``."""
+    return ["distill", "--teacher", SMOLLM, "--student", f.small_model(), "--text", text or f.text(), *extra]
+
+
 CASES = [
     # model specs: presets, hub ids, local paths and files
     case(lambda f: ["compare", "nobody/no-such-model", f.tokenizer(), "--text", "x"], "hub-id-not-found"),
@@ -277,56 +282,22 @@ CASES = [
     case(lambda f: ["align", SMOLLM, "mistral", "--text", "hello"], "align-tokenizer-only-preset", marks=slow),
     # distill
     case(
-        lambda f: ["distill", "--teacher", SMOLLM, "--student", f.small_model(), "--text", f.text(), "--steps", "0"],
+        lambda f: distill(f, "--steps", "0"),
         "distill-steps-0",
         marks=slow,
     ),
     case(
-        lambda f: [
-            "distill",
-            "--teacher",
-            SMOLLM,
-            "--student",
-            f.small_model(),
-            "--text",
-            f.text(),
-            "--steps",
-            "1",
-            "--lr",
-            "0",
-        ],
+        lambda f: distill(f, "--steps", "1", "--lr", "0"),
         "distill-lr-0",
         marks=slow,
     ),
     case(
-        lambda f: [
-            "distill",
-            "--teacher",
-            SMOLLM,
-            "--student",
-            f.small_model(),
-            "--text",
-            f.text(),
-            "--steps",
-            "1",
-            "--out",
-            str(f.root),
-        ],
+        lambda f: distill(f, "--steps", "1", "--out", str(f.root)),
         "distill-out-exists",
         marks=slow,
     ),
     case(
-        lambda f: [
-            "distill",
-            "--teacher",
-            SMOLLM,
-            "--student",
-            f.small_model(),
-            "--text",
-            str(f.root / "missing.txt"),
-            "--steps",
-            "1",
-        ],
+        lambda f: distill(f, "--steps", "1", text=str(f.root / "missing.txt")),
         "distill-missing-text",
         marks=slow,
     ),
@@ -383,19 +354,7 @@ CASES = [
         marks=(slow, needs_no_gpu),
     ),
     case(
-        lambda f: [
-            "distill",
-            "--teacher",
-            SMOLLM,
-            "--student",
-            f.small_model(),
-            "--text",
-            f.text(),
-            "--steps",
-            "1",
-            "--device",
-            "cuda",
-        ],
+        lambda f: distill(f, "--steps", "1", "--device", "cuda"),
         "distill-cuda-without-gpu",
         marks=(slow, needs_no_gpu),
     ),

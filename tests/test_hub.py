@@ -1,6 +1,6 @@
 """The hub path against a real hub server: ``olah`` on 127.0.0.1 serves local git repositories as hub
 repositories (two presets' tokenizers under their hub names, tiny real-architecture models, a
-repository of pickles only, a tokenizer with two revisions), and the real ``huggingface_hub``
+repository of pickles only, a tokenizer with two revisions, a gated repository), and the real ``huggingface_hub``
 client reaches it through ``HF_ENDPOINT``. Through the CLI, and through the app in public mode
 (``gradio_client`` and the browser). A hub token is set all along and must never show."""
 
@@ -32,6 +32,7 @@ TINY_GPT2 = "vocablab-test/tiny-llama-gpt2"
 TINY_MISTRAL = "vocablab-test/tiny-llama-mistral"
 PICKLES = "vocablab-test/pickles-only"
 REVISIONS = "vocablab-test/tokenizer-revisions"
+GATED = "vocablab-test/gated"  # the gate in front of olah serves its files only with SECRET, as the hub would
 CUSTOM = "vocablab-test/custom-code"  # its config names Python code of its own, which writes a marker
 SECRET = "hf_vocablabTestToken0123456789abcdef"
 TEXT = "The café's 2024 revenue grew 12.5% to $1,234,567.89"
@@ -75,6 +76,7 @@ def hub(tmp_path_factory):
     mistral = tiny_llama("mistral", models / "mistral", tied=False, seed=1)
     hub_repo(mirrors, TINY_MISTRAL, files_of(mistral, [*meta, "model.safetensors"]))
     hub_repo(mirrors, PICKLES, {**files_of(gpt2, meta), **pickle})
+    hub_repo(mirrors, GATED, files_of(gpt2, [*meta, "model.safetensors"]))
     tokenizers = ["tokenizer.json", "tokenizer_config.json"]
     revisions = hub_repo(mirrors, REVISIONS, files_of(gpt2, tokenizers), files_of(mistral, tokenizers))
     config = json.loads((gpt2 / "config.json").read_text())
@@ -83,16 +85,17 @@ def hub(tmp_path_factory):
     code = f"from pathlib import Path\nPath({str(work / 'custom-code-ran')!r}).touch()\n"
     custom = {"config.json": json.dumps(config).encode(), "custom.py": code.encode()}
     hub_repo(mirrors, CUSTOM, {**files_of(gpt2, [*tokenizers, "model.safetensors"]), **custom})
-    with serve_hub(mirrors, work, probe_repo=SMOLLM2) as url:
+    with serve_hub(mirrors, work, probe_repo=SMOLLM2, gated=(GATED,), access=SECRET) as url:
         yield Hub(url, work, revisions)
-    assert SECRET not in (work / "olah.log").read_text()
+    for log in (work / "olah.log", *(work / "olah-logs").rglob("*")):
+        assert not log.is_file() or SECRET not in log.read_text(errors="replace")
 
 
-def cli(hub: Hub, *args: str) -> subprocess.CompletedProcess:
+def cli(hub: Hub, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m vocablab ARGS`` against the local hub; its output never holds the token."""
     done = subprocess.run(
         [sys.executable, "-m", "vocablab", *args],
-        env={**os.environ, **hub.env()},
+        env={**os.environ, **hub.env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,
@@ -154,14 +157,30 @@ def test_unknown_repository_and_unknown_revision_say_different_things(hub):
     assert "Traceback" not in repo.stderr + revision.stderr
 
 
+def test_a_gated_repository_opens_only_with_a_token_that_has_access(hub):
+    no_token = cli(hub, "compare", GATED, "gpt2", "--text", TEXT, env={"HF_TOKEN": ""})
+    assert no_token.returncode == 2 and "Traceback" not in no_token.stderr
+    assert f"{GATED} is gated" in no_token.stderr and "then set HF_TOKEN" in no_token.stderr
+    other = cli(hub, "compare", GATED, "gpt2", "--text", TEXT, env={"HF_TOKEN": "hf_someoneElsesToken0123456789"})
+    assert other.returncode == 2 and "the token in use (HF_TOKEN, or your login) has no access" in other.stderr
+    assert not hub.snapshot_files(GATED)  # nothing of it came down
+    assert token_ids(cli(hub, "compare", GATED, "gpt2", "--text", TEXT, "--json")) == {
+        GATED: preset_ids("gpt2"),
+        "gpt2": preset_ids("gpt2"),
+    }
+
+
 def test_a_repositorys_own_code_runs_only_when_allowed(hub):
     marker = hub.work / "custom-code-ran"
     text = hub.work / "text.txt"
     text.write_text("the cat sat on the mat\n")
     refused = cli(hub, "eval", CUSTOM, "--text", str(text))
-    assert refused.returncode == 2 and "cannot load as a causal LM" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "pass --trust-remote-code if you trust it" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
     assert not marker.exists() and "custom.py" not in hub.snapshot_files(CUSTOM)  # not even downloaded
+    public = cli(hub, "eval", CUSTOM, "--text", str(text), "--trust-remote-code", env={"VOCABLAB_PUBLIC": "1"})
+    assert public.returncode == 2 and "which this public app never runs" in public.stderr, public.stderr
+    assert not marker.exists() and "custom.py" not in hub.snapshot_files(CUSTOM)  # a public app never allows it
     cli(hub, "eval", CUSTOM, "--text", str(text), "--trust-remote-code")  # the user's own choice
     assert marker.exists()
 
@@ -170,7 +189,7 @@ def test_a_repositorys_own_code_runs_only_when_allowed(hub):
 def public_app(hub, tmp_path_factory):
     """The app in public mode (as on a Space), reaching the local hub, with a token in its environment."""
     log = tmp_path_factory.mktemp("public-app") / "app.log"
-    env = {**hub.env("app-hf-cache"), "VOCABLAB_PUBLIC": "1", "VOCABLAB_WORKDIR": str(hub.work / "runs")}
+    env = {**hub.env(), "VOCABLAB_PUBLIC": "1", "VOCABLAB_WORKDIR": str(hub.work / "runs")}  # the CLI's hub cache
     with serve_app(env=env, log=log, timeout=180) as url:
         yield url
     assert SECRET not in log.read_text()
@@ -195,7 +214,7 @@ def test_public_app_serves_hub_ids_and_refuses_server_paths(public_app, hub):
     visitor = client(public_app)
     html, summary, *_ = visitor.predict(TEXT, False, SMOLLM2, GEMMA, None, None, api_name="/tokenize_side_by_side")
     assert [row[0] for row in summary["data"]] == [SMOLLM2, GEMMA]
-    assert hub.snapshot_files(SMOLLM2, "app-hf-cache") <= set(TOKENIZER_FILES)
+    assert hub.snapshot_files(SMOLLM2, "hub-tokenless") <= set(TOKENIZER_FILES)
     for path in (str(preset_dir("smollm2-135m")), "/etc/passwd", str(hub.work / "runs")):
         message = app_error(
             lambda p=path: visitor.predict(TEXT, False, p, GEMMA, None, None, api_name="/tokenize_side_by_side")
@@ -213,6 +232,12 @@ def test_public_app_serves_hub_ids_and_refuses_server_paths(public_app, hub):
         )
     )
     assert "no such model" in message
+    assert cli(hub, "compare", GATED, "gpt2", "--text", TEXT).returncode == 0  # the owner's token fetches it
+    message = app_error(
+        lambda: visitor.predict(TEXT, False, GATED, GEMMA, None, None, api_name="/tokenize_side_by_side")
+    )
+    assert f"{GATED} is gated" in message and "loads models without a hub token" in message
+    assert hub.snapshot_files(GATED)  # though the server's own hub cache holds it (fetched with its token)
     _, summary, *_ = visitor.predict(TEXT, False, "gpt2", "mistral", None, None, api_name="/tokenize_side_by_side")
     assert len(summary["data"]) == 2  # still serving
 

@@ -51,15 +51,30 @@ def test_sweep_removes_expired_runs_then_the_oldest_over_the_size_limit(workdir,
     assert outputs.sweep(now) == []
 
 
-def test_sweep_removes_partial_folders_only_when_abandoned(workdir):
+def test_sweep_removes_partial_outputs_only_when_abandoned(workdir):
     now = time.time()
     fresh = outputs.session_folder("a") / ".run.partial-1"
     stale = outputs.session_folder("a") / ".run.partial-2"
-    for folder, age in ((fresh, 60), (stale, 7200)):
+    busy = outputs.session_folder("a") / ".run.partial-3"  # an old folder, one file still being written
+    for folder, age in ((fresh, 60), (stale, 7200), (busy, 7200)):
         folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"\0" * 10)
+        os.utime(folder / "model.safetensors", (now - age, now - age))
         os.utime(folder, (now - age, now - age))
-    assert outputs.sweep(now) == [stale]
-    assert fresh.is_dir()
+    os.utime(busy / "model.safetensors", (now - 5, now - 5))
+    archive = outputs.session_folder("a") / ".run.zip.partial"
+    archive.write_bytes(b"PK")
+    os.utime(archive, (now - 7200, now - 7200))
+    assert set(outputs.sweep(now)) == {stale, archive}
+    assert fresh.is_dir() and busy.is_dir()
+
+
+def test_sweep_keeps_the_run_being_used_even_when_expired(workdir, monkeypatch):
+    monkeypatch.setenv("VOCABLAB_RUNS_MAX_HOURS", "1")
+    now = time.time()
+    used = make_run("a", "used", MB, 2, now)
+    other = make_run("a", "other", MB, 2, now)
+    assert outputs.sweep(now, keep=used) == [other] and used.is_dir()
 
 
 def test_make_room_frees_the_oldest_or_refuses(workdir, monkeypatch):
@@ -156,3 +171,55 @@ def test_model_cache_loads_a_model_once_for_simultaneous_visitors(tmp_path):
     for thread in threads:
         thread.join()
     assert len(got) == 4 and all(model is got[0] for model in got)
+
+
+def test_model_cache_asks_where_a_model_is_only_until_it_is_loaded(tmp_path, monkeypatch):
+    import vocablab.ui.common as common
+
+    folder = str(tiny_llama("gpt2", tmp_path / "m", tied=True))
+    asked = []
+    monkeypatch.setattr(common, "resolve", lambda spec, **kw: asked.append(spec) or resolve(spec, **kw))
+    cache = ModelCache(budget=10**12)
+    first = cache.get(folder)
+    assert cache.get(folder) is first and asked == [folder]  # for a hub id, no second hub request
+
+
+def test_archive_keeps_the_full_name_and_leaves_nothing_when_the_disk_fills(workdir):
+    import resource
+    import signal
+    import zipfile
+
+    from vocablab.transplant.report import write_archive
+
+    session = outputs.session_folder("a")
+    model = session / "Qwen_Qwen2.5-0.5B-with-gpt2-omp"  # dots: the archive must not cut the name there
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(os.urandom(2 * MB))
+    archive = write_archive(model)
+    assert archive == session / "Qwen_Qwen2.5-0.5B-with-gpt2-omp.zip"
+    with zipfile.ZipFile(archive) as opened:
+        assert opened.read(f"{model.name}/model.safetensors") == (model / "model.safetensors").read_bytes()
+    archive.unlink()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MB, hard))  # a write past 1 MB fails as on a full disk
+    try:
+        with pytest.raises(VocabLabError, match="the disk is full"):
+            write_archive(model)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert sorted(p.name for p in session.iterdir()) == [model.name]  # no archive, no partial file
+
+
+def test_a_deleted_run_is_named_not_crashed_on(workdir, monkeypatch):
+    from vocablab.ui.transplant_tab import run_folder
+
+    monkeypatch.setenv("VOCABLAB_RUNS_MAX_HOURS", "6")
+    with outputs.serving("a"):
+        gone = outputs.workspace() / "base-with-donor-omp"
+    with pytest.raises(VocabLabError, match="output:base-with-donor-omp is no longer on this server .*kept 6 hours"):
+        run_folder(str(gone))
+    with pytest.raises(VocabLabError, match="run a transplant first"):
+        run_folder("")

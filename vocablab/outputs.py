@@ -10,8 +10,9 @@ both settable, keep the disk bounded; the oldest runs go first:
 
 **Public mode** is on when ``VOCABLAB_PUBLIC=1``, or when ``SPACE_ID`` is set (a Hugging Face
 Space) and ``VOCABLAB_PUBLIC`` is not ``0``. Then model pickers take presets, hub ids and the
-visitor's own handles, never a path on the server; the hub is reached without the server's own
-token (``HF_HUB_DISABLE_IMPLICIT_TOKEN``), so a visitor cannot use the Space owner's access.
+visitor's own handles, never a path on the server; the hub is reached without any token
+(``token=False``) and through a hub cache of its own (``sources.tokenless_cache``), so a visitor
+cannot use the Space owner's access.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +39,7 @@ HANDLE = "output:"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file-size limit reached
 _SESSION: ContextVar[Path | None] = ContextVar("vocablab_session_folder", default=None)
+_SWEEPING = threading.Lock()  # the hourly sweep and the ones before a run do not overlap
 
 
 def public_mode() -> bool:
@@ -126,32 +129,40 @@ def runs() -> list[Path]:
 
 
 def size_of(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes in a file or a folder; what vanishes meanwhile counts as nothing."""
+    return sum(_stat(f).st_size for f in _files(path))
+
+
+def _files(path: Path) -> list[Path]:
+    """A file, or the files under a folder (``os.walk`` skips folders that vanish meanwhile)."""
+    if not path.is_dir():
+        return [path]
+    return [Path(folder) / name for folder, _, names in os.walk(path) for name in names]
 
 
 def sweep(now: float | None = None, reserve: int = 0, keep: Path | None = None) -> list[Path]:
-    """Delete runs past the age limit, then the oldest (but ``keep``) until all of them and ``reserve``
-    more bytes fit the size limit, and partial folders a crash left more than an hour ago. Returns
-    what went."""
-    now = time.time() if now is None else now
-    removed = [p for p in (root() / "sessions").glob("*/.*") if now - _mtime(p) > 3600]
-    kept = []
-    for run in runs():
-        if now - _mtime(run) > max_age_seconds():
-            removed.append(run)
-        else:
-            kept.append((run, size_of(run)))
-    total = sum(size for _, size in kept) + reserve
-    for run, size in kept:  # oldest first
-        if total <= max_bytes():
-            break
-        if run != keep:
-            removed.append(run)
-            total -= size
-    for path in removed:
-        _remove(path)
+    """Delete runs (but ``keep``) past the age limit, then the oldest until all of them and
+    ``reserve`` more bytes fit the size limit, and partial outputs nothing has written to for an
+    hour (a crash's leftovers). Returns what went."""
+    with _SWEEPING:
+        now = time.time() if now is None else now
+        partial = (root() / "sessions").glob("*/.*")
+        removed = [p for p in partial if now - max(map(_mtime, [p, *_files(p)])) > 3600]
+        kept = []
+        for run in runs():
+            if run != keep and now - _mtime(run) > max_age_seconds():
+                removed.append(run)
+            else:
+                kept.append((run, size_of(run)))
+        total = sum(size for _, size in kept) + reserve
+        for run, size in kept:  # oldest first
+            if total <= max_bytes():
+                break
+            if run != keep:
+                removed.append(run)
+                total -= size
+        for path in removed:
+            _remove(path)
     if removed:
         LOG.info("removed %d expired, over-limit or abandoned runs", len(removed))
     return removed
@@ -180,11 +191,16 @@ def kept_until(path: Path) -> float:
     return _mtime(path) + max_age_seconds()
 
 
-def _mtime(path: Path) -> float:
+def _stat(path: Path) -> os.stat_result:
+    """A file's size and times; one that is gone reads as empty and as old as can be."""
     try:
-        return path.stat().st_mtime
+        return path.stat()
     except FileNotFoundError:
-        return 0.0
+        return os.stat_result((0,) * 10)
+
+
+def _mtime(path: Path) -> float:
+    return _stat(path).st_mtime
 
 
 def _remove(path: Path) -> None:

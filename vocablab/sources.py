@@ -51,7 +51,6 @@ class Source:
     kind: SourceKind
     path: Path
     gguf_file: str | None = None
-    revision: str | None = None
 
     @property
     def label(self) -> str:
@@ -108,9 +107,26 @@ def resolve(
         )
     if not HUB_ID.match(name):
         raise VocabLabError(f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'")
-    code = trust_remote_code and not public
-    local = download_from_hub(name, revision or rev or None, need, token, code=code)
-    return Source(spec, "hub", local, revision=rev)
+    local = download_from_hub(name, revision or rev or None, need, token, code=may_run_code(trust_remote_code))
+    return Source(spec, "hub", local)
+
+
+def may_run_code(trust_remote_code: bool) -> bool:
+    """A repository's own Python code runs only when the user asks, and never in a public app."""
+    return trust_remote_code and not outputs.public_mode()
+
+
+def _code_hint(source: Source) -> str:
+    """Why a model whose config names its own Python code (``auto_map``) may not have loaded."""
+    try:
+        custom = "auto_map" in json.loads((source.path / "config.json").read_text())
+    except (OSError, ValueError):
+        custom = False
+    if not custom:
+        return ""
+    if outputs.public_mode():
+        return "; it needs its repository's own Python code, which this public app never runs"
+    return "; it needs its repository's own Python code: pass --trust-remote-code if you trust it"
 
 
 def check_local_dir(path: Path, need: Need) -> None:
@@ -173,9 +189,13 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
     LOG.info("downloading %s (revision %s, %s files) from the hub", name, revision or "default", need)
     auth = token or (False if outputs.public_mode() else None)  # a public app never lends its own token
     try:
-        local = Path(snapshot_download(name, revision=revision, allow_patterns=patterns, token=auth))
+        local = Path(
+            snapshot_download(
+                name, revision=revision, allow_patterns=patterns, token=auth, cache_dir=tokenless_cache(auth)
+            )
+        )
     except GatedRepoError as exc:
-        raise VocabLabError(f"{name} is gated: accept its licence on the hub and give a token") from exc
+        raise VocabLabError(_gated(name, auth)) from exc
     except RevisionNotFoundError as exc:
         raise VocabLabError(_no_revision(name, revision, auth)) from exc
     except RepositoryNotFoundError as exc:
@@ -209,6 +229,36 @@ def _no_safetensors(name: str, revision: str | None, token) -> str:
     pickles = [f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt"))]
     found = f" (it has {', '.join(pickles[:3])}; pickled weights are never loaded)" if pickles else ""
     return f"{name}: no .safetensors weights{found}"
+
+
+def tokenless_cache(token: str | bool | None) -> str | None:
+    """Where downloads made without any token go: a hub cache of their own (beside the usual one),
+    so that a public app never hands a visitor gated files the server once fetched with its owner's
+    token (the hub client falls back to cached files when a download is refused)."""
+    if token is not False:
+        return None
+    from huggingface_hub import constants
+
+    return str(Path(constants.HF_HUB_CACHE).parent / "hub-tokenless")
+
+
+def _gated(name: str, token: str | bool | None) -> str:
+    from huggingface_hub import get_token
+
+    if token is False:
+        return (
+            f"{name} is gated on the Hugging Face hub, and this public app loads models without a hub "
+            "token; run vocablab on your own machine with HF_TOKEN set to a token that has access"
+        )
+    if token or get_token():
+        return (
+            f"{name} is gated on the Hugging Face hub and the token in use (HF_TOKEN, or your login) has "
+            "no access to it: accept its conditions on its hub page with that account"
+        )
+    return (
+        f"{name} is gated on the Hugging Face hub: accept its conditions on its hub page, then set "
+        "HF_TOKEN to a token of that account"
+    )
 
 
 def _refs(name: str, token) -> list[str] | None:
@@ -280,7 +330,7 @@ def load_vocabulary(
 ) -> Vocabulary:
     """The byte view of any source's tokenizer (cached per source within the process)."""
     source = spec if isinstance(spec, Source) else resolve(spec, token=token, trust_remote_code=trust_remote_code)
-    return _load_vocabulary(source, trust_remote_code)
+    return _load_vocabulary(source, may_run_code(trust_remote_code))
 
 
 def torch_device(choice: str):
@@ -313,7 +363,7 @@ def load_causal_lm(
         if isinstance(spec, Source)
         else resolve(spec, need="model", token=token, trust_remote_code=trust_remote_code)
     )
-    kwargs = {"trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32}
+    kwargs = {"trust_remote_code": may_run_code(trust_remote_code), "dtype": dtype or torch.float32}
     if device == "auto" and torch.cuda.is_available():
         kwargs["device_map"] = "auto"  # spread over the GPUs (and the CPU) when one device is too small
     if source.gguf_file:
@@ -323,7 +373,9 @@ def load_causal_lm(
     try:
         model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
     except (ValueError, KeyError, OSError) as exc:  # unknown architecture, custom code not allowed, bad files
-        raise VocabLabError(f"{source.spec}: cannot load as a causal LM ({str(exc)[:300]})") from exc
+        raise VocabLabError(
+            f"{source.spec}: cannot load as a causal LM ({str(exc)[:300]}){_code_hint(source)}"
+        ) from exc
     rows = model.get_input_embeddings().num_embeddings
     largest = max(load_vocabulary(source, trust_remote_code=trust_remote_code).text_ids, default=-1)
     if largest >= rows:

@@ -114,13 +114,23 @@ def write_archive(out_dir: str | Path) -> Path:
     import zipfile
 
     out_dir = Path(out_dir)
-    target = out_dir.with_suffix(".zip")
-    partial = target.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path in sorted(out_dir.rglob("*")):
-            if path.is_file():
-                archive.write(path, Path(out_dir.name) / path.relative_to(out_dir))
-    partial.rename(target)
+    if not out_dir.is_dir():
+        raise VocabLabError(f"{outputs.shown(out_dir)}: no such model folder (it may have expired)")
+    target = out_dir.parent / f"{out_dir.name}.zip"  # not with_suffix: "Qwen2.5-0.5B-..." has dots
+    partial = out_dir.parent / f".{out_dir.name}.zip.partial"  # hidden until complete
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+            for path in sorted(out_dir.rglob("*")):
+                if path.is_file():
+                    archive.write(path, Path(out_dir.name) / path.relative_to(out_dir))
+        partial.rename(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        reason = "the disk is full" if exc.errno in outputs.DISK_FULL else exc.strerror
+        raise VocabLabError(f"the archive could not be written ({reason}); nothing was left behind") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return target
 
 

@@ -63,22 +63,37 @@ class ModelCache:
         self._models: OrderedDict[tuple, tuple[object, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
+        self._keys: dict[str, tuple] = {}  # spec -> key, so a cached hub model needs no hub request
 
     def get(self, spec: str):
+        with self._lock:
+            model = self._cached(self._keys.get(spec))
+        if model is not None:
+            return model
         source = resolve(spec, need="model")
         key = (str(source.path), source.gguf_file)
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one load per model at a time; other models load in parallel
             with self._lock:
-                if key in self._models:
-                    self._models.move_to_end(key)
-                    return self._models[key][0]
-            model = load_causal_lm(source, device="cuda" if ZERO_GPU else "auto")  # ZeroGPU: .to("cuda")
-            with self._lock:
-                self._models[key] = (model, model_bytes(model))
-                self._evict(keep=key)
+                model = self._cached(key)
+            if model is None:
+                model = load_causal_lm(source, device="cuda" if ZERO_GPU else "auto")  # ZeroGPU: .to("cuda")
+                with self._lock:
+                    self._models[key] = (model, model_bytes(model))
+                    self._evict(keep=key)
+        with self._lock:
+            self._loading.pop(key, None)
+            if not outputs.is_handle(spec):  # a handle names another folder in each session
+                self._keys[spec] = key
         return model
+
+    def _cached(self, key: tuple | None):
+        """The model under ``key``, now the most recently used, or None (call holding the lock)."""
+        if key not in self._models:
+            return None
+        self._models.move_to_end(key)
+        return self._models[key][0]
 
     def _evict(self, keep: tuple) -> None:
         budget = default_budget() if self.budget is None else self.budget

@@ -12,7 +12,6 @@ from vocablab.options import MAX_TEXT_CHARS
 
 LINK_TEXT_CHARS = 2000  # a URL stays well under the 8 KB that servers and proxies accept
 PICKERS = ("a", "b", "c", "d")
-TABS = ("tokenizers", "numbers", "transplant", "generate", "align")
 
 
 def share_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
@@ -50,11 +49,11 @@ def wire(tab: str, button: gr.Button, box: gr.Textbox, pickers: list, fields: di
 
 def restore(request: gr.Request, fields: dict[str, list[str]]) -> list:
     """What to show for a link's query: the pickers, the tab, then each tab's fields in order
-    (``fields``: tab -> its field names). Anything the link does not carry stays as it is."""
+    (``fields``: every tab -> its field names). Anything the link does not carry stays as it is."""
     query = dict(request.query_params) if request else {}
     updates = [gr.update(value=query[name]) if query.get(name) else gr.update() for name in PICKERS]
     tab = query.get("tab")
-    updates.append(gr.Tabs(selected=tab) if tab in TABS else gr.update())
+    updates.append(gr.Tabs(selected=tab) if tab in fields else gr.update())
     for name, names in fields.items():
         for field in names:
             value = query.get(field) if tab == name else None

@@ -51,6 +51,18 @@ def kept_note(out: Path) -> str:
     )
 
 
+def run_folder(out: str) -> Path:
+    """The visitor's last transplant, or a message when there is none or it has been deleted."""
+    if not out:
+        raise VocabLabError("run a transplant first")
+    if not Path(out).is_dir():
+        raise VocabLabError(
+            f"{outputs.handle(out)} is no longer on this server (results are kept "
+            f"{outputs.max_age_seconds() / 3600:.0f} hours at most); run the transplant again"
+        )
+    return Path(out)
+
+
 @user_errors
 def run_transplant(base, donor, k, method, match, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     base_vocab, donor_vocab = load_vocabulary(base), load_vocabulary(donor)
@@ -97,8 +109,7 @@ def before_after_on_gpu(base, transplanted, text, prompt, session):
 
 @user_errors
 def search_new_tokens(query, out):
-    if not out:
-        raise gr.Error("run a transplant first")
+    out = run_folder(out)
     choices = TransplantReport.load(out).search(query or "")
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
@@ -107,7 +118,7 @@ def search_new_tokens(query, out):
 def show_token(token_id, out):
     if not out or token_id is None:
         return None, "", pd.DataFrame()
-    report = TransplantReport.load(out)
+    report = TransplantReport.load(run_folder(out))
     token_id = int(token_id)
     text = report.token_text(token_id)
     nearest = pd.DataFrame(report.nearest_shared(token_id))
@@ -121,16 +132,14 @@ def show_token(token_id, out):
 
 @user_errors
 def draw_map(out, progress=gr.Progress(track_tqdm=True)):
-    if not out:
-        raise gr.Error("run a transplant first")
+    out = run_folder(out)
     progress(0.2, desc="UMAP of 2,000 sampled rows")
     return embedding_map_figure(TransplantReport.load(out).embedding_map())
 
 
 @user_errors
 def before_after(base, out, text, prompt, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
-    if not out:
-        raise gr.Error("run a transplant first")
+    out = run_folder(out)
     result = before_after_on_gpu(base, outputs.handle(out), text, prompt, getattr(request, "session_hash", None))
     scores = pd.DataFrame(
         [
@@ -143,17 +152,15 @@ def before_after(base, out, text, prompt, request: gr.Request, progress=gr.Progr
 
 @user_errors
 def download(out, progress=gr.Progress(track_tqdm=True)):
-    if not out:
-        raise gr.Error("run a transplant first")
+    out = run_folder(out)
     progress(0.1, desc="writing the archive")
-    outputs.make_room(outputs.size_of(Path(out)), keep=Path(out))  # the archive needs room; its model stays
+    outputs.make_room(outputs.size_of(out), keep=out)  # the archive needs room; its model stays
     return str(write_archive(out))
 
 
 @user_errors
 def push(out, repo_id, token):
-    if not out:
-        raise gr.Error("run a transplant first")
+    out = run_folder(out)
     return f"Pushed to {push_to_hub(out, repo_id, token)}"
 
 
