@@ -29,6 +29,7 @@ from vocablab.errors import VocabLabError
 from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
+COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (README, "Pruning")
 
 
 class TokenModel(Protocol):
