@@ -24,7 +24,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from vocablab.presets import DEFAULT_MODELS
-from vocablab.ui.serve import serve_app
+from vocablab.ui.serve import serve_app, visitor
 
 TEXT = (
     "On 2024-03-15 the committee approved a budget of $1,234,567.89, up 12.5% from last year. "
@@ -38,15 +38,9 @@ VIEWS = {
 }
 
 
-def client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, analytics_enabled=False)
-
-
 def keep_transplanting(url: str, stop: threading.Event, done: list[float]) -> None:
     """Run transplants of the default pair back to back until ``stop``; record each one's seconds."""
-    transplanter = client(url)
+    transplanter = visitor(url)
     while not stop.is_set():
         started = time.perf_counter()
         try:
@@ -58,13 +52,13 @@ def keep_transplanting(url: str, stop: threading.Event, done: list[float]) -> No
 
 def user(url: str, calls: int, seed: int, latencies: dict[str, list[float]], failures: dict[str, int]) -> None:
     rng = random.Random(seed)
-    visitor = client(url)
+    guest = visitor(url)
     for _ in range(calls):
         for view, (endpoint, arguments) in VIEWS.items():
             time.sleep(rng.uniform(0.1, 1.0))
             started = time.perf_counter()
             try:
-                visitor.predict(*arguments, api_name=endpoint)
+                guest.predict(*arguments, api_name=endpoint)
             except Exception:  # noqa: BLE001 - a dropped or failed call is counted, not raised
                 failures[view] += 1
                 continue
@@ -86,7 +80,7 @@ def main() -> None:
     env = {"VOCABLAB_WORKDIR": str(work / "runs"), "HF_HUB_OFFLINE": "1"}
     server = nullcontext(args.url) if args.url else serve_app(env=env, log=work / "app.log")
     with server as url:
-        warm = client(url)
+        warm = visitor(url)
         for endpoint, arguments in VIEWS.values():
             warm.predict(*arguments, api_name=endpoint)  # tokenizers loaded once, as on a running server
         stop, transplants = threading.Event(), []

@@ -11,7 +11,7 @@ import pytest
 
 from vocablab.options import MAX_TEXT_CHARS
 from vocablab.presets import DEFAULT_MODELS
-from vocablab.ui.serve import serve_app
+from vocablab.ui.serve import serve_app, visitor
 
 from .conftest import tiny_llama
 
@@ -37,9 +37,7 @@ def app(tmp_path_factory):
         "VOCABLAB_QUEUE_SIZE": "2",
     }
     with serve_app(env=env, log=work / "app.log", command=[sys.executable, "-c", LIMITED_APP], timeout=180) as url:
-        from gradio_client import Client
-
-        yield Client(url, verbose=False, analytics_enabled=False), work
+        yield visitor(url), work
 
 
 def refused(client, *args, api_name: str) -> str:
@@ -101,12 +99,10 @@ def test_a_full_disk_during_a_transplant_keeps_nothing_half_written(app):
 def test_past_the_queue_a_visitor_is_told_to_retry(app):
     import time
 
-    from gradio_client import Client
-
     client, _ = app
     args = [SMOLLM, GEMMA, "The capital of France is", False, True, "bytes", 4, 8, False, False, 1.0, 1.0, 0, 4, 0.5]
-    visitors = [Client(client.src, verbose=False, analytics_enabled=False) for _ in range(6)]
-    jobs = [visitor.submit(*args, api_name="/run_all") for visitor in visitors]  # one model run at a time
+    visitors = [visitor(client.src) for _ in range(6)]
+    jobs = [guest.submit(*args, api_name="/run_all") for guest in visitors]  # one model run at a time
     deadline = time.monotonic() + 60
     while sum(job.done() for job in jobs) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from vocablab.presets import preset_dir
 from vocablab.sources import TOKENIZER_FILES, load_vocabulary
-from vocablab.ui.serve import serve_app
+from vocablab.ui.serve import serve_app, visitor
 
 from .conftest import chromium_page, tiny_llama
 from .hub_server import hub_repo, serve_hub
@@ -195,12 +195,6 @@ def public_app(hub, tmp_path_factory):
     assert SECRET not in log.read_text()
 
 
-def client(url: str):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, analytics_enabled=False)
-
-
 def app_error(call) -> str:
     """The message the app shows for a call that must fail."""
     from gradio_client.exceptions import AppError
@@ -211,34 +205,32 @@ def app_error(call) -> str:
 
 
 def test_public_app_serves_hub_ids_and_refuses_server_paths(public_app, hub):
-    visitor = client(public_app)
-    html, summary, *_ = visitor.predict(TEXT, False, SMOLLM2, GEMMA, None, None, api_name="/tokenize_side_by_side")
+    guest = visitor(public_app)
+    html, summary, *_ = guest.predict(TEXT, False, SMOLLM2, GEMMA, None, None, api_name="/tokenize_side_by_side")
     assert [row[0] for row in summary["data"]] == [SMOLLM2, GEMMA]
     assert hub.snapshot_files(SMOLLM2, "hub-tokenless") <= set(TOKENIZER_FILES)
     for path in (str(preset_dir("smollm2-135m")), "/etc/passwd", str(hub.work / "runs")):
         message = app_error(
-            lambda p=path: visitor.predict(TEXT, False, p, GEMMA, None, None, api_name="/tokenize_side_by_side")
+            lambda p=path: guest.predict(TEXT, False, p, GEMMA, None, None, api_name="/tokenize_side_by_side")
         )
         assert "not paths on its server" in message and path not in message
     message = app_error(
-        lambda: visitor.predict(
+        lambda: guest.predict(
             TEXT, False, f"{SMOLLM2}@nonexistentrev", GEMMA, None, None, api_name="/tokenize_side_by_side"
         )
     )
     assert "has no revision 'nonexistentrev'" in message
     message = app_error(
-        lambda: visitor.predict(
+        lambda: guest.predict(
             TEXT, False, "vocablab-test/no-such-model", GEMMA, None, None, api_name="/tokenize_side_by_side"
         )
     )
     assert "no such model" in message
     assert cli(hub, "compare", GATED, "gpt2", "--text", TEXT).returncode == 0  # the owner's token fetches it
-    message = app_error(
-        lambda: visitor.predict(TEXT, False, GATED, GEMMA, None, None, api_name="/tokenize_side_by_side")
-    )
+    message = app_error(lambda: guest.predict(TEXT, False, GATED, GEMMA, None, None, api_name="/tokenize_side_by_side"))
     assert f"{GATED} is gated" in message and "loads models without a hub token" in message
     assert hub.snapshot_files(GATED)  # though the server's own hub cache holds it (fetched with its token)
-    _, summary, *_ = visitor.predict(TEXT, False, "gpt2", "mistral", None, None, api_name="/tokenize_side_by_side")
+    _, summary, *_ = guest.predict(TEXT, False, "gpt2", "mistral", None, None, api_name="/tokenize_side_by_side")
     assert len(summary["data"]) == 2  # still serving
 
 
@@ -253,7 +245,7 @@ def test_public_app_serves_no_file_of_the_server(public_app):
         assert error.value.code in (403, 404)
     # the upload handler reads only what was uploaded, not a path a visitor names
     forged = {"path": str(secret), "meta": {"_type": "gradio.FileData"}, "orig_name": "notes.txt"}
-    message = app_error(lambda: client(public_app).predict(forged, api_name="/read_upload"))
+    message = app_error(lambda: visitor(public_app).predict(forged, api_name="/read_upload"))
     assert "root:" not in message
 
 
@@ -284,7 +276,7 @@ def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
         page.locator("#tok-text textarea").fill(TEXT)
         page.locator("#tok-run").click()
         expect(page.locator("#tok-html .vl-col").first).to_have_attribute("data-tokenizer", handle, timeout=120_000)
-    other = client(public_app)  # another visitor, another session
+    other = visitor(public_app)  # another visitor, another session
     message = app_error(
         lambda: other.predict(TEXT, False, handle, "gpt2", None, None, api_name="/tokenize_side_by_side")
     )
@@ -292,10 +284,10 @@ def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
 
 
 def test_public_app_pushes_only_with_the_visitors_own_token(public_app, hub):
-    visitor = client(public_app)
-    summary, *_ = visitor.predict(TINY_GPT2, TINY_MISTRAL, 2, "omp", "bytes", api_name="/run_transplant")
+    guest = visitor(public_app)
+    summary, *_ = guest.predict(TINY_GPT2, TINY_MISTRAL, 2, "omp", "bytes", api_name="/run_transplant")
     assert "output:" in summary and str(hub.work) not in summary
-    message = app_error(lambda: visitor.predict("someone/result", "", api_name="/push"))
+    message = app_error(lambda: guest.predict("someone/result", "", api_name="/push"))
     assert "hub token" in message  # the server's HF_TOKEN is not lent to a visitor
-    message = app_error(lambda: visitor.predict("someone/result", "hf_visitorsOwnToken", api_name="/push"))
+    message = app_error(lambda: guest.predict("someone/result", "hf_visitorsOwnToken", api_name="/push"))
     assert "push to someone/result failed" in message and "hf_visitorsOwnToken" not in message

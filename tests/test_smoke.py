@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vocablab.presets import DEFAULT_MODELS
-from vocablab.ui.serve import serve_app
+from vocablab.ui.serve import serve_app, visitor
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +42,8 @@ def tokenizer_endpoint(client) -> str:
 
 
 def test_app_serves_the_tokenizer_view(app_url, monkeypatch):
-    from gradio_client import Client
-
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # the client reads it even with analytics_enabled=False
-    client = Client(app_url, verbose=False, analytics_enabled=False)
+    client = visitor(app_url)
     first, second = DEFAULT_MODELS
     tokens_html, summary, *_ = client.predict(
         TEXT, False, first, second, None, None, api_name=tokenizer_endpoint(client)

@@ -1,5 +1,6 @@
 """Run the app (``app.py``) as a real server on a free local port, for the smoke and browser tests
-and the start-up benchmark. Only 127.0.0.1 is used."""
+and the start-up and load benchmarks, and reach it as a visitor's ``gradio_client`` does. Only
+127.0.0.1 is used."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ def answers_200(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def visitor(url: str):
+    """A ``gradio_client`` client of the app at ``url``, as one visitor (quiet, no analytics)."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, analytics_enabled=False)
 
 
 @contextmanager
