@@ -9,6 +9,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models
 
+from vocablab.reduce import lvr
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.subvocab import EOS, Symbol, build_subvocabulary
 from vocablab.vocab import ALL_BYTES, Vocabulary
@@ -41,7 +42,7 @@ class TinyModel:
         gen = torch.Generator().manual_seed(hash((self.seed, state)) % (2**31))
         return torch.log_softmax(torch.randn(self.size, generator=gen, dtype=torch.float64) * 2, dim=0)
 
-    def extend(self, requests, in_place):
+    def extend(self, requests):
         return [(*state, token) for state, token in requests]
 
 
@@ -229,7 +230,7 @@ class TableModel:
             out[token] = math.log(p)
         return out
 
-    def extend(self, requests, in_place):
+    def extend(self, requests):
         return [(*state, token) for state, token in requests]
 
 
@@ -356,3 +357,38 @@ def test_an_exact_cover_past_the_state_limit_is_refused(setup, monkeypatch):
     with pytest.raises(VocabLabError, match="past the limit of 2"):
         for symbol in [s for t in [1, 2, 3, 1] for s in sub.nested[t]]:
             reduced.advance(symbol)
+
+
+def test_running_ahead_changes_no_probability_and_saves_passes(setup, monkeypatch):
+    """With each batch of forward passes, the heaviest open entry runs ahead (lvr.LOOKAHEAD): exact,
+    every distribution must still be the brute-force one; pruned, some batches are no longer needed."""
+    vocab, _, _ = setup
+    sub = build_subvocabulary(vocab, ALL_BYTES, "bytes")  # "abc" is open for three symbols
+
+    class Counting(TinyModel):
+        batches = 0
+
+        def extend(self, requests):
+            self.batches += 1
+            return super().extend(requests)
+
+    def run(lookahead: int, seed: int, check: bool, **pruning) -> int:
+        monkeypatch.setattr(lvr, "LOOKAHEAD", lookahead)
+        model = Counting(len(vocab), eos=0, seed=seed)
+        law, reduced, prefix = prefix_law(model, sub), ReducedModel(model, sub, [], **pruning), ()
+        while not reduced.ended:
+            dist = reduced.distribution().exp()
+            for symbol in range(len(sub.symbols) if check else 0):
+                expected = law.get((*prefix, symbol), 0.0) / law[prefix]
+                assert dist[symbol].item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+            prefix = (*prefix, int(dist.argmax()))
+            reduced.advance(prefix[-1])
+        return model.batches
+
+    saved = 0
+    for seed in range(10):
+        run(1, seed, check=True)
+        with_ahead, without = (run(n, seed, check=False, k=3, beam=2, min_weight=1e-3) for n in (1, 0))
+        assert with_ahead <= without
+        saved += without - with_ahead
+    assert saved > 0

@@ -67,6 +67,32 @@ def test_a_prompt_ending_in_a_space_is_continued_from_its_text(smol):
     assert cut.text.startswith("ce") and cut.prompt_tail == [" Fran"]
 
 
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m", "mistral", "llama3", "qwen3"])
+def test_the_prompt_is_backed_off_to_a_boundary_no_later_text_moves(name):
+    """The tokenizer itself is the oracle: cut a real article anywhere, the tokens fixed before the
+    tail are the first tokens of the cut prompt followed by any text; and the boundary is a nearby
+    one, not the start of the prompt (Gemma and Mistral normalize spaces to "▁" first)."""
+    from vocablab.evaluate import read_documents
+    from vocablab.presets import ensure_text
+    from vocablab.reduce.generate import split_prompt
+
+    vocab, text = load_vocabulary(name), read_documents(ensure_text("lee_background"))[0][:1500]
+    cuts = range(1, len(text), 23)
+    near = 0
+    for cut in cuts:
+        split = split_prompt(vocab, text[:cut])
+        fixed = split.ids[1:]  # after the start token
+        assert split.tail.endswith(text[split.boundary : cut].encode()) and split.boundary <= cut
+        for more in (text[cut : cut + 1], text[cut : cut + 40], " ", "s", "0", "\n\n", "'s"):
+            assert vocab.encode(text[:cut] + more)[: len(fixed)] == fixed, (text[:cut][-30:], more)
+        near += len(split.tail) <= 40
+    assert near >= 0.9 * len(cuts)
+    if name == "gemma3-270m":  # hand-labelled: a letter and the space after it are in no Gemma token
+        assert split_prompt(vocab, "The capital of France is").tail == b" is"
+        assert split_prompt(vocab, "The capital of France is ").tail == b" "
+        assert split_prompt(vocab, "Pi is 3.14159").tail == b"9"  # Gemma's digits are tokens of their own
+
+
 def test_whitespace_and_cut_character_prompts_generate(smol):
     model, _ = smol
     kwargs = dict(subvocab="bytes", k=300, max_new_bytes=8, model=model)
@@ -159,6 +185,27 @@ def test_batched_forward_passes_equal_one_at_a_time(smol, gemma):
             assert torch.allclose(b.logprobs, a.logprobs, atol=1e-3)
             again_b, again_a = lm.extend([(b, token)])[0], lm.extend([(a, token)])[0]  # the split caches work on
             assert torch.allclose(again_b.logprobs, again_a.logprobs, atol=1e-3)
+
+
+@torch.no_grad()
+def test_extending_a_state_leaves_it_as_it_was(smol, gemma):
+    """States share their cache tensors (generate.fork); each extension must equal a forward pass
+    over the whole sequence without a cache, however often the parent was extended before."""
+    from vocablab.reduce.generate import HFTokenModel
+
+    for model, name in [(smol[0], "smollm2-135m"), (gemma, "gemma3-270m")]:
+        vocab = load_vocabulary(name)
+        lm = HFTokenModel(model)
+        ids = prompt_ids(vocab, "The capital of France is")
+        parent = lm.start(ids)
+        a, b = vocab.encode(" Paris")[0], vocab.encode(" the")[0]
+        lm.extend([(parent, a)])
+        child = lm.extend([(lm.extend([(parent, b)])[0], a)])[0]  # the parent extended twice, then its child
+        again = lm.extend([(parent, a)])[0]
+        assert parent.cache.get_seq_length() == parent.length == len(ids)
+        for state, seq in [(again, [*ids, a]), (child, [*ids, b, a])]:
+            full = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0, -1].float(), -1).double()
+            assert torch.allclose(state.logprobs, full, atol=1e-3), name
 
 
 def test_ensemble_scores_and_generation(smol, gemma, lee_text, tmp_path, capsys):

@@ -195,6 +195,12 @@ class Vocabulary:
     def text_ids(self) -> list[int]:
         return [i for i, piece in enumerate(self.pieces) if piece is not None]
 
+    @cached_property
+    def byte_pairs(self) -> frozenset[bytes]:
+        """Every two adjacent bytes inside some token: a point of a text between two bytes that
+        are not in here lies between tokens in every tokenization of it."""
+        return frozenset(piece[i : i + 2] for piece in self.pieces if piece for i in range(len(piece) - 1))
+
     def ids_by_bytes(self) -> dict[bytes, list[int]]:
         """Byte string to every id with those bytes (SentencePiece vocabularies have duplicates,
         e.g. "<0x41>" and "A")."""

@@ -7,11 +7,13 @@ its last token are still pending, *closed* when its pieces are used up exactly:
 
     p_S(v | y) ∝ Σ_open w(e) [next pending piece of e = v] + Σ_closed w(e) Σ_{u: first piece of u = v} p(u | e)
 
-Only closed entries need a forward pass. The open children of one closed entry are kept together as
-one group of tensors (tokens, weights, how many of their pieces are emitted), so exact mode, where a
-closed entry has thousands of children, costs a few vector operations per step. Weights stay in log
-space and are renormalized after each emitted symbol. K-LVR keeps the K most likely next tokens of
-each closed entry (K = 1 reproduces the model's greedy text); ``k=None`` is exact.
+Only closed entries need a forward pass; with each batch of them, the heaviest open entry runs
+ahead, since it is usually the next to close. The open children of one closed entry are kept
+together as one group of tensors (tokens, weights, how many of their pieces are emitted), so exact
+mode, where a closed entry has thousands of children, costs a few vector operations per step.
+Weights stay in log space and are renormalized after each emitted symbol. K-LVR keeps the K most
+likely next tokens of each closed entry (K = 1 reproduces the model's greedy text); ``k=None`` is
+exact.
 
 The model is reached through :class:`TokenModel`, so the algorithm is tested against brute-force
 enumeration on a tiny model and runs unchanged on a transformers model.
@@ -29,6 +31,7 @@ from vocablab.errors import VocabLabError
 from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
+LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
 COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (README, "Pruning")
 
 
@@ -39,8 +42,8 @@ class TokenModel(Protocol):
 
     def logprobs(self, state: object) -> torch.Tensor: ...  # float64, over the model's vocabulary
 
-    def extend(self, requests: list[tuple[object, int]], in_place: list[bool]) -> list[object]:
-        """One forward pass per (state, token); ``in_place[i]``: nothing else needs that state."""
+    def extend(self, requests: list[tuple[object, int]]) -> list[object]:
+        """One forward pass per (state, token), each leaving its state as it was."""
         ...
 
 
@@ -89,11 +92,13 @@ class ReducedModel:
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
         self.closed = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
         self.groups: list[OpenGroup] = []
-        self.forward_passes = 1
+        self.forward_passes = 1  # tokens run through the model
+        self.batches = 1  # calls to the model: a batch of passes counts once
         self.log_kept = 0.0  # log of the cover mass kept by pruning (0 when nothing was pruned)
         self._reserve: tuple | None = None  # the heaviest closing entry when pruning dropped them all
         self.ended = False
         self._distribution: torch.Tensor | None = None
+        self._ahead: dict[tuple[int, int], tuple[object, object]] = {}  # (id(state), token) -> (state, next state)
 
     def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Closed:
         logprobs = self._logprobs(state)
@@ -178,9 +183,8 @@ class ReducedModel:
         kept = self._prune(groups, to_close)
         reserve = max(to_close, key=lambda c: c[0]) if to_close and not kept else None
         to_close = kept
-        alive = [g.state for g in groups] + ([reserve[1]] if reserve else [])
-        states = self.model.extend([(s, t) for _, s, _, t in to_close], self._reusable(alive, to_close))
-        self.forward_passes += len(to_close)
+        closing = max((c[0] for c in to_close), default=-math.inf)
+        states = self._extend([(s, t) for _, s, _, t in to_close], groups, closing)
         self.closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
         self.groups = groups
         held = len({id(e.state) for e in self.closed} | {id(g.state) for g in groups})
@@ -199,11 +203,35 @@ class ReducedModel:
             self._reserve = (reserve[0] - total, *reserve[1:])
         return log_p
 
+    def _extend(self, requests: list[tuple[object, int]], groups: list[OpenGroup], closing: float) -> list[object]:
+        """The states after ``requests`` (state, token), by one batch of forward passes. Open entries
+        heavier than every closing one (``closing``: the heaviest closing weight) are usually the
+        next to close, so the :data:`LOOKAHEAD` heaviest run ahead in that batch, where a row costs
+        far less than a pass of its own; a request run ahead this way needs no pass when it comes."""
+        ahead, self._ahead = self._ahead, {}
+        misses = [(state, token) for state, token in requests if (id(state), token) not in ahead]
+        if misses:
+            asked = {(id(state), token) for state, token in misses} | set(ahead)
+            by_weight = sorted(groups, key=lambda g: -g.logw.max().item())[:LOOKAHEAD]
+            for g in by_weight:
+                token = int(g.ids[g.logw.argmax()])
+                if g.logw.max().item() >= closing and (id(g.state), token) not in asked:
+                    misses.append((g.state, token))
+        states = self.model.extend(misses) if misses else []
+        self.forward_passes += len(misses)
+        self.batches += bool(misses)
+        ahead.update({(id(state), token): (state, new) for (state, token), new in zip(misses, states, strict=True)})
+        out = [ahead.pop((id(state), token))[1] for state, token in requests]
+        live = {id(g.state) for g in groups}  # a key's state is held by its value, so its id stays its own
+        self._ahead = {key: value for key, value in ahead.items() if key[0] in live}
+        return out
+
     def _restore(self) -> None:
         """Bring back the closing entry pruning dropped last (one forward pass), and renormalize."""
         w, state, tokens, token = self._reserve
-        (new_state,) = self.model.extend([(state, token)], [False])
+        (new_state,) = self.model.extend([(state, token)])
         self.forward_passes += 1
+        self.batches += 1
         self.closed.append(self._closed(w, new_state, tokens))
         total = math.log1p(math.exp(w))  # the other entries' weights sum to 1
         self.log_kept += total
@@ -236,8 +264,9 @@ class ReducedModel:
                     requests.append((w, entry.state, (*entry.tokens, u), u, rest[len(self.sub.token_bytes[u]) :]))
             live = [r for r in requests if r[0] > -math.inf]
             requests = self._prune(groups, live) or sorted(live, key=lambda r: -r[0])[:1]
-            states = self.model.extend([(s, u) for _, s, _, u, _ in requests], [False] * len(requests))
+            states = self.model.extend([(s, u) for _, s, _, u, _ in requests])
             self.forward_passes += len(requests)
+            self.batches += bool(requests)
             frontier = []
             for (w, _, tokens, _, rest), state in zip(requests, states, strict=True):
                 entry = self._closed(w, state, tokens)
@@ -266,20 +295,6 @@ class ReducedModel:
             ids, logprobs = torch.cat([ids, extra]), torch.cat([logprobs, self._logprobs(e.state)[extra]])
         return ids, logprobs
 
-    @staticmethod
-    def _reusable(states: list, to_close: list) -> list[bool]:
-        """A request may advance its state in place if it is the last one to use that state and
-        no entry kept (``states``) still needs it."""
-        alive = {id(state) for state in states}
-        remaining: dict[int, int] = {}
-        for _, state, _, _ in to_close:
-            remaining[id(state)] = remaining.get(id(state), 0) + 1
-        out = []
-        for _, state, _, _ in to_close:
-            remaining[id(state)] -= 1
-            out.append(remaining[id(state)] == 0 and id(state) not in alive)
-        return out
-
     def _prune(self, groups: list[OpenGroup], to_close: list) -> list:
         """Drop entries about to close (each costs a forward pass) that are lighter than
         ``min_weight`` times the heaviest entry, then keep the ``beam`` heaviest of them. Open
@@ -292,6 +307,4 @@ class ReducedModel:
         kept = sorted((c for c in to_close if c[0] >= heaviest + self.log_min_weight), key=lambda c: -c[0])
         if self.beam is not None:
             kept = kept[: self.beam]
-        if self.keep_closing and not kept:
-            kept = [max(to_close, key=lambda c: c[0])]
         return kept
