@@ -36,8 +36,8 @@ _TIME_LIMIT: ContextVar[float | None] = ContextVar("vocablab_generation_time_lim
 def fork(cache):
     """A copy of a KV cache that shares its tensors. transformers' dynamic cache layers replace
     their tensors when updated (``torch.cat``), never write into them, so extending the copy leaves
-    the original as it was (tests/test_generate.py checks this) at no cost, where a deep copy of
-    every layer took 8% of a reduced generation's time."""
+    the original as it was (tests/test_reduce_real.py checks this), without copying a deep copy's
+    every tensor."""
     out = copy.copy(cache)
     out.layers = [copy.copy(layer) for layer in cache.layers]
     return out

@@ -212,10 +212,10 @@ class ReducedModel:
         misses = [(state, token) for state, token in requests if (id(state), token) not in ahead]
         if misses:
             asked = {(id(state), token) for state, token in misses} | set(ahead)
-            by_weight = sorted(groups, key=lambda g: -g.logw.max().item())[:LOOKAHEAD]
-            for g in by_weight:
+            heaviest = sorted(((g.logw.max().item(), g) for g in groups), key=lambda wg: -wg[0])
+            for weight, g in heaviest[:LOOKAHEAD]:
                 token = int(g.ids[g.logw.argmax()])
-                if g.logw.max().item() >= closing and (id(g.state), token) not in asked:
+                if weight >= closing and (id(g.state), token) not in asked:
                     misses.append((g.state, token))
         states = self.model.extend(misses) if misses else []
         self.forward_passes += len(misses)
