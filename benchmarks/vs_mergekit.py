@@ -2,13 +2,14 @@
 
     python benchmarks/vs_mergekit.py [--base gemma3-270m] [--donor smollm2-135m] [--k 64] [--limit 40]
                                      [--device cpu|cuda] [--skip-mergekit] [--mergekit SCRIPT] [--keep DIR]
+                                     [--match string bytes]
 
 Gives the base the donor's tokenizer three times, each a separate process: vocablab with
 match=string (mergekit's matching rule: the like-for-like run), vocablab with match=bytes (its
-default) and mergekit 0.1.5 (`mergekit-tokensurgeon BASE DONOR OUT --approximation-method omp
---k 64 --device cpu`, no prefix or byte matching: its defaults, spelled out). --device cuda runs both
-tools, and the scoring, on the GPU instead. Both tools read the
-same local preset folders; the children run with HF_HUB_OFFLINE=1 and TRANSFORMERS_OFFLINE=1, so a
+default; --match picks which of the two run) and mergekit 0.1.5 (`mergekit-tokensurgeon BASE DONOR
+OUT --approximation-method omp --k 64 --device cpu`, no prefix or byte matching: its defaults,
+spelled out). --device cuda runs both tools, and the scoring, on the GPU instead. Both tools read
+the same local preset folders; the children run with HF_HUB_OFFLINE=1 and TRANSFORMERS_OFFLINE=1, so a
 hub lookup would fail the run rather than pass unnoticed. Prints one Markdown table.
 
 mergekit is LGPL-3.0 and is only run, never imported here nor a dependency of vocablab: the script
@@ -312,6 +313,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40, help="score the last N lee_background articles")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both tools run (default cpu)")
     parser.add_argument("--skip-mergekit", action="store_true", help="run vocablab only")
+    parser.add_argument(
+        "--match", nargs="+", choices=["string", "bytes"], default=["string", "bytes"], help="vocablab's runs"
+    )
     parser.add_argument("--mergekit", type=Path, help="a mergekit-tokensurgeon script to run instead of installing one")
     parser.add_argument("--keep", type=Path, help="write the models and logs here and keep them (default: a temp dir)")
     args = parser.parse_args()
@@ -331,7 +335,7 @@ def main() -> None:
                 + ["--match", match, "--device", args.device],
                 work / f"vocablab-{match}",
             )
-            for match in ("string", "bytes")
+            for match in args.match
         ]
         install_seconds = 0.0
         if not args.skip_mergekit:
@@ -362,13 +366,15 @@ def main() -> None:
             run.bits_per_byte_paragraphs = bits_per_byte(str(run.out), paragraphs, device=args.device).bits_per_byte
         if not args.skip_mergekit:
             base_rows = embedding(base_dir)
-            for run in runs[:2]:
-                run.agreement = agreement(run.out, runs[2].out, base_rows)
+            ours, theirs = runs[:-1], runs[-1]
+            for run in ours:
+                run.agreement = agreement(run.out, theirs.out, base_rows)
 
     reference = base_score.bits_per_byte
     width = EmbeddingRows(donor_dir, find_embeddings(donor_dir)[0]).shape[1]
     block = 2048 if args.device == "cuda" else 256  # OMP's targets per correlation product
-    rates = gemm_rates(block, width, runs[1].copied_tokens, args.device)
+    shared = max(run.copied_tokens for run in runs)
+    rates = gemm_rates(block, width, shared, args.device)
 
     def omp_rate(run: Run) -> str:
         if not run.omp_seconds:
@@ -409,7 +415,7 @@ def main() -> None:
     )
     print_table(runs, rows)
     print(
-        f"\nplain ({block} x {width}) @ ({width} x {runs[1].copied_tokens:,}) product on this machine, same run: "
+        f"\nplain ({block} x {width}) @ ({width} x {shared:,}) product on this machine, same run: "
         + ", ".join(f"{name} {rate:.0f} G{'OP' if name == 'int8' else 'FLOP'}/s" for name, rate in rates.items())
     )
     print(f"machine: {machine(args.device)}; torch {metadata.version('torch')} (mergekit runs on the same version)")

@@ -32,13 +32,17 @@ GEMMA_BASE_SMOLLM2_DONOR = [
 GEMMA_BASE_SMOLLM2_SPECIALS = [("<|im_end|>", "<eos>"), ("<|im_start|>", "<bos>"), ("<|endoftext|>", "<unk>")]
 # the other direction: Gemma donor, SmolLM2 base
 SMOLLM2_BASE_GEMMA_DONOR = [
-    ("<0x41>", "A"),
+    ("A", "A"),
     ("\n", "Ċ"),
+    ("<0xE9>", "é"),  # a byte-fallback piece with no other Gemma token of its bytes: the byte 0xE9
     ("▁the", "Ġthe"),
     ("本", "æľ¬"),
     ("<eos>", "<|im_end|>"),
     ("<end_of_turn>", "<|im_end|>"),  # end of turn to end of turn
 ]
+# Gemma aliases: byte-fallback pieces with the bytes of a token Gemma's tokenizer produces instead
+# ("A" is encoded as "A", never as "<0x41>"); they are new, so only "A" takes SmolLM2's row of "A"
+GEMMA_DONOR_ALIASES = ["<0x41>", "<0x0A>", "<0x09>", "<0x2C>", "<0x30>"]
 # mergekit's string rule: word-start markers alike, otherwise raw strings (so "Ċ" meets "Ċ")
 GEMMA_BASE_SMOLLM2_DONOR_STRING = [("Ċ", "Ċ"), ("Ġthe", "▁the"), ("ĉ", "ĉ"), ("<|im_end|>", "<eos>")]
 
@@ -69,6 +73,11 @@ def test_bytes_mode_smollm2_base(gemma, smollm2, donor_token, base_token):
     assert matched_string(smollm2, gemma, "bytes", donor_token) == base_token
 
 
+@pytest.mark.parametrize("alias", GEMMA_DONOR_ALIASES)
+def test_bytes_mode_donor_aliases_are_new(gemma, smollm2, alias):
+    assert matched_string(smollm2, gemma, "bytes", alias) is None
+
+
 @pytest.mark.parametrize(("donor_token", "base_token"), GEMMA_BASE_SMOLLM2_DONOR_STRING)
 def test_string_mode_follows_the_reference_tool(gemma, smollm2, donor_token, base_token):
     assert matched_string(gemma, smollm2, "string", donor_token) == base_token
@@ -85,3 +94,20 @@ def test_bytes_mode_shares_only_equal_bytes(gemma, smollm2):
     for donor_id in match.new_donor_ids:
         if donor_id not in smollm2.special_ids:
             assert smollm2.pieces[donor_id] not in base_bytes
+
+
+def test_a_donor_token_with_base_bytes_is_new_only_as_an_alias(gemma, smollm2):
+    """Gemma donor, SmolLM2 base: a new text token whose bytes SmolLM2 has must be an alias, i.e.
+    Gemma's own tokenizer encodes its bytes as one other token, which is the one matched."""
+    match = match_tokens(smollm2, gemma, "bytes")
+    base_bytes = set(smollm2.ids_by_bytes())
+    aliases = 0
+    for donor_id in match.new_donor_ids:
+        piece = gemma.pieces[donor_id]
+        if donor_id in gemma.special_ids or piece not in base_bytes:
+            continue
+        (produced,) = gemma.encode(piece.decode("utf-8"))
+        assert produced != donor_id and gemma.pieces[produced] == piece, gemma.strings[donor_id]
+        assert match.base_id[produced] >= 0
+        aliases += 1
+    assert aliases >= 95  # at least the printable ASCII characters have byte-fallback aliases

@@ -174,7 +174,7 @@ def test_omp_recovers_a_linear_map_between_embedding_spaces(models, tmp_path):
     donor_weights = load_file(str(donor / "model.safetensors"))
     donor_embed = donor_weights["model.embed_tokens.weight"].double()
     first_donor = {}
-    for d, b in shared:  # donor tokens that map to one base token ("A" and "<0x41>") get one row
+    for d, b in shared:  # donor tokens that share one base token (eos and end of turn) get one row
         donor_embed[d] = donor_embed[first_donor.setdefault(b, d)]
     donor_weights["model.embed_tokens.weight"] = donor_embed.float()
     save_file(donor_weights, str(donor / "model.safetensors"))

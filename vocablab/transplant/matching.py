@@ -5,6 +5,10 @@ Text tokens, by mode:
   §1), whatever their strings look like: SmolLM2's "Ċ" is a newline and matches Gemma's "\\n", not
   Gemma's "Ċ" (the character U+010A). Among several base ids with those bytes (a byte-fallback
   piece "<0x09>" and the token "\\t"), the id the base tokenizer itself produces for them wins.
+  Among several donor ids with the same bytes, only the one the donor tokenizer produces copies a
+  row; the others (Gemma's "<0x41>" beside "A") are aliases it never emits, and are new. Copying
+  the row of "A" to both would give the alias the same logit in the output head, so every single
+  character would lose half its probability to a token the donor never uses.
 - "string": mergekit-tokensurgeon's rule. Each tokenizer has one word-start marker ("Ġ" for
   byte-level BPE, "▁" for SentencePiece); a token that starts with it is compared as (word start,
   rest of the string), any other token as its raw string. Strings, not bytes, so a byte-level
@@ -62,16 +66,23 @@ def special_match(base: Vocabulary, donor: Vocabulary, donor_id: int) -> int | N
     return same_name if same_name in base.special_ids else None
 
 
-def produced_id(base: Vocabulary, piece: bytes, candidates: list[int]) -> int:
-    """Of several base ids with the bytes ``piece``, the one the base tokenizer produces for them;
-    failing that (bytes that are no whole text), a real token before a byte-fallback piece."""
+def produced_id(vocab: Vocabulary, piece: bytes, candidates: list[int]) -> int:
+    """Of several ids with the bytes ``piece``, the one the tokenizer produces for them; failing
+    that (bytes that are no whole text), a real token before a byte-fallback piece."""
+    if len(candidates) == 1:
+        return candidates[0]
     try:
-        ids = base.encode(piece.decode("utf-8"))
+        ids = vocab.encode(piece.decode("utf-8"))
     except UnicodeDecodeError:
         ids = []
     if len(ids) == 1 and ids[0] in candidates:
         return ids[0]
-    return min(candidates, key=lambda i: (bool(BYTE_FALLBACK.match(base.strings[i])), i))
+    return min(candidates, key=lambda i: (bool(BYTE_FALLBACK.match(vocab.strings[i])), i))
+
+
+def produced_ids(vocab: Vocabulary) -> dict[bytes, int]:
+    """Each byte string of the vocabulary to the one id the tokenizer produces for it."""
+    return {piece: produced_id(vocab, piece, ids) for piece, ids in vocab.ids_by_bytes().items()}
 
 
 def string_key(vocab: Vocabulary, idx: int) -> tuple[bool, str]:
@@ -84,12 +95,11 @@ def match_tokens(base: Vocabulary, donor: Vocabulary, mode: MatchMode = "bytes")
     """Match every donor token to a base token, or mark it new."""
     if mode not in MATCH_MODES:
         raise ValueError(f"unknown matching mode {mode!r}; use one of {MATCH_MODES}")
+    aliases: set[int] = set()
     if mode == "bytes":
-        table = {
-            piece: ids[0] if len(ids) == 1 else produced_id(base, piece, ids)
-            for piece, ids in base.ids_by_bytes().items()
-        }
+        table = produced_ids(base)
         key_of = donor.pieces.__getitem__
+        aliases = set(donor.text_ids) - set(produced_ids(donor).values())
     else:
         table = {}
         for i in base.text_ids:
@@ -104,7 +114,7 @@ def match_tokens(base: Vocabulary, donor: Vocabulary, mode: MatchMode = "bytes")
         if i in donor.special_ids:
             target = special_match(base, donor, i)
             base_id[i], kind[i] = (target, "special") if target is not None else (-1, "new")
-        elif (found := table.get(key_of(i))) is not None:
+        elif i not in aliases and (found := table.get(key_of(i))) is not None:
             base_id[i] = found
             kind[i] = "bytes" if mode == "bytes" and base.strings[found] != token else "exact"
         else:
