@@ -193,6 +193,21 @@ def test_omp_recovers_a_linear_map_between_embedding_spaces(models, tmp_path):
     torch.testing.assert_close(embed[new_ids], expected, rtol=2e-3, atol=2e-3 * expected.abs().max().item())
 
 
+def test_a_donor_alias_gets_its_own_row_not_the_copy_of_its_character(models, tmp_path):
+    """Mistral's byte-fallback "<0x41>" has the bytes of "A", which its tokenizer produces instead.
+    Only "A" copies the base's row of "A"; the alias is built by OMP, so the output head does not
+    give it the logit of "A" (the two rows used to be the same copy)."""
+    out = tmp_path / "out"
+    transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=4)
+    donor, base = load_vocabulary(str(models["donor_tied"])), load_vocabulary(str(models["base_tied"]))
+    alias, letter = donor.id_of_string["<0x41>"], donor.id_of_string["A"]
+    assert alias in set(load_file(str(out / ANCHORS))["new_ids"].tolist())
+    embed = tensors(out)["model.embed_tokens.weight"]
+    base_embed = tensors(models["base_tied"])["model.embed_tokens.weight"]
+    assert torch.equal(embed[letter], base_embed[base.id_of_string["A"]])
+    assert not torch.equal(embed[alias], embed[letter])
+
+
 def test_cli_transplant_and_eval(models, tmp_path):
     import subprocess
     import sys
