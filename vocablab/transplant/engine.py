@@ -209,7 +209,10 @@ class _Plan:
     """Donor ids split into shared (with base ids) and new; positions in the output matrix."""
 
     rows: int
-    shared: list[tuple[int, int]]  # (donor id, base id), donor rows available for all of them
+    # (donor id, base id) of the copied text tokens with donor rows: OMP's atoms. Special tokens are
+    # copied but are no atoms: their rows say nothing about text (Gemma's <unk> and <end_of_turn> were
+    # picked for 93k of 216k new tokens, which then took parts of SmolLM2's <|endoftext|> and <|im_end|>)
+    shared: list[tuple[int, int]]
     copied: list[tuple[int, int]]  # every (donor id, base id) whose base row is copied
     new: list[int]  # donor ids approximated from their donor row
     without_donor_row: list[int]  # new donor ids beyond the donor's embedding rows: base mean
@@ -218,7 +221,7 @@ class _Plan:
     def build(cls, matched: TokenMatch, donor: Vocabulary, base_rows: int, donor_embed: torch.Tensor | None) -> _Plan:
         donor_rows = donor_embed.shape[0] if donor_embed is not None else len(donor)
         copied = [(d, b) for d, b in enumerate(matched.base_id) if b >= 0]
-        shared = [(d, b) for d, b in copied if d < donor_rows]
+        shared = [(d, b) for d, b in copied if d < donor_rows and matched.kind[d] != "special"]
         copied_ids = {d for d, _ in copied}
         new = [d for d in matched.new_donor_ids if d < donor_rows and d not in copied_ids]
         lost = [d for d in matched.new_donor_ids if d >= donor_rows]
