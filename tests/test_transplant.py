@@ -208,6 +208,30 @@ def test_a_donor_alias_gets_its_own_row_not_the_copy_of_its_character(models, tm
     assert not torch.equal(embed[alias], embed[letter])
 
 
+def test_special_tokens_are_copied_but_never_anchors(models, tmp_path):
+    """A donor special token's row is made equal to a new token's (long) row, so it would be that
+    token's first atom; OMP's atoms are the shared text tokens only, so it is not picked, though it is still
+    copied from the base's token of its role."""
+    donor = tmp_path / "donor"
+    shutil.copytree(models["donor_tied"], donor)
+    donor_vocab, base_vocab = load_vocabulary(str(donor)), load_vocabulary(str(models["base_tied"]))
+    match = match_tokens(base_vocab, donor_vocab, "bytes")
+    eos, target = donor_vocab.roles["eos"], match.new_donor_ids[100]
+    assert match.kind[eos] == "special"
+    weights = load_file(str(donor / "model.safetensors"))
+    embed = weights["model.embed_tokens.weight"]
+    embed[target] *= 100  # atoms are not normalized: a long row makes itself the clear first pick
+    embed[eos] = embed[target]
+    save_file(weights, str(donor / "model.safetensors"))
+    out = tmp_path / "out"
+    transplant(str(models["base_tied"]), str(donor), out, k=4)
+    record = load_file(str(out / ANCHORS))
+    specials = torch.tensor(sorted(donor_vocab.special_ids))
+    assert not torch.isin(record["embed.anchors"], specials).any()
+    copied = tensors(models["base_tied"])["model.embed_tokens.weight"][match.base_id[eos]]
+    assert torch.equal(tensors(out)["model.embed_tokens.weight"][eos], copied)
+
+
 def test_cli_transplant_and_eval(models, tmp_path):
     import subprocess
     import sys
