@@ -39,8 +39,11 @@ Measures, per tool:
   after a sentence, which the one-line format never rewards;
 - vocablab's OMP step (transplant.json, phase_seconds["embed"]) and the rate of its correlation
   products, 2 x new tokens x shared tokens x width x k operations, as a share of a plain float32
-  product of one block's shape (256 targets on the CPU, 2048 on a GPU: OMP's block sizes) timed in
-  this run on the same device (bfloat16 and int8 rates are printed beside it).
+  and of a plain bfloat16 product of one block's shape (256 targets on the CPU, 2048 on a GPU: OMP's
+  block sizes) timed in this run on the same device (the int8 rate is printed beside them). Where
+  bfloat16 products are at least twice as fast as float32 ones, vocablab's OMP screens in bfloat16
+  (docs/methods.md §3), so its bfloat16 share is the one to read there;
+- speed-up: mergekit's wall time over each vocablab run's.
 
 Agreement with mergekit (for each vocablab run). mergekit 0.1.5 cannot save its anchors or
 coefficients: no option does, and its OMP results are used for the new rows and dropped
@@ -381,11 +384,17 @@ def main() -> None:
             return "-"
         flops = 2 * run.new_tokens * run.copied_tokens * width * args.k  # the correlation products
         rate = flops / run.omp_seconds / 1e9
-        return f"{run.omp_seconds:.1f} s, {rate:.0f} GFLOP/s = {rate / rates['float32']:.0%}"
+        shares = ", ".join(f"{rate / rates[name]:.0%} of {name}" for name in ("float32", "bfloat16") if name in rates)
+        return f"{run.omp_seconds:.1f} s, {rate:.0f} GFLOP/s = {shares}"
+
+    def speedup(run: Run) -> str:
+        theirs = [other for other in runs if other.label.startswith("mergekit")]
+        return f"{theirs[0].seconds / run.seconds:.2f}x" if theirs and run not in theirs else "-"
 
     rows = [
         ("transplant wall time, whole process (s)", [f"{run.seconds:.1f}" for run in runs]),
-        ("OMP step: time, correlation rate, share of a float32 GEMM", [omp_rate(run) for run in runs]),
+        ("speed-up over mergekit (wall time)", [speedup(run) for run in runs]),
+        ("OMP step: time, correlation rate, share of a plain GEMM", [omp_rate(run) for run in runs]),
         ("CPU time of the transplant (s)", [f"{run.cpu_seconds:.1f}" for run in runs]),
         ("CPU time of other processes meanwhile (s)", [f"{run.other_cpu_seconds:.1f}" for run in runs]),
         ("peak memory, max RSS (MiB)", [f"{run.peak_mib:,.0f}" for run in runs]),

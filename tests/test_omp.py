@@ -1,4 +1,5 @@
-"""Fast batched OMP against a plain one-target-at-a-time reference."""
+"""Fast batched OMP, with and without its bfloat16 screen, against a plain one-target-at-a-time
+reference in float64."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from vocablab.presets import ensure_preset
+from vocablab.transplant import omp
+from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 from vocablab.transplant.omp import batch_omp, reconstruction_error
 
 
@@ -33,25 +37,62 @@ def random_problem(seed: int, n: int, d: int, m: int) -> tuple[torch.Tensor, tor
     return targets.float(), atoms.float()
 
 
-@pytest.mark.parametrize(
-    "seed, n, d, m, k",
-    [(0, 300, 32, 20, 1), (1, 300, 32, 20, 8), (2, 2000, 64, 40, 16), (3, 5000, 96, 24, 64)],
-)
-def test_batch_omp_matches_the_naive_reference(seed, n, d, m, k):
-    targets, atoms = random_problem(seed, n, d, m)
-    indices, coefficients = batch_omp(targets, atoms, k, chunk=7)
-    assert indices.shape == coefficients.shape == (m, k)
-    for i in range(m):
+def assert_matches_naive(targets: torch.Tensor, atoms: torch.Tensor, k: int, indices, coefficients) -> None:
+    for i in range(len(targets)):
         ref_idx, ref_coef = naive_omp(targets[i].double().numpy(), atoms.double().numpy(), k)
         assert indices[i].tolist() == ref_idx
         np.testing.assert_allclose(coefficients[i].numpy(), ref_coef, rtol=1e-4, atol=1e-4 * np.abs(ref_coef).max())
 
 
-def test_exactly_k_distinct_atoms_even_past_the_dimension():
+@pytest.mark.parametrize("screen", [False, True])
+@pytest.mark.parametrize(
+    "seed, n, d, m, k",
+    [(0, 300, 32, 20, 1), (1, 300, 32, 20, 8), (2, 2000, 64, 40, 16), (3, 5000, 96, 24, 64)],
+)
+def test_batch_omp_matches_the_naive_reference(seed, n, d, m, k, screen):
+    targets, atoms = random_problem(seed, n, d, m)
+    indices, coefficients = batch_omp(targets, atoms, k, chunk=7, screen=screen)
+    assert indices.shape == coefficients.shape == (m, k)
+    assert_matches_naive(targets, atoms, k, indices, coefficients)
+
+
+@pytest.fixture(scope="module")
+def smollm2_rows() -> torch.Tensor:
+    folder = ensure_preset("smollm2-135m")
+    return read_tensor(folder, find_embeddings(folder)[0]).float()
+
+
+def test_screen_picks_equal_the_reference_on_real_embeddings(smollm2_rows, monkeypatch):
+    """SmolLM2's own embedding rows (width 576): 12,000 atoms, 16 other rows as targets, k = 24,
+    the shape of a transplant. The bfloat16 screen must find the same atoms, in the same order, as
+    the float64 reference, and rule out nearly every atom itself: few rows may fall back to a full
+    float32 pass."""
+    atoms, targets = smollm2_rows[:12_000], smollm2_rows[20_000:20_016]
+    full_rows = []
+    exact_pick = omp._exact_pick
+    monkeypatch.setattr(omp, "_exact_pick", lambda r, *rest: full_rows.append(len(r)) or exact_pick(r, *rest))
+    indices, coefficients = batch_omp(targets, atoms, 24, screen=True)
+    assert_matches_naive(targets, atoms, 24, indices, coefficients)
+    assert sum(full_rows) <= 0.05 * 16 * 24
+
+
+def test_screen_breaks_ties_as_argmax_does():
+    """Two identical atoms: both the screen and the float32 pass pick the lower index."""
+    targets, atoms = random_problem(8, 600, 48, 6)
+    atoms[37] *= 2 * atoms.norm(dim=1).max() / atoms[37].norm()  # the longest atom, so the clear first pick
+    atoms[450] = atoms[37]
+    targets[:3] = atoms[37] + 0.01 * targets[:3]
+    for screen in (False, True):
+        indices, _ = batch_omp(targets, atoms, 4, screen=screen)
+        assert (indices[:3, 0] == 37).all() and not (indices[:3] == 450).any()
+
+
+@pytest.mark.parametrize("screen", [False, True])
+def test_exactly_k_distinct_atoms_even_past_the_dimension(screen):
     """k > d: the residual reaches zero, and OMP still returns k distinct atoms that fit y."""
     targets, atoms = random_problem(5, 400, 16, 5)
     targets[0] = atoms[17]
-    indices, coefficients = batch_omp(targets, atoms, 24)
+    indices, coefficients = batch_omp(targets, atoms, 24, screen=screen)
     assert all(len(set(row.tolist())) == 24 for row in indices)
     assert (reconstruction_error(targets, atoms, indices, coefficients) < 1e-4).all()
 
