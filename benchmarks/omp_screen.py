@@ -15,6 +15,11 @@ percentile over the targets) for two formats this CPU has:
   large values over all coordinates, so the scales fit better);
 - bfloat16, rounded to nearest (the format of AVX512-BF16 or AMX products).
 It also prints the gap between the best and the 16th-best atom, against the best atom's bound.
+
+A second table is the screen as vocablab runs it (vocablab/transplant/omp.py, _Screen: bfloat16,
+with the float32 sums and the bfloat16 rounding of the output in the bound, atoms sorted by norm in
+groups of 64): on the same targets, the atoms it re-scores exactly at each 8th pick (median, 90th
+percentile, largest) and the rows it scores in full instead.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import torch
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 from vocablab.transplant.matching import match_tokens
+from vocablab.transplant.omp import _omp_block, _Screen
 
 
 def int8(rows: torch.Tensor) -> torch.Tensor:
@@ -92,6 +98,18 @@ def main() -> None:
         basis = atoms[chosen].transpose(1, 2)  # (targets, width, t + 1)
         coef = torch.linalg.lstsq(basis, targets.unsqueeze(-1)).solution
         residual = targets - (basis @ coef).squeeze(-1)
+
+    screen = _Screen(atoms.float(), len(targets))
+    _omp_block(targets.float(), atoms.float(), args.k, screen)
+    print("\nThe screen as built: atoms re-scored exactly per target\n")
+    print("| pick | median | 90th percentile | largest | targets scored in full |")
+    print("|---|---|---|---|---|")
+    for t in range(0, args.k, 8):
+        counts = screen.histogram[t]
+        cumulative = counts[:65].cumsum(0)
+        median, p90 = (int((cumulative >= q * cumulative[-1]).nonzero()[0]) for q in (0.5, 0.9))
+        largest = int(counts[:65].nonzero().max())
+        print(f"| {t + 1} | {median} | {p90} | {largest}{'+' if largest == 64 else ''} | {int(counts[65])} |")
 
 
 if __name__ == "__main__":

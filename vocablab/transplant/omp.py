@@ -144,6 +144,8 @@ class _Screen:
         self.group_error = self.error.view(-1, self.group).amax(dim=1)
         self.group_norm = self.norm.view(-1, self.group).amax(dim=1)
         self.out = torch.empty(block, len(self.low), dtype=torch.bfloat16, device=atoms.device)
+        # rows by pick and by atoms re-scored: 0-63, 64 for 64 or more, 65 for a row scored in full
+        self.histogram = torch.zeros(0, 66, dtype=torch.long, device=atoms.device)
 
     def pick(self, residual: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         b, n, size = len(residual), len(self.atoms), self.group
@@ -187,6 +189,10 @@ class _Screen:
         pick = cols.new_full((b,), n).scatter_reduce_(0, row[first], cols[first], "amin")
         if full.any():
             pick[full] = _exact_pick(residual[full], self.atoms, chosen[full])
+        per_row = torch.bincount(row, minlength=b).clamp_max_(64).masked_fill_(full, 65)
+        if len(self.histogram) <= chosen.shape[1]:
+            self.histogram = torch.cat([self.histogram, self.histogram.new_zeros(1, 66)])
+        self.histogram[chosen.shape[1]] += torch.bincount(per_row, minlength=66)
         return pick
 
 
