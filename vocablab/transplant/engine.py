@@ -82,7 +82,7 @@ def transplant(
 
     >>> import tempfile
     >>> out = f"{tempfile.mkdtemp()}/gemma-with-smollm2-tokenizer"
-    >>> result = transplant("gemma3-270m", "smollm2-135m", out, method="mean")  # "omp" takes about 2 minutes
+    >>> result = transplant("gemma3-270m", "smollm2-135m", out, method="mean")  # "omp": about a minute on 2 cores
     >>> result.rows, result.counts["exact"], result.counts["bytes"], result.counts["approximated"]
     (49152, 14699, 31446, 3004)
     """
