@@ -17,10 +17,15 @@ matrix, which grows by one row and column a step.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import torch
 
 from vocablab.progress import bar
+
+# the screen's bounds are rounded up, and its lower bounds down, by this factor: it covers the float32
+# and float64 arithmetic of the bounds themselves
+MARGIN = 1 + 2.0**-20
 
 
 def batch_omp(
@@ -51,7 +56,7 @@ def batch_omp(
         raise ValueError(f"k={k} must be between 1 and the number of atoms ({dictionary.shape[0]})")
     atoms = dictionary.float()
     if screen is None:
-        screen = _bfloat16_pays(atoms)
+        screen = not atoms.is_cuda and len(atoms) >= 4096 and _bfloat16_pays(atoms.shape[1])
     chunk = chunk or (2048 if atoms.is_cuda else 256)
     screener = _Screen(atoms, chunk) if screen else None
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
@@ -122,10 +127,7 @@ class _Screen:
     def __init__(self, atoms: torch.Tensor, block: int) -> None:
         n, d = atoms.shape
         self.atoms = atoms
-        margin = 1 + 2.0**-20  # every bound is rounded up by this, every lower bound down
-        norm = (
-            atoms.double().norm(dim=1) if n <= 8192 else torch.cat([a.double().norm(dim=1) for a in atoms.split(8192)])
-        )
+        norm = torch.cat([part.double().norm(dim=1) for part in atoms.split(8192)])
         self.order = norm.argsort(descending=True)
         self.position = torch.empty_like(self.order)
         self.position[self.order] = torch.arange(n, device=atoms.device)
@@ -139,8 +141,8 @@ class _Screen:
             low.copy_(rows)
             rounded = low.double()
             self.error[start : start + len(rows)] = (rows - rounded).norm(dim=1) + sum_error * rounded.norm(dim=1)
-        self.error = (self.error * margin).float()
-        self.norm = (torch.cat([norm[self.order], norm.new_zeros(size - n)]) * margin).float()
+        self.error = (self.error * MARGIN).float()
+        self.norm = (torch.cat([norm[self.order], norm.new_zeros(size - n)]) * MARGIN).float()
         self.group_error = self.error.view(-1, self.group).amax(dim=1)
         self.group_norm = self.norm.view(-1, self.group).amax(dim=1)
         self.out = torch.empty(block, len(self.low), dtype=torch.bfloat16, device=atoms.device)
@@ -149,11 +151,11 @@ class _Screen:
 
     def pick(self, residual: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
         b, n, size = len(residual), len(self.atoms), self.group
-        u = 2.0**-8 / (1 - 2.0**-8) * (1 + 2.0**-20)
+        u = 2.0**-8 / (1 - 2.0**-8) * MARGIN
         low = residual.bfloat16()
         r64 = residual.double()
-        low_norm = (low.double().norm(dim=1, keepdim=True) * (1 + 2.0**-20)).float()
-        rest_norm = ((r64 - low.double()).norm(dim=1, keepdim=True) * (1 + 2.0**-20)).float()
+        low_norm = (low.double().norm(dim=1, keepdim=True) * MARGIN).float()
+        rest_norm = ((r64 - low.double()).norm(dim=1, keepdim=True) * MARGIN).float()
         rows = torch.arange(b, device=residual.device)
 
         scores = torch.mm(low, self.low.T, out=self.out[:b])
@@ -168,7 +170,7 @@ class _Screen:
         best_group = group_top.argmax(dim=1)
         best = best_group * size + groups[rows, best_group].argmax(dim=1)
         lower = (r64 * self.atoms[self.order[best]].double()).sum(dim=1).abs_()
-        lower = (lower * (1 - 2.0**-20)).float()[:, None]
+        lower = (lower / MARGIN).float()[:, None]
 
         kept = group_top * (1 + u) + low_norm * self.group_error + rest_norm * self.group_norm >= lower
         # a residual near zero (bfloat16 products would flush), or a bound that rules out too little
@@ -196,24 +198,23 @@ class _Screen:
         return pick
 
 
-def _bfloat16_pays(atoms: torch.Tensor) -> bool:
-    """Whether bfloat16 products run at least twice as fast as float32 ones here, timed on a sample
-    of the real shape. Only on the CPU (CPUs with AVX512-BF16 or AMX); on a GPU the screen has not
-    been measured yet. Small dictionaries are cheap either way."""
-    if atoms.is_cuda or len(atoms) < 4096:
-        return False
-    sample = atoms[:4096]
-    x = torch.randn(512, atoms.shape[1])
-    rates = {}
+@lru_cache
+def _bfloat16_pays(width: int) -> bool:
+    """Whether bfloat16 products run at least twice as fast as float32 ones on this CPU (AVX512-BF16
+    or AMX), timed once per process and width on a (512 x width) @ (width x 4096) product. The
+    screen is not used on a GPU, where it has not been measured yet, nor for small dictionaries,
+    which are cheap either way."""
+    left, right = torch.randn(512, width), torch.randn(4096, width)
+    seconds = {}
     for dtype in (torch.float32, torch.bfloat16):
-        a, b = x.to(dtype), sample.to(dtype)
+        a, b = left.to(dtype), right.to(dtype)
         times = []
         for _ in range(3):
             started = time.perf_counter()
             a @ b.T
             times.append(time.perf_counter() - started)
-        rates[dtype] = min(times)
-    return rates[torch.float32] > 2 * rates[torch.bfloat16]
+        seconds[dtype] = min(times)
+    return seconds[torch.float32] > 2 * seconds[torch.bfloat16]
 
 
 def _solve(gram: torch.Tensor, rhs: torch.Tensor, chosen_atoms: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
