@@ -154,6 +154,21 @@ def test_base_without_an_embedding_tensor(models, tmp_path):
         transplant(str(broken), str(models["donor_tied"]), tmp_path / "out")
 
 
+def test_donor_with_nan_rows_is_refused_and_nothing_is_written(models, tmp_path):
+    """A damaged donor file (NaN and inf in two rows the transplant uses) stops it with a message
+    before any output is written, rather than writing NaN rows."""
+    broken = tmp_path / "broken"
+    shutil.copytree(models["donor_tied"], broken)
+    weights = load_file(str(broken / "model.safetensors"))
+    embed = weights["model.embed_tokens.weight"]
+    embed[100, 3], embed[5000, 0] = float("nan"), float("inf")
+    save_file(weights, str(broken / "model.safetensors"))
+    out = tmp_path / "out"
+    with pytest.raises(VocabLabError, match="2 rows with NaN or infinite values"):
+        transplant(str(models["base_tied"]), str(broken), out, k=2)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["broken"]
+
+
 def test_streamed_shard_has_a_valid_header(models, tmp_path):
     out = tmp_path / "out"
     transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=2)

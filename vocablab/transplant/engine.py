@@ -244,6 +244,12 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record
     dictionary = donor_rows[key][[d for d, _ in plan.shared]].float().to(device)
     targets = donor_rows[key][plan.new].float().to(device)
+    broken = int((~torch.isfinite(dictionary).all(dim=1)).sum() + (~torch.isfinite(targets).all(dim=1)).sum())
+    if broken:
+        raise VocabLabError(
+            f"the donor's {key} matrix has {broken:,} row{'s' * (broken != 1)} with NaN or infinite values "
+            "among the tokens this transplant uses: the weights file is damaged"
+        )
     if method == "knn":
         idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
         idx, coef = idx.to(device), coef.to(device)
