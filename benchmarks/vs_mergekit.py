@@ -41,8 +41,9 @@ Measures, per tool:
   products, 2 x new tokens x shared tokens x width x k operations, as a share of a plain float32
   and of a plain bfloat16 product of one block's shape (256 targets on the CPU, 2048 on a GPU: OMP's
   block sizes) timed in this run on the same device (the int8 rate is printed beside them). Where
-  bfloat16 products are at least twice as fast as float32 ones, vocablab's OMP screens in bfloat16
-  (docs/methods.md §3), so its bfloat16 share is the one to read there;
+  bfloat16 products are at least 1.5x as fast as float32 ones, vocablab's OMP screens in bfloat16
+  (docs/methods.md §3), so its bfloat16 share is the one to read there; the row names the products
+  the run used (transplant.json, omp_products);
 - speed-up: mergekit's wall time over each vocablab run's.
 
 Agreement with mergekit (for each vocablab run). mergekit 0.1.5 cannot save its anchors or
@@ -121,6 +122,7 @@ class Run:
     bits_per_byte: float = 0.0
     bits_per_byte_paragraphs: float = 0.0
     omp_seconds: float = 0.0  # vocablab only: its OMP step (transplant.json phase_seconds)
+    omp_products: str = ""  # vocablab only: "bfloat16 screen" or "float32" (transplant.json)
     agreement: dict[str, str] = field(default_factory=dict)
 
 
@@ -357,6 +359,7 @@ def main() -> None:
             if run.label.startswith("vocablab"):
                 report = json.loads((run.out / REPORT).read_text())
                 counts, run.omp_seconds = report["counts"], report["phase_seconds"]["embed"]
+                run.omp_products = report["omp_products"].get("embed", "")
                 run.new_tokens = counts["approximated"]
                 run.copied_tokens = counts["exact"] + counts["bytes"] + counts["special"]
             else:
@@ -385,7 +388,7 @@ def main() -> None:
         flops = 2 * run.new_tokens * run.copied_tokens * width * args.k  # the correlation products
         rate = flops / run.omp_seconds / 1e9
         shares = ", ".join(f"{rate / rates[name]:.0%} of {name}" for name in ("float32", "bfloat16") if name in rates)
-        return f"{run.omp_seconds:.1f} s, {rate:.0f} GFLOP/s = {shares}"
+        return f"{run.omp_seconds:.1f} s ({run.omp_products}), {rate:.0f} GFLOP/s = {shares}"
 
     def speedup(run: Run) -> str:
         theirs = [other for other in runs if other.label.startswith("mergekit")]

@@ -100,6 +100,20 @@ def test_output_loads_and_generates(models, tmp_path):
     assert json.loads((out / REPORT).read_text())["method"] == "omp"
 
 
+def test_omp_screens_in_bfloat16_exactly_where_the_cpu_has_bfloat16_instructions(models, tmp_path):
+    """Which correlation products OMP runs is chosen by timing; the CPU's flags say what it should
+    choose. The old probe (2x on three tries) chose float32 about one run in ten on this machine."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = {word for line in cpuinfo.read_text().splitlines() if line.startswith("flags") for word in line.split()}
+    if torch.cuda.is_available() or "sse2" not in flags:
+        pytest.skip("x86 CPU flags (Linux) decide the expected answer")
+    expected = "bfloat16 screen" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+    out = tmp_path / "out"
+    result = transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=2)
+    assert result.counts["exact"] + result.counts["bytes"] >= 4096  # the screen's minimum dictionary
+    assert json.loads((out / REPORT).read_text())["omp_products"] == {"embed": expected}
+
+
 @pytest.mark.parametrize("donor_key", ["donor_padded", "donor_short"])
 def test_donor_rows_that_differ_from_its_tokenizer(models, tmp_path, donor_key):
     result = transplant(str(models["base_tied"]), str(models[donor_key]), tmp_path / "out", k=4)

@@ -99,6 +99,8 @@ def cmd_transplant(args: argparse.Namespace) -> None:
     print(f"{result.out_dir}: {result.rows:,} rows ({counts}) in {result.seconds:.1f} s")
     for matrix, error in result.mean_error.items():
         print(f"   mean relative reconstruction error in the donor space ({matrix}): {error:.4f}")
+    for matrix, products in result.omp_products.items():
+        print(f"   OMP's correlation products ({matrix}): {products}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -36,7 +36,7 @@ from vocablab.transplant.checkpoint import (
     write_with_replacements,
 )
 from vocablab.transplant.matching import TokenMatch, match_tokens
-from vocablab.transplant.omp import batch_omp, combine, reconstruction_error
+from vocablab.transplant.omp import batch_omp, combine, reconstruction_error, screen_pays
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class TransplantResult:
     seconds: float
     mean_error: dict[str, float] = field(default_factory=dict)  # per matrix, OMP/kNN only
     phase_seconds: dict[str, float] = field(default_factory=dict)  # tokenizers, embed, head, write
+    omp_products: dict[str, str] = field(default_factory=dict)  # per matrix: "bfloat16 screen" or "float32"
     warnings: list[str] = field(default_factory=list)  # e.g. different digit schemes
 
     def to_dict(self) -> dict:
@@ -139,12 +140,15 @@ def transplant(
     new_matrices: dict[str, torch.Tensor] = {}
     anchors: dict[str, torch.Tensor] = {"new_ids": torch.tensor(plan.new, dtype=torch.long)}
     errors: dict[str, float] = {}
+    products: dict[str, str] = {}
     for part, (name, base_rows) in enumerate(zip([embed_name, head_name], matrices.values(), strict=False)):
         key = "embed" if part == 0 else "head"
         steps.update()
         note(steps, f"{method}: {len(plan.new):,} new tokens ({key})")
         phase_start = time.perf_counter()
-        rows, record = _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target)
+        rows, record, products[key] = _new_rows(
+            method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target
+        )
         phases[key] = time.perf_counter() - phase_start
         donor_rows.pop(key, None)  # done with this donor matrix: free it before the output is built
         if head_name is None:
@@ -172,6 +176,7 @@ def transplant(
         tied=head_name is None,
         seconds=0.0,
         mean_error=errors,
+        omp_products={key: value for key, value in products.items() if value},
         warnings=[warning] if warning else [],
     )
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
@@ -229,19 +234,20 @@ class _Plan:
 
 
 def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device):
-    """Rows of the new tokens in the base space, and what to record about them."""
+    """Rows of the new tokens in the base space, what to record about them (anchors, coefficients,
+    errors) and, for OMP, which correlation products it ran ("bfloat16 screen" or "float32")."""
     count, width = len(plan.new), base_rows.shape[1]
     record: dict[str, torch.Tensor] = {}
     if count == 0 or method == "zero":
-        return torch.zeros(count, width), record
+        return torch.zeros(count, width), record, ""
     if method == "mean":
-        return base_rows.mean().expand(count, -1).clone(), record
+        return base_rows.mean().expand(count, -1).clone(), record, ""
     if method == "subword":
         token_ids = baselines.subword_token_ids(
             [donor_vocab.pieces[d] or b"" for d in plan.new], base_vocab, len(base_rows)
         )
         needed = sorted({i for ids in token_ids for i in ids})
-        return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record
+        return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record, ""
     dictionary = donor_rows[key][[d for d, _ in plan.shared]].float().to(device)
     targets = donor_rows[key][plan.new].float().to(device)
     broken = int((~torch.isfinite(dictionary).all(dim=1)).sum() + (~torch.isfinite(targets).all(dim=1)).sum())
@@ -250,18 +256,20 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
             f"the donor's {key} matrix has {broken:,} row{'s' * (broken != 1)} with NaN or infinite values "
             "among the tokens this transplant uses: the weights file is damaged"
         )
+    products = ""
     if method == "knn":
         idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
         idx, coef = idx.to(device), coef.to(device)
     else:
-        idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})")
+        products = "bfloat16 screen" if screen_pays(dictionary) else "float32"
+        idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})", screen=products != "float32")
     shared_donor_ids = torch.tensor([d for d, _ in plan.shared], dtype=torch.long)
     record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
     record[f"{key}.coefficients"] = coef.cpu()
     record[f"{key}.error"] = reconstruction_error(targets, dictionary, idx, coef).cpu()
     anchor_rows = base_rows.rows([b for _, b in plan.shared]).to(device)
     rows = combine(coef, anchor_rows, idx).cpu()
-    return rows, record
+    return rows, record, products
 
 
 def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> torch.Tensor:

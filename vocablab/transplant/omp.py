@@ -5,7 +5,7 @@ repeat k times: take the not-yet-chosen atom with the largest |<r, A_j>|, refit 
 atoms by least squares, r = y - fit. This module is pure torch, with no I/O.
 
 The cost is the correlation step, done for a block of targets as one (targets x d) @ (d x atoms)
-product per step, on the GPU when the tensors are there. Where bfloat16 products run at least twice
+product per step, on the GPU when the tensors are there. Where bfloat16 products run at least 1.5x
 as fast as float32 ones (CPUs with AVX512-BF16 or AMX), the product is a bfloat16 screen whose
 rounding is bounded, and the few atoms it cannot rule out are re-scored exactly (``_Screen``): the
 picks are those of exact scores. Elsewhere it is computed in float32. The precomputed-Gram form
@@ -43,8 +43,8 @@ def batch_omp(
     that ``coefficients[i] @ dictionary[indices[i]]`` is the least-squares fit of ``targets[i]``.
     ``chunk`` targets share each correlation product: by default 256 on the CPU, 2048 on a GPU, where
     larger products and fewer kernel launches pay. ``screen``: pick through the bfloat16 screen (True),
-    from float32 products (False), or the screen where it is at least twice as fast (None, the default;
-    the picks are the same either way, up to float32 rounding of near ties).
+    from float32 products (False), or the screen where it pays (None, the default: ``screen_pays``; the
+    picks are the same either way, up to float32 rounding of near ties).
 
     >>> A = torch.eye(3); idx, coef = batch_omp(torch.tensor([[0.0, 2.0, 1.0]]), A, 2)
     >>> idx.tolist(), coef.tolist()
@@ -56,7 +56,7 @@ def batch_omp(
         raise ValueError(f"k={k} must be between 1 and the number of atoms ({dictionary.shape[0]})")
     atoms = dictionary.float()
     if screen is None:
-        screen = not atoms.is_cuda and len(atoms) >= 4096 and _bfloat16_pays(atoms.shape[1])
+        screen = screen_pays(atoms)
     chunk = chunk or (2048 if atoms.is_cuda else 256)
     screener = _Screen(atoms, chunk) if screen else None
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
@@ -198,23 +198,32 @@ class _Screen:
         return pick
 
 
+def screen_pays(dictionary: torch.Tensor) -> bool:
+    """Whether ``batch_omp`` picks through the bfloat16 screen by default for this dictionary: on a
+    CPU whose bfloat16 products run at least 1.5x as fast as float32 ones (AVX512-BF16 or AMX), for
+    4,096 atoms or more. Not on a GPU, where the screen has not been measured yet; small
+    dictionaries are cheap either way."""
+    return not dictionary.is_cuda and len(dictionary) >= 4096 and _bfloat16_pays(dictionary.shape[1])
+
+
 @lru_cache
 def _bfloat16_pays(width: int) -> bool:
-    """Whether bfloat16 products run at least twice as fast as float32 ones on this CPU (AVX512-BF16
-    or AMX), timed once per process and width on a (512 x width) @ (width x 4096) product. The
-    screen is not used on a GPU, where it has not been measured yet, nor for small dictionaries,
-    which are cheap either way."""
-    left, right = torch.randn(512, width), torch.randn(4096, width)
-    seconds = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a, b = left.to(dtype), right.to(dtype)
-        times = []
-        for _ in range(3):
+    """Times (256 x width) @ (width x 8192) products, OMP's shape, five of each type interleaved, once
+    per process and width, and compares the fastest of each: other work on the machine slows a
+    product, never speeds one up. Apart from its products, an OMP step costs about as much with the
+    screen as without it, so the screen pays as soon as bfloat16 products are faster; 1.5x leaves
+    room for a noisy probe. (The earlier probe, 2x on three tries each, once misjudged this 2-core
+    machine, where the ratio is 2.5-4x, and the transplant ran its float32 products: 130 s instead
+    of 44.) A CPU without bfloat16 instructions runs them at half the float32 rate or less."""
+    left, right = torch.randn(256, width), torch.randn(8192, width)
+    pairs = {dtype: (left.to(dtype), right.to(dtype)) for dtype in (torch.float32, torch.bfloat16)}
+    seconds = {dtype: float("inf") for dtype in pairs}
+    for _ in range(5):
+        for dtype, (a, b) in pairs.items():
             started = time.perf_counter()
             a @ b.T
-            times.append(time.perf_counter() - started)
-        seconds[dtype] = min(times)
-    return seconds[torch.float32] > 2 * seconds[torch.bfloat16]
+            seconds[dtype] = min(seconds[dtype], time.perf_counter() - started)
+    return seconds[torch.float32] > 1.5 * seconds[torch.bfloat16]
 
 
 def _solve(gram: torch.Tensor, rhs: torch.Tensor, chosen_atoms: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
