@@ -9,7 +9,7 @@ process (imports included), then removes the output.
     python benchmarks/bench_transplant.py --base smollm2-135m --donor gemma3-270m --sample 1024
 
 times OMP alone on the first 1,024 new tokens and extrapolates to all of them, for directions too
-slow to run whole on this machine (SmolLM2 with Gemma's tokenizer: about 210k new tokens).
+slow to run whole on this machine (SmolLM2 with Gemma's tokenizer: about 216k new tokens).
 """
 
 from __future__ import annotations
@@ -21,18 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import batch_omp, transplant
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
-from vocablab.transplant.matching import match_tokens
+from vocablab.transplant.engine import omp_problem
 
 
 def omp_sample(args: argparse.Namespace) -> None:
-    base, donor = resolve(args.base, need="model"), resolve(args.donor, need="model")
-    matched = match_tokens(load_vocabulary(base), load_vocabulary(donor), args.match)
-    donor_embed = read_tensor(donor.path, find_embeddings(donor.path)[0]).float()
-    shared = [d for d, b in enumerate(matched.base_id) if b >= 0 and d < len(donor_embed)]
-    new = [d for d in matched.new_donor_ids if d < len(donor_embed)]
+    donor_embed, shared, new = omp_problem(args.base, args.donor, args.match)  # the transplant's atoms and targets
+    donor_embed = donor_embed.float()
     targets = donor_embed[new[: args.sample]]
     start = time.perf_counter()
     batch_omp(targets, donor_embed[shared], args.k)

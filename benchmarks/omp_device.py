@@ -18,10 +18,7 @@ import time
 
 import torch
 
-from vocablab.presets import ensure_preset
-from vocablab.sources import load_vocabulary
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
-from vocablab.transplant.matching import match_tokens
+from vocablab.transplant.engine import omp_problem
 from vocablab.transplant.omp import batch_omp, reconstruction_error
 
 
@@ -47,11 +44,8 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU: this benchmark compares the CPU with a GPU")
-    base_dir, donor_dir = ensure_preset(args.base), ensure_preset(args.donor)
-    matched = match_tokens(load_vocabulary(str(base_dir)), load_vocabulary(str(donor_dir)), "bytes")
-    donor_rows = read_tensor(donor_dir, find_embeddings(donor_dir)[0]).float()
-    shared = [d for d, b in enumerate(matched.base_id) if b >= 0 and d < len(donor_rows)]
-    new = [d for d in matched.new_donor_ids if d < len(donor_rows)]
+    donor_rows, shared, new = omp_problem(args.base, args.donor)  # the transplant's atoms and targets
+    donor_rows = donor_rows.float()
     atoms, targets = donor_rows[shared], donor_rows[new[: args.limit]]
 
     results = {device: timed_omp(targets, atoms, args.k, device) for device in ("cpu", "cuda")}

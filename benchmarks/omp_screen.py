@@ -29,9 +29,7 @@ import argparse
 
 import torch
 
-from vocablab.sources import load_vocabulary, resolve
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
-from vocablab.transplant.matching import match_tokens
+from vocablab.transplant.engine import omp_problem
 from vocablab.transplant.omp import _omp_block, _Screen
 
 
@@ -58,20 +56,16 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=128)
     parser.add_argument("--k", type=int, default=64)
     args = parser.parse_args()
-    base, donor = resolve(args.base, need="tokenizer"), resolve(args.donor, need="model")
-    matched = match_tokens(load_vocabulary(base), load_vocabulary(donor), "bytes")
-    embed = read_tensor(donor.path, find_embeddings(donor.path)[0]).double()
-    # the transplant's atoms: shared text tokens (special tokens are copied, never atoms)
-    shared = [d for d, b in enumerate(matched.base_id) if b >= 0 and d < len(embed) and matched.kind[d] != "special"]
-    atoms = embed[shared]
-    targets = embed[[d for d in matched.new_donor_ids if d < len(embed)][: args.targets]]
+    embed, shared, new = omp_problem(args.base, args.donor)  # the transplant's atoms and targets
+    embed = embed.double()
+    atoms, targets = embed[shared], embed[new[: args.targets]]
     formats = {"int8": int8, "rotated int8": rotated_int8(atoms.shape[1]), "bfloat16": bfloat16}
     rounded = {name: rounding(atoms) for name, rounding in formats.items()}
     atom_error = {name: (atoms - value).norm(dim=1) for name, value in rounded.items()}
     atom_norm = {name: value.norm(dim=1) for name, value in rounded.items()}
     print(
         f"{args.base} with {args.donor}'s tokenizer: {len(atoms):,} atoms of width {atoms.shape[1]}, "
-        f"the first {len(targets)} of {len(matched.new_donor_ids):,} new tokens, k={args.k}\n"
+        f"the first {len(targets)} of {len(new):,} new tokens, k={args.k}\n"
     )
     print("| pick | best - 16th best | bound of the best, int8 | atoms to re-score: int8 | rotated int8 | bfloat16 |")
     print("|---|---|---|---|---|---|")

@@ -38,7 +38,8 @@ Measures, per tool:
   transplant gets "\n\n" right or wrong: the base model gives a paragraph break real probability
   after a sentence, which the one-line format never rewards;
 - vocablab's OMP step (transplant.json, phase_seconds["embed"]) and the rate of its correlation
-  products, 2 x new tokens x shared tokens x width x k operations, as a share of a plain float32
+  products, 2 x new tokens x atoms (copied text tokens: specials are copied but never atoms) x width
+  x k operations, as a share of a plain float32
   and of a plain bfloat16 product of one block's shape (256 targets on the CPU, 2048 on a GPU: OMP's
   block sizes) timed in this run on the same device (the int8 rate is printed beside them). Where
   bfloat16 products are at least 1.5x as fast as float32 ones, vocablab's OMP screens in bfloat16
@@ -119,6 +120,7 @@ class Run:
     other_cpu_seconds: float = 0.0  # CPU time the rest of the machine used meanwhile: contention skews the times
     new_tokens: int = 0
     copied_tokens: int = 0
+    atoms: int = 0  # vocablab only: OMP's atoms, the copied text tokens (exact and bytes, not special)
     bits_per_byte: float = 0.0
     bits_per_byte_paragraphs: float = 0.0
     omp_seconds: float = 0.0  # vocablab only: its OMP step (transplant.json phase_seconds)
@@ -361,7 +363,8 @@ def main() -> None:
                 counts, run.omp_seconds = report["counts"], report["phase_seconds"]["embed"]
                 run.omp_products = report["omp_products"].get("embed", "")
                 run.new_tokens = counts["approximated"]
-                run.copied_tokens = counts["exact"] + counts["bytes"] + counts["special"]
+                run.atoms = counts["exact"] + counts["bytes"]
+                run.copied_tokens = run.atoms + counts["special"]
             else:
                 run.new_tokens, run.copied_tokens = mergekit_counts(log)
 
@@ -379,13 +382,13 @@ def main() -> None:
     reference = base_score.bits_per_byte
     width = EmbeddingRows(donor_dir, find_embeddings(donor_dir)[0]).shape[1]
     block = 2048 if args.device == "cuda" else 256  # OMP's targets per correlation product
-    shared = max(run.copied_tokens for run in runs)
-    rates = gemm_rates(block, width, shared, args.device)
+    atoms = max(run.atoms for run in runs)
+    rates = gemm_rates(block, width, atoms, args.device)
 
     def omp_rate(run: Run) -> str:
         if not run.omp_seconds:
             return "-"
-        flops = 2 * run.new_tokens * run.copied_tokens * width * args.k  # the correlation products
+        flops = 2 * run.new_tokens * run.atoms * width * args.k  # the correlation products
         rate = flops / run.omp_seconds / 1e9
         shares = ", ".join(f"{rate / rates[name]:.0%} of {name}" for name in ("float32", "bfloat16") if name in rates)
         return f"{run.omp_seconds:.1f} s ({run.omp_products}), {rate:.0f} GFLOP/s = {shares}"
@@ -427,7 +430,7 @@ def main() -> None:
     )
     print_table(runs, rows)
     print(
-        f"\nplain ({block} x {width}) @ ({width} x {shared:,}) product on this machine, same run: "
+        f"\nplain ({block} x {width}) @ ({width} x {atoms:,}) product on this machine, same run: "
         + ", ".join(f"{name} {rate:.0f} G{'OP' if name == 'int8' else 'FLOP'}/s" for name, rate in rates.items())
     )
     print(f"machine: {machine(args.device)}; torch {metadata.version('torch')} (mergekit runs on the same version)")

@@ -189,6 +189,19 @@ def transplant(
     return result
 
 
+def omp_problem(base: str, donor: str, match: MatchMode = "bytes") -> tuple[torch.Tensor, list[int], list[int]]:
+    """What a transplant's OMP works on, for benchmarks that time it alone: the donor's embedding
+    matrix, and the donor ids of OMP's atoms (shared text tokens) and targets (new tokens)."""
+    base_src, donor_src = resolve(base, need="model"), resolve(donor, need="model")
+    donor_vocab = load_vocabulary(donor_src)
+    matched = match_tokens(load_vocabulary(base_src), donor_vocab, match)
+    base_rows = len(EmbeddingRows(base_src.path, find_embeddings(base_src.path)[0]))
+    matched.unmatch([d for d, b in enumerate(matched.base_id) if b >= base_rows])
+    embed = read_tensor(donor_src.path, find_embeddings(donor_src.path)[0])
+    plan = _Plan.build(matched, donor_vocab, base_rows, embed)
+    return embed, [d for d, _ in plan.shared], plan.new
+
+
 def _check_memory(base: list[EmbeddingRows], donor: list[EmbeddingRows], rows: int) -> None:
     """Refuse, before reading any weights, a transplant whose matrices cannot fit in memory."""
     # the new matrices, and their rows in float32 while they are built

@@ -25,7 +25,7 @@ INTRO = """Give the **base** model the **donor**'s tokenizer without training: t
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
 pursuit in the donor's embedding space, and the same coefficients are applied to the base's rows
 (Goddard & Fernandes Neto 2025, arXiv 2506.06607). Gemma-3-270M with SmolLM2's tokenizer takes
-about a minute on 2 CPU cores with AVX512-BF16 (2.5 without); the reverse direction (210k new tokens) is for a GPU."""
+about a minute on 2 CPU cores with AVX512-BF16 (2.5 without); the reverse direction (216k new tokens) is for a GPU."""
 SAMPLE_TEXT = (
     "The central bank raised interest rates by 0.25 percentage points on Wednesday, its third increase "
     "this year, saying inflation remained well above its 2% target."
