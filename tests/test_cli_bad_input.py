@@ -82,6 +82,12 @@ class Files:
         folder = self.root / "small-model"
         return str(folder if folder.is_dir() else tiny_llama("mistral", folder, tied=False))
 
+    def broken_model(self, name: str, content: bytes) -> str:
+        """The small model with its file ``name`` replaced by ``content`` (damaged weights, say)."""
+        folder = Path(self.small_model())
+        (folder / name).write_bytes(content)
+        return str(folder)
+
     def mismatched_model(self) -> str:
         """A real-architecture model whose embedding has fewer rows than its tokenizer has ids."""
         return str(tiny_llama("gpt2", self.root / "mismatched", tied=True, rows=1000))
@@ -144,6 +150,21 @@ CASES = [
     case(lambda f: ["eval", f.non_causal_model(), "--text", f.text()], "eval-non-causal-architecture"),
     case(lambda f: ["eval", f.tokenizer(), "--text", f.text()], "eval-folder-without-config"),
     case(lambda f: ["eval", f.pickle_only_model(), "--text", f.text()], "eval-pickle-only-weights", marks=slow),
+    case(
+        lambda f: ["eval", f.broken_model("model.safetensors", b"\x07" * 4096), "--text", f.text()], "eval-junk-weights"
+    ),
+    case(lambda f: ["eval", f.broken_model("config.json", b"{bad"), "--text", f.text()], "eval-config-not-json"),
+    case(
+        lambda f: (
+            ["transplant", "--base", f.broken_model("model.safetensors", b"\x07" * 4096), "--donor", "gpt2"]
+            + ["--method", "mean", "--out", str(f.root / "out")]
+        ),
+        "transplant-junk-weights",
+    ),
+    case(
+        lambda f: ["transplant", "--base", SMOLLM, "--donor", "mistral", "--out", f.text(), "--overwrite"],
+        "transplant-overwrite-a-file",
+    ),
     case(lambda f: ["generate", "nobody/no-such-model", "--prompt", "hi"], "generate-hub-id-not-found"),
     # the text of compare
     case(lambda f: ["compare", *f.two_tokenizers(), "--text", ""], "compare-empty-text"),

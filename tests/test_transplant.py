@@ -100,6 +100,36 @@ def test_output_loads_and_generates(models, tmp_path):
     assert json.loads((out / REPORT).read_text())["method"] == "omp"
 
 
+def test_overwrite_replaces_a_model_folder_and_nothing_else(models, tmp_path, monkeypatch):
+    base, donor = str(models["base_tied"]), str(models["donor_tied"])
+    out = tmp_path / "out"
+    transplant(base, donor, out, k=2, method="mean")
+    (out / "stale.txt").write_text("from the first run")
+    transplant(base, donor, out, k=2, method="zero", overwrite=True)  # a model folder: replaced whole
+    assert json.loads((out / REPORT).read_text())["method"] == "zero" and not (out / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left beside it
+
+    # the working folder (as "." or ""), a folder above it, a folder of other files, a file: refused,
+    # before any work, and every file is still there
+    work = tmp_path / "mine"
+    (work / "sub").mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    (work / "sub" / "data.txt").write_text("mine too")
+    monkeypatch.chdir(work / "sub")
+    for target, message in [
+        (".", "working folder"),
+        ("", "working folder"),
+        (work, "working folder"),
+        (work / "sub" / "data.txt", "is a file"),
+    ]:
+        with pytest.raises(VocabLabError, match=message):
+            transplant(base, donor, target, k=2, method="mean", overwrite=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VocabLabError, match="no model"):
+        transplant(base, donor, work, k=2, method="mean", overwrite=True)
+    assert (work / "notes.txt").read_text() == "mine" and (work / "sub" / "data.txt").read_text() == "mine too"
+
+
 def test_omp_screens_in_bfloat16_exactly_where_the_cpu_has_bfloat16_instructions(models, tmp_path):
     """Which correlation products OMP runs is chosen by timing; the CPU's flags say what it should
     choose. The old probe (2x on three tries) chose float32 about one run in ten on this machine."""

@@ -18,6 +18,7 @@ from vocablab import options
 from vocablab.errors import VocabLabError
 
 MODEL_HELP = "presets, hub ids (org/name[@rev]), folders or .gguf files"
+OVERWRITE_HELP = "replace the output folder if it exists and holds a model (never any other folder)"
 
 LOG = logging.getLogger("vocablab")
 
@@ -453,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     graft.add_argument("--k", type=int, default=options.TRANSPLANT_K, help="anchors per new token (default 64)")
     graft.add_argument("--method", choices=options.METHODS, default="omp", help=_choices_help(options.METHOD_HELP))
     graft.add_argument("--match", choices=options.MATCH_MODES, default="bytes", help=_choices_help(options.MATCH_HELP))
-    graft.add_argument("--overwrite", action="store_true")
+    graft.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     common(graft, device=True, remote_code=True)
 
     evaluate = command(
@@ -578,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--alignment", choices=options.ALIGNMENTS, default="bytes", help=_choices_help(options.ALIGNMENT_HELP)
     )
     dist.add_argument("--out", help="save the student here (a safetensors model folder)")
-    dist.add_argument("--overwrite", action="store_true")
+    dist.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     common(dist, device=True, remote_code=True)
 
     presets = command("presets", "list the built-in presets and fetch them into the cache", cmd_presets)

@@ -148,7 +148,12 @@ def check_causal_lm(path: Path) -> None:
     config_path = path / "config.json"
     if not config_path.is_file():
         raise VocabLabError(f"{path}: no config.json, so this is not a loadable model")
-    config = json.loads(config_path.read_text())
+    try:
+        config = json.loads(config_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise VocabLabError(f"{path}: config.json is not valid JSON ({exc})") from exc
+    if not isinstance(config, dict):
+        raise VocabLabError(f"{path}: config.json does not hold a JSON object")
     archs = config.get("architectures") or []
     if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs):
         raise VocabLabError(f"{path}: architecture {', '.join(archs)} is not a causal language model")
@@ -355,6 +360,7 @@ def load_causal_lm(
     """A causal LM from safetensors or GGUF; ``device="auto"``: on the GPUs when present (with
     ``device_map="auto"``, so a model too large for one device is split), else on the CPU."""
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     target = torch_device(device)  # before any download or load
@@ -372,7 +378,7 @@ def load_causal_lm(
         kwargs["use_safetensors"] = True
     try:
         model = AutoModelForCausalLM.from_pretrained(source.path, **kwargs)
-    except (ValueError, KeyError, OSError) as exc:  # unknown architecture, custom code not allowed, bad files
+    except (ValueError, KeyError, OSError, SafetensorError) as exc:  # unknown architecture, no custom code, bad files
         raise VocabLabError(
             f"{source.spec}: cannot load as a causal LM ({str(exc)[:300]}){_code_hint(source)}"
         ) from exc

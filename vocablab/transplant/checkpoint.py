@@ -26,6 +26,7 @@ from vocablab.sources import TOKENIZER_FILES
 EMBEDDING_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "tok_embeddings.weight")
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
 COPY_BLOCK = 16 << 20
+MAX_HEADER = 100 << 20  # the safetensors format's own limit on a header
 DTYPES = {
     torch.float32: "F32",
     torch.float16: "F16",
@@ -54,8 +55,16 @@ def weight_files(model_dir: Path) -> dict[str, Path]:
 def read_header(path: Path) -> tuple[dict, int]:
     """The JSON header of a safetensors file and the offset where its data starts."""
     with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
+        start = handle.read(8)
+        length = struct.unpack("<Q", start)[0] if len(start) == 8 else 0
+        if not 2 <= length <= min(MAX_HEADER, path.stat().st_size - 8):
+            raise VocabLabError(f"{path} is not a readable safetensors file (no valid header)")
+        try:
+            header = json.loads(handle.read(length))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise VocabLabError(f"{path} is not a readable safetensors file (its header is not JSON)") from exc
+    if not isinstance(header, dict):
+        raise VocabLabError(f"{path} is not a readable safetensors file (its header is not a JSON object)")
     return header, 8 + length
 
 
@@ -222,10 +231,23 @@ def copy_tokenizer_files(source_dir: Path, target_dir: Path) -> int:
 
 def check_output_folder(out: str | Path, *, overwrite: bool = False) -> Path:
     """Refuse, before any work starts, an output folder that exists (unless ``overwrite``) or
-    whose parent cannot be written."""
+    whose parent cannot be written. ``overwrite`` replaces only a model folder (one with a
+    config.json) or an empty one, never a file, the working folder or a folder above it."""
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
-        raise VocabLabError(f"{out} exists; choose another output folder or allow overwriting")
+        raise VocabLabError(f"{out} exists; choose another output folder or pass --overwrite")
+    if out.exists() and overwrite:
+        full = out.resolve()
+        if not out.is_dir():
+            raise VocabLabError(f"{out} is a file, not a folder; --overwrite replaces only model folders")
+        if full == Path.home().resolve() or full in (Path.cwd().resolve(), *Path.cwd().resolve().parents):
+            raise VocabLabError(
+                f"{out} is the working folder, a folder above it or the home folder: write the model into a new folder"
+            )
+        if any(out.iterdir()) and not (out / "config.json").is_file():
+            raise VocabLabError(
+                f"{out} holds files but no model (no config.json); --overwrite replaces only model folders"
+            )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         Path(tempfile.mkdtemp(prefix=f".{out.name}.check-", dir=out.parent)).rmdir()
@@ -241,9 +263,17 @@ def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = F
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         fill(work)
-        if out.exists() and overwrite:
-            shutil.rmtree(out)
-        work.rename(out)
+        if out.exists() and overwrite:  # the old folder is removed only once the new one is in place
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)) / out.name
+            out.rename(old)
+            try:
+                work.rename(out)
+            except OSError:
+                old.rename(out)
+                raise
+            shutil.rmtree(old.parent, ignore_errors=True)
+        else:
+            work.rename(out)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         if exc.errno in DISK_FULL:
