@@ -66,3 +66,11 @@ def test_greedy_continuation_and_bad_input(tiny, tmp_path):
     empty.write_text("\n\n")
     with pytest.raises(VocabLabError):
         read_documents(empty)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_text(tmp_path):
+    """Editors on Windows start UTF-8 files with EF BB BF; scoring it would charge a model for 3 bytes
+    nobody wrote (it was scored, and shown as three byte tokens in compare --file)."""
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfHello world\nSecond line\n")
+    assert read_documents(path) == ["Hello world", "Second line"]

@@ -23,6 +23,10 @@ OVERWRITE_HELP = "replace the output folder if it exists and holds a model (neve
 LOG = logging.getLogger("vocablab")
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'s' * (count != 1)}"
+
+
 def _vocabularies(specs: list[str], trust_remote_code: bool):
     from vocablab.sources import load_vocabulary
 
@@ -162,7 +166,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(json.dumps(result.to_dict(), indent=1))
         return
     print(
-        f"{result.model}: {result.bits_per_byte:.4f} bits per byte ({result.n_documents} documents, "
+        f"{result.model}: {result.bits_per_byte:.4f} bits per byte ({plural(result.n_documents, 'document')}, "
         f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)"
     )
 
@@ -368,7 +372,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
         print(json.dumps(result.to_dict(), indent=1))
         return
     print(
-        f"{result.student} learning from {result.teacher} on {result.documents} documents; loss = ce + "
+        f"{result.student} learning from {result.teacher} on {plural(result.documents, 'document')}; loss = ce + "
         f"{result.uld_weight:g} x ULD ({result.alignment} alignment, temperature {result.temperature:g}), "
         f"lr {result.lr:g}"
     )
@@ -405,7 +409,7 @@ def _read_text_file(path: str | None) -> str:
     if path is None:
         raise VocabLabError("give --text TEXT or --file PATH")
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # -sig: a leading byte-order mark is not text
             return handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise VocabLabError(f"cannot read {path}: {exc}") from exc

@@ -40,7 +40,7 @@ def read_documents(path: str | Path, limit: int | None = None) -> list[str]:
     if limit is not None and limit < 1:
         raise VocabLabError("the document limit must be at least 1")
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is not text
     except (OSError, UnicodeDecodeError) as exc:
         raise VocabLabError(f"cannot read {path}: {exc}") from exc
     documents = [line for line in lines if line.strip()]

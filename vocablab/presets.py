@@ -139,8 +139,15 @@ def unavailable_reason(name: str) -> str | None:
 def _lock(name: str):
     """One process at a time fetches a given preset (the app serves several users)."""
     lock_path = cache_dir() / "locks" / f"{name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "w")  # closed by the with below
+    except OSError as exc:
+        raise VocabLabError(
+            f"the preset cache {cache_dir()} cannot be written ({exc.strerror or exc}); "
+            "set VOCABLAB_CACHE to a writable folder"
+        ) from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

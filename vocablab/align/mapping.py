@@ -67,7 +67,9 @@ class TokenMapping:
         else:
             raise VocabLabError(f"{folder} is a transplant of {settings['base']!r}, neither {a.spec!r} nor {b.spec!r}")
         if report.vocab.pieces != other_vocab.pieces:
-            raise VocabLabError(f"{folder} carries {settings['donor']!r}'s tokenizer, not {other_vocab.name!r}'s")
+            raise VocabLabError(
+                f"{folder} carries the tokenizer of {settings['donor']!r}, not that of {other_vocab.name!r}"
+            )
         if base.gguf_file:
             raise VocabLabError("the embedding cost reads the base model's safetensors; a GGUF base is not supported")
         self.folder = folder

@@ -88,7 +88,7 @@ def read_upload(path) -> str:
     """The text of an uploaded file: UTF-8 only, within the view's limit."""
     data = Path(path).read_bytes()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is not text
     except UnicodeDecodeError as exc:
         raise VocabLabError(
             f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start:,}); "
