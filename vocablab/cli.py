@@ -547,7 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     text_input(align, f"up to {options.MAX_ALIGN_BYTES:,} bytes")
     align.add_argument("--position", type=int, help="show one paired position (its number in the table) in full")
     align.add_argument(
-        "--top-k", type=int, default=options.ALIGN_TOP_K, help="tokens of each distribution in the plans (default 20)"
+        "--top-k",
+        type=int,
+        default=options.ALIGN_TOP_K,
+        help="tokens of each distribution in the plans (default 20, at most 200)",
     )
     align.add_argument("--cost", choices=options.COSTS, default="edit", help=_choices_help(options.COST_HELP))
     align.add_argument(

@@ -58,6 +58,7 @@ MAX_PROMPT_CHARS = 2_000  # generation view
 TRANSPLANT_K = 64
 LVR_K = 300
 ALIGN_TOP_K = 20
+MAX_ALIGN_TOP_K = 200  # each position solves a top-k x top-k transport problem (the app's slider stops at 60)
 SINKHORN_REG = 0.05
 ULD_WEIGHT = 1.5
 

@@ -24,7 +24,7 @@ from vocablab.align.transport import embedding_costs, sinkhorn_plan, token_costs
 from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
-from vocablab.options import ALIGNMENTS, COSTS, MAX_ALIGN_BYTES, Alignment, CostKind
+from vocablab.options import ALIGNMENTS, COSTS, MAX_ALIGN_BYTES, MAX_ALIGN_TOP_K, Alignment, CostKind
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
@@ -126,8 +126,10 @@ def check_options(text: str, top_k: int, temperature: float) -> None:
         raise VocabLabError("the text is empty: type some text to align the two models on")
     if len(text.encode("utf-8")) > MAX_ALIGN_BYTES:
         raise VocabLabError(f"the text has {len(text.encode('utf-8')):,} bytes; align takes up to {MAX_ALIGN_BYTES:,}")
-    if top_k < 1:
-        raise VocabLabError("top-k must be at least 1")
+    if not 1 <= top_k <= MAX_ALIGN_TOP_K:
+        raise VocabLabError(
+            f"top-k must be between 1 and {MAX_ALIGN_TOP_K} (each position solves a top-k x top-k transport problem)"
+        )
     if temperature <= 0:
         raise VocabLabError("the temperature must be positive")
 
