@@ -274,8 +274,9 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         idx, coef = baselines.knn_weights(targets.cpu(), dictionary.cpu(), k)
         idx, coef = idx.to(device), coef.to(device)
     else:
-        products = "bfloat16 screen" if screen_pays(dictionary) else "float32"
-        idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})", screen=products != "float32")
+        screen = screen_pays(dictionary)
+        products = "bfloat16 screen" if screen else "float32"
+        idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})", screen=screen)
     shared_donor_ids = torch.tensor([d for d, _ in plan.shared], dtype=torch.long)
     record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
     record[f"{key}.coefficients"] = coef.cpu()
