@@ -237,6 +237,26 @@ CASES = [
         marks=slow,
     ),
     case(lambda f: ["generate", SMOLLM, "--prompt", "hi", "--sample", "--top-p", "0"], "generate-top-p-0", marks=slow),
+    # options that would be ignored are refused, before any model loads
+    case(lambda f: ["eval", SMOLLM, "--text", f.text(), "--weights", "1"], "weights-for-one-model"),
+    case(
+        lambda f: [
+            "transplant",
+            "--base",
+            SMOLLM,
+            "--donor",
+            SMOLLM,
+            "--out",
+            str(f.root / "o"),
+            "--method",
+            "mean",
+            "--k",
+            "8",
+        ],
+        "k-for-a-method-without-anchors",
+    ),
+    case(lambda f: ["generate", SMOLLM, "--prompt", "hi", "--temperature", "0.7"], "temperature-without-sample"),
+    case(lambda f: ["ensemble", SMOLLM, SMOLLM, "--prompt", "hi", "--seed", "3"], "seed-without-sample"),
     case(lambda f: ["generate", SMOLLM, "--prompt", "hi", "--subvocab", "nonsense"], "subvocab-unknown", marks=slow),
     case(lambda f: ["generate", SMOLLM, "--prompt", "hi", "--subvocab", "maxlen:0"], "subvocab-maxlen-0", marks=slow),
     case(

@@ -293,3 +293,18 @@ def test_cli_completes_a_cut_character_of_the_prompt():
     assert done.stdout.startswith(b"\xe2\x82")
     assert len(done.stdout[:3].decode("utf-8")) == 1  # raises if the character was left cut
     assert b"prompt healed" in done.stderr
+
+
+def test_cli_chat_prints_the_reply_alone():
+    """With --chat the prompt goes into a chat turn: the reply is printed without it (it is not a continuation)."""
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "vocablab", "generate", "smollm2-135m", "--chat", "--max-new-bytes", "12"]
+    command += ["--prompt", "Say hello."]
+    printed = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert printed.returncode == 0, printed.stderr[-500:]
+    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=240)
+    reply = json.loads(as_json.stdout)["text"]
+    assert reply and printed.stdout == reply + "\n"

@@ -347,6 +347,18 @@ def test_cli_transplant_and_eval(models, tmp_path):
     assert scored.returncode == 0, scored.stderr
     result = json.loads(scored.stdout)
     assert result["n_documents"] == 2 and result["bits_per_byte"] > 0
+    # before-after names a base the transplant was not made from, and says so
+    for base, warned in ((models["base_tied"], False), (models["base_untied"], True)):
+        compared = subprocess.run(
+            [sys.executable, "-m", "vocablab", "before-after", str(base), str(out), "--file", str(text), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert compared.returncode == 0, compared.stderr
+        warnings = json.loads(compared.stdout)["warnings"]
+        assert (warnings != []) == warned, warnings
+        assert not warned or f"is a transplant of {str(models['base_tied'])!r}" in warnings[0]
 
 
 def test_donor_sharing_no_tokens(models, tmp_path):

@@ -84,13 +84,16 @@ def cmd_numbers(args: argparse.Namespace) -> None:
 
 
 def cmd_transplant(args: argparse.Namespace) -> None:
+    from vocablab.options import TRANSPLANT_K
     from vocablab.transplant import transplant
 
+    if args.k is not None and args.method not in ("omp", "knn"):
+        raise VocabLabError(f"--k sets the anchors of the omp and knn methods; the {args.method} method uses none")
     result = transplant(
         args.base,
         args.donor,
         args.out,
-        k=args.k,
+        k=TRANSPLANT_K if args.k is None else args.k,
         method=args.method,
         match=args.match,
         device=args.device,
@@ -112,6 +115,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from vocablab.evaluate import bits_per_byte, read_documents
     from vocablab.presets import TEXT_PRESETS, ensure_text
 
+    if len(args.models) == 1 and (args.space or args.weights):
+        raise VocabLabError("--space and --weights score an ensemble: give two or more models")
     path = ensure_text(args.text) if args.text in TEXT_PRESETS else args.text
     documents = read_documents(path, limit=args.limit)
     if len(args.models) > 1:
@@ -121,7 +126,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             raise VocabLabError("--subvocab scores one model; an ensemble of several uses --space mcv|bytes")
 
         result = ensemble_bits_per_byte(
-            args.models, documents, space=args.space, weights=args.weights, device=args.device
+            args.models, documents, space=args.space or "mcv", weights=args.weights, device=args.device
         )
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
@@ -185,24 +190,35 @@ def _weights(text: str) -> list[float]:
 def _decoding(args: argparse.Namespace):
     from vocablab.options import Decoding
 
+    sampling = {"--temperature": args.temperature, "--top-p": args.top_p, "--seed": args.seed}
+    if not args.sample and (given := [name for name, value in sampling.items() if value is not None]):
+        raise VocabLabError(f"{', '.join(given)}: only with --sample (decoding is greedy by default)")
     return Decoding(
         k=None if args.exact else args.k,
         greedy=not args.sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
+        temperature=1.0 if args.temperature is None else args.temperature,
+        top_p=1.0 if args.top_p is None else args.top_p,
+        seed=args.seed or 0,
         max_new_bytes=args.max_new_bytes,
         chat=args.chat,
         heal=not args.no_heal,
     )
 
 
+def _shown(args: argparse.Namespace, data: bytes) -> str:
+    """What a generation prints: with --chat, the reply alone (the prompt went into a chat turn, so
+    prompt and reply do not join up as one text); otherwise the prompt and its continuation, joined
+    as bytes, so a cut UTF-8 character from the command line joins the generated rest of it."""
+    if args.chat:
+        return data.decode("utf-8", errors="replace")
+    return (args.prompt.encode("utf-8", "surrogateescape") + data).decode("utf-8", errors="replace")
+
+
 def _print_generation(args: argparse.Namespace, result) -> None:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
-    # the prompt as bytes: a cut UTF-8 character from the command line joins the generated rest of it
-    print((args.prompt.encode("utf-8", "surrogateescape") + result.data).decode("utf-8", errors="replace"))
+    print(_shown(args, result.data))
     if result.prompt_tail:
         tails = " / ".join(repr(tail) for tail in dict.fromkeys(result.prompt_tail))
         print(f"-- prompt healed: its end {tails} conditioned on as text", file=sys.stderr)
@@ -253,7 +269,7 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
             f"== {title}: {r.model} over {r.subvocab} ({r.steps} steps, {r.forward_passes} forward passes, "
             f"{r.bytes_per_step:.2f} bytes/step, {r.seconds:.1f} s, ended by {r.ended_by})"
         )
-        print(args.prompt + r.text)
+        print(_shown(args, r.data))
 
 
 def cmd_before_after(args: argparse.Namespace) -> None:
@@ -274,6 +290,8 @@ def cmd_before_after(args: argparse.Namespace) -> None:
         f"cost of the transplant: {result.bits_per_byte['transplanted'] - result.bits_per_byte['base']:+.4f} "
         f"bits per byte on {result.text_bytes:,} bytes"
     )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_align(args: argparse.Namespace) -> None:
@@ -424,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str, run, *, models: str | None = None, bounds=(1, None)):
         p = sub.add_parser(name, help=help_text, description=help_text)
+        # -v after the command too; SUPPRESS keeps a -v given before it
+        verbose = {"action": "store_true", "default": argparse.SUPPRESS, "help": "log what each step does"}
+        p.add_argument("-v", "--verbose", **verbose)
         if models:
             p.add_argument("models", nargs=models, metavar="MODEL", help=MODEL_HELP)
         p.set_defaults(run=run, min_models=bounds[0], max_models=bounds[1])
@@ -455,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     graft.add_argument("--base", required=True, help="the model whose weights are kept")
     graft.add_argument("--donor", required=True, help="the model whose tokenizer the result gets")
     graft.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    graft.add_argument("--k", type=int, default=options.TRANSPLANT_K, help="anchors per new token (default 64)")
+    graft.add_argument("--k", type=int, help="anchors per new token, omp and knn (default 64)")
     graft.add_argument("--method", choices=options.METHODS, default="omp", help=_choices_help(options.METHOD_HELP))
     graft.add_argument("--match", choices=options.MATCH_MODES, default="bytes", help=_choices_help(options.MATCH_HELP))
     graft.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
@@ -471,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--text", required=True, help="a UTF-8 file, or the text preset lee_background")
     evaluate.add_argument("--limit", type=int, help="score only the first N documents")
     evaluate.add_argument("--subvocab", help=f"score one model reduced to {options.SUBVOCAB_SPEC}")
-    evaluate.add_argument("--space", choices=options.SPACES, default="mcv", help="ensemble space (default mcv)")
+    evaluate.add_argument("--space", choices=options.SPACES, help="ensemble space (default mcv)")
     evaluate.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.5,0.5 (default uniform)")
     common(evaluate, device=True, remote_code=True)
 
@@ -496,11 +517,18 @@ def build_parser() -> argparse.ArgumentParser:
         mode = p.add_mutually_exclusive_group()
         mode.add_argument("--greedy", action="store_true", help="greedy decoding (the default)")
         mode.add_argument("--sample", action="store_true", help="sample with --temperature and --top-p")
-        p.add_argument("--temperature", type=float, default=1.0)
-        p.add_argument("--top-p", type=float, default=1.0)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--max-new-bytes", type=int, default=200)
-        p.add_argument("--chat", action="store_true", help="wrap the prompt in each model's chat template")
+        p.add_argument("--temperature", type=float, help="with --sample (default 1)")
+        p.add_argument("--top-p", type=float, help="with --sample (default 1: no nucleus cut)")
+        p.add_argument("--seed", type=int, help="with --sample (default 0)")
+        p.add_argument(
+            "--max-new-bytes",
+            type=int,
+            default=200,
+            help="stop once this many bytes are generated (default 200; the last token may end past it)",
+        )
+        p.add_argument(
+            "--chat", action="store_true", help="wrap the prompt in each model's chat template; prints the reply alone"
+        )
         p.add_argument(
             "--no-heal",
             action="store_true",

@@ -8,15 +8,16 @@ is predicted. Long documents are scored in windows of the model's context that o
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.progress import track
-from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
+from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve, same_model
 from vocablab.vocab import Vocabulary
 
 MAX_WINDOW = 2048
@@ -140,9 +141,27 @@ class BeforeAfter:
     bits_per_byte: dict[str, float]  # "base", "transplanted"
     tokens: dict[str, int]
     continuations: dict[str, str]
+    warnings: list[str] = field(default_factory=list)  # e.g. a transplant of another base
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _other_base(base: str, transplanted: str) -> str | None:
+    """A warning when ``transplanted`` is a vocablab transplant whose report names another base."""
+    from vocablab.transplant.engine import REPORT
+
+    report = resolve(transplanted).path / REPORT
+    try:
+        recorded = json.loads(report.read_text()).get("base")
+    except (OSError, ValueError, AttributeError):
+        return None  # not a vocablab transplant (or made by another tool): nothing to check against
+    if not isinstance(recorded, str) or same_model(recorded, resolve(base)):
+        return None
+    return (
+        f"{transplanted} is a transplant of {recorded!r}, not of {base!r}: "
+        "the difference is not the cost of a transplant"
+    )
 
 
 def compare_before_after(
@@ -155,6 +174,8 @@ def compare_before_after(
     if not prompt.strip():
         raise VocabLabError("the prompt is empty")
     result = BeforeAfter(base, transplanted, len(text.encode("utf-8")), {}, {}, {})
+    if warning := _other_base(base, transplanted):
+        result.warnings.append(warning)
     for n, (label, spec) in enumerate(track([("base", base), ("transplanted", transplanted)], "before/after")):
         model = models[n] if models else load_causal_lm(spec)
         score = bits_per_byte(spec, [text], model=model)

@@ -88,7 +88,7 @@ class Decoding:
         if self.k is not None and self.k < 1:
             raise VocabLabError("K (next tokens kept per cover entry) must be at least 1; exact mode prunes nothing")
         if self.max_new_bytes < 1:
-            raise VocabLabError("the byte budget (new bytes at most) must be at least 1")
+            raise VocabLabError("the byte budget (new bytes to generate) must be at least 1")
         if not self.greedy and (self.temperature <= 0 or not 0 < self.top_p <= 1):
             raise VocabLabError("temperature must be > 0 and top-p in (0, 1]")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,6 +56,14 @@ class Source:
     @property
     def label(self) -> str:
         return self.spec
+
+
+def same_model(recorded: str, source: Source) -> bool:
+    """Whether a model named in a report (a spec as typed, or a path) is ``source``."""
+    if recorded == source.spec:
+        return True
+    path = Path(recorded).expanduser()
+    return path.exists() and path.resolve() == source.path.resolve()
 
 
 def split_revision(spec: str) -> tuple[str, str | None]:
@@ -290,6 +299,7 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
     kwargs = {"trust_remote_code": trust_remote_code}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
+    started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
     except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
@@ -311,6 +321,13 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
     )
     vocabulary.chat_renderer = tokenizer  # its apply_chat_template renders in a jinja2 sandbox
     vocabulary.declared_ends = _declared_ends(source)
+    LOG.info(
+        "%s: tokenizer loaded from %s (%s tokens) in %.1f s",
+        source.spec,
+        source.path / (source.gguf_file or ""),
+        f"{len(vocabulary):,}",
+        time.perf_counter() - started,
+    )
     return vocabulary
 
 

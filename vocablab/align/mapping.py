@@ -14,20 +14,13 @@ import torch
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
-from vocablab.sources import Source
+from vocablab.sources import Source, same_model
 from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings
 from vocablab.transplant.engine import REPORT
 from vocablab.transplant.report import TransplantReport
 from vocablab.vocab import Vocabulary
 
 MAPPING_METHODS = ("omp", "knn")  # the methods that place new tokens from their anchors
-
-
-def _same_model(recorded: str, source: Source) -> bool:
-    if recorded == source.spec:
-        return True
-    path = Path(recorded).expanduser()
-    return path.exists() and path.resolve() == source.path.resolve()
 
 
 def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | None:
@@ -44,7 +37,7 @@ def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | No
         if settings.get("method") not in MAPPING_METHODS:
             continue
         base, donor = settings.get("base", ""), settings.get("donor", "")
-        if (_same_model(base, a) and _same_model(donor, b)) or (_same_model(base, b) and _same_model(donor, a)):
+        if (same_model(base, a) and same_model(donor, b)) or (same_model(base, b) and same_model(donor, a)):
             found.append(report.parent)
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
@@ -60,9 +53,9 @@ class TokenMapping:
                 f"{folder} was made with the {settings.get('method')!r} method, which places new tokens without "
                 f"anchors; the embedding cost needs an OMP (or kNN) transplant"
             )
-        if _same_model(settings["base"], a):
+        if same_model(settings["base"], a):
             self.base_is_a, base, other_vocab = True, a, vocab_b
-        elif _same_model(settings["base"], b):
+        elif same_model(settings["base"], b):
             self.base_is_a, base, other_vocab = False, b, vocab_a
         else:
             raise VocabLabError(f"{folder} is a transplant of {settings['base']!r}, neither {a.spec!r} nor {b.spec!r}")
