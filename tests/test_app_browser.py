@@ -104,6 +104,10 @@ def test_number_view_shows_a_mismatch_table(page, tmp_path):
     expect(table).to_contain_text(re.compile(r"\d\|\d\|\d\|\d"), timeout=180_000)  # SmolLM2: single digits
     expect(table).to_contain_text(re.compile(r"\d{3}\|\d"))  # Llama 3: groups of three from the left
     expect(page.locator("#number-schemes")).to_contain_text("groups")
+    # typed text is marked as it is typed, without the button (Enter only makes a new line there)
+    page.locator("#number-text textarea").fill("")
+    page.locator("#number-text textarea").press_sequentially("We paid 7654321 dollars.")
+    expect(page.locator("#number-highlight")).to_contain_text("7654321", timeout=60_000)
     screenshot(page, tmp_path, "numbers.png")
 
 
@@ -122,6 +126,7 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     expect(page.locator("#transplant-map")).to_contain_text("new (transplanted)")
     screenshot(page, tmp_path, "transplant.png")
     page.get_by_text("Before and after").click()
+    pick(page, "transplant-base", "smollm2-135m")  # the box changes; the comparison keeps the run's own base
     page.locator("#transplant-compare").click()
     # the table's rows read "base: ..." and "transplanted: ..." (the progress text has no colon)
     expect(page.locator("#transplant-scores")).to_contain_text("transplanted: ", timeout=300_000)
@@ -133,7 +138,7 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     open_tab(page, "Generate and ensemble", "smollm2-135m", "gemma3-270m")
     expect_empty_input_refused(page, "#gen-prompt textarea", "#gen-run", "type a prompt")
     page.locator("#gen-prompt textarea").fill("The capital of France is ")  # a trailing space: healed
-    budget = page.locator("input[aria-label='number input for new bytes at most']")
+    budget = page.locator("input[aria-label='number input for new bytes (the last token may run past)']")
     budget.fill("16")  # six outputs on 2 CPU cores: short ones with a small K keep the test quick
     budget.press("Enter")
     page.locator("input[aria-label='K (next tokens kept per cover entry)']").fill("20")
@@ -150,6 +155,12 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     chart = page.locator("#gen-inspector")
     expect(chart).to_contain_text("step 0: chosen", timeout=60_000)
     expect(chart).to_contain_text("ensemble")  # the ensemble's bars next to each model's
+    # the step slider follows the output chosen: its last step is that output's last
+    steps = int(re.search(r"(\d+) steps", cards.nth(0).inner_text()).group(1))
+    page.locator("#gen-which input").fill("A as is")
+    page.locator("#gen-which").get_by_text("A as is").first.click()
+    slider = page.locator("#gen-step input[type='range']")
+    expect(slider).to_have_attribute("max", str(max(steps - 1, 1)), timeout=60_000)
     screenshot(page, tmp_path, "generate.png")
 
 

@@ -77,10 +77,13 @@ class TokenMapping:
         if folder is None:
             folder = find_transplant(a, b)
             if folder is None:
+                # the larger vocabulary as the base: the donor's new tokens are then the fewer
+                base, donor = (a, b) if len(vocab_a) >= len(vocab_b) else (b, a)
                 raise VocabLabError(
                     f"the embedding cost needs a transplant between {a.spec} and {b.spec}, and none exists yet: "
-                    f"make one with `vocablab transplant --base {a.spec} --donor {b.spec} --out DIR` (or the "
-                    f"Transplant tab), then pass --transplant DIR, or choose the edit or exact cost"
+                    f"make one in the Transplant view with base {base.spec} and donor {donor.spec} (it is then "
+                    f"found by itself), or with `vocablab transplant --base {base.spec} --donor {donor.spec} "
+                    "--out DIR` and --transplant DIR; or choose the edit or exact cost"
                 )
         folder = Path(folder).expanduser()
         if not (folder / REPORT).is_file():

@@ -55,8 +55,9 @@ def position_choices(result: AlignResult) -> list[tuple[str, int]]:
 def summary(result: AlignResult) -> str:
     how = "the same byte offset" if result.alignment == "bytes" else "the same token index"
     mapping = f" through the transplant `{outputs.shown(result.transplant)}`" if result.transplant else ""
+    n = len(result.positions)
     return (
-        f"**{len(result.positions)} positions** paired at {how} (alignment: **{result.alignment}**). "
+        f"**{n} position{'s' * (n != 1)}** paired at {how} (alignment: **{result.alignment}**). "
         f"Mean ULD ({result.alignment} alignment, temperature {result.temperature:g}): "
         f"**{result.mean_uld:.4f}**. Sinkhorn plans over the top-{result.top_k} of each, "
         f"{result.cost_kind} cost{mapping}, regularization {result.reg:g}."

@@ -69,7 +69,10 @@ def render_all(results: dict[str, Generation]) -> str:
 
 def inspector_chart(result: Generation, step: int) -> go.Figure:
     """Top candidates of each distribution at one step: members and the ensemble, as grouped bars."""
-    record = result.inspector[min(step, len(result.inspector) - 1)]
+    if not result.inspector:
+        raise VocabLabError(f"{result.model} over {result.subvocab} generated nothing to inspect")
+    step = min(step, len(result.inspector) - 1)
+    record = result.inspector[step]
     fig = go.Figure()
     for name, top in record["top"].items():
         fig.add_bar(name=name, x=[p for p, _ in top], y=[q for _, q in top])
@@ -104,6 +107,7 @@ def run_all(
     seed,
     max_bytes,
     weight,
+    which,
     request: gr.Request,
     progress=gr.Progress(track_tqdm=True),
 ):
@@ -125,13 +129,7 @@ def run_all(
         cached_model(spec)  # loaded in the app's own process, where the cache lives
     sub = f"maxlen:{int(maxlen)}" if kind == "maxlen" else kind
     results = generate_on_gpu(*models, prompt, sub, decoding, weight, getattr(request, "session_hash", None))
-    longest = max(len(r.inspector) for r in results.values()) - 1
-    return (
-        render_all(results),
-        results,
-        gr.Slider(maximum=max(longest, 1), value=0),
-        inspector_chart(results["MCV ensemble"], 0),
-    )
+    return render_all(results), results, *_inspected(results, which, 0)
 
 
 @gpu(6 * SECONDS_EACH)
@@ -145,7 +143,14 @@ def generate_on_gpu(a, b, prompt, subvocab, decoding, weight, session) -> dict[s
 def inspect(results, run, step):
     if not results:
         raise VocabLabError("generate first")
-    return inspector_chart(results[run], int(step))
+    return _inspected(results, run, step)
+
+
+def _inspected(results: dict[str, Generation], run: str, step) -> tuple[go.Figure, gr.Slider]:
+    """The chart of one output at one step, and the step slider fitted to that output's steps."""
+    last = max(len(results[run].inspector) - 1, 0)
+    step = min(int(step), last)
+    return inspector_chart(results[run], step), gr.Slider(maximum=max(last, 1), value=step)
 
 
 def build(pickers) -> dict[str, gr.Component]:
@@ -170,7 +175,7 @@ def build(pickers) -> dict[str, gr.Component]:
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
         seed = gr.Number(0, label="seed", precision=0)
     with gr.Row():
-        max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes at most")
+        max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes (the last token may run past)")
         weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="ensemble weight of model A")
     run = gr.Button("Generate all six", variant="primary", elem_id="gen-run")
     generated = gr.HTML(elem_id="gen-outputs")
@@ -199,10 +204,11 @@ def build(pickers) -> dict[str, gr.Component]:
             seed,
             max_bytes,
             weight,
+            which,
         ],
-        [generated, results, step, chart],
+        [generated, results, chart, step],
         **HEAVY,
     )
-    which.change(inspect, [results, which, step], chart)
-    step.release(inspect, [results, which, step], chart)
+    which.change(inspect, [results, which, step], [chart, step])
+    step.release(inspect, [results, which, step], [chart, step])
     return {"text": prompt}

@@ -112,7 +112,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         label="Your text with numbers",
         max_length=MAX_TEXT_CHARS,
         elem_id="number-text",
-        info="numbers that A and B split differently are highlighted",
+        info="numbers that A and B split differently are highlighted below as you type",
     )
     run = gr.Button("Compare numbers", variant="primary", elem_id="numbers-run")
     marked = gr.HighlightedText(label="Numbers split differently", elem_id="number-highlight")
@@ -137,5 +137,6 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         inputs=[*models, text],
         outputs=[schemes, table, per_length, heatmap, only_a, only_b, marked, marked_note],
     )
-    text.submit(highlight_view, inputs=[*models, text], outputs=[marked, marked_note])
+    # as the visitor types (Enter makes a new line in this box); only the latest text is worked on
+    text.input(highlight_view, inputs=[*models, text], outputs=[marked, marked_note], trigger_mode="always_last")
     return {"text": text}

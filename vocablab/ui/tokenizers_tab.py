@@ -40,15 +40,15 @@ def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
         rows.append(
             {
                 "pair": f"{p.a} vs {p.b}",
-                "size A": overlap.sizes[p.a],
-                "size B": overlap.sizes[p.b],
-                "shared by string": p.shared_by_string,
-                "shared by bytes": p.shared_by_bytes,
-                "only in A": p.only_a_by_bytes,
-                "only in B": p.only_b_by_bytes,
-                "MCV": p.mcv_size,
+                "size A": f"{overlap.sizes[p.a]:,}",
+                "size B": f"{overlap.sizes[p.b]:,}",
+                "shared by string": f"{p.shared_by_string:,}",
+                "shared by bytes": f"{p.shared_by_bytes:,}",
+                "only in A": f"{p.only_a_by_bytes:,}",
+                "only in B": f"{p.only_b_by_bytes:,}",
+                "MCV": f"{p.mcv_size:,}",
                 "specials by role (A / B)": "; ".join(
-                    f"{role}: {a} / {b}" for role, (a, b) in p.special_roles.items() if a or b
+                    f"{role}: {a or '-'} / {b or '-'}" for role, (a, b) in p.special_roles.items() if a or b
                 ),
             }
         )
@@ -59,7 +59,7 @@ def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
 def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     specs = chosen(a, b, c, d)
     if len(specs) < 2:
-        raise gr.Error("choose at least two tokenizers")
+        raise gr.Error("choose at least two different tokenizers")
     progress(0, desc="loading tokenizers")  # not progress.tqdm: a hub download's own bar would nest in it
     vocabs = [load_vocabulary(spec) for spec in specs]
     result = compare_tokenization(vocabs, text)
@@ -69,7 +69,12 @@ def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progr
         overlap_table(result.overlap),
         overlap_chart(result.overlap),
         f"{len(result.disagreeing_boundaries)} token boundaries are not shared by all tokenizers "
-        "(marked with a red bar).",
+        "(marked with a red bar)."
+        + (
+            f" The text is at the box's limit of {MAX_TEXT_CHARS:,} characters: pasted text beyond it was cut."
+            if len(text) >= MAX_TEXT_CHARS
+            else ""
+        ),
     )
 
 
@@ -137,8 +142,9 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
     outputs = [tokens_html, summary, overlap, chart, cut_note]
     example.input(example_text, example, text)
     upload.upload(read_upload, upload, text)
-    run.click(tokenize_side_by_side, inputs, outputs)
+    search = (search_tokens, [query, which, pickers[0], pickers[1]], found)
+    run.click(tokenize_side_by_side, inputs, outputs).success(*search)  # a bad model: one message, not two
     show_ids.change(tokenize_side_by_side, inputs, outputs)
-    for trigger in (query.submit, which.change, run.click):
-        trigger(search_tokens, [query, which, pickers[0], pickers[1]], found)
+    for trigger in (query.submit, which.change):
+        trigger(*search)
     return {"text": text}

@@ -18,8 +18,10 @@ from vocablab.options import MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import transplant
+from vocablab.transplant.engine import NEEDS_DONOR_WEIGHTS
 from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
 from vocablab.ui.common import HEAVY, gpu, model_picker, user_errors
+from vocablab.vocab import Vocabulary
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -63,12 +65,28 @@ def run_folder(out: str) -> Path:
     return Path(out)
 
 
+def _pair(base: str, donor: str, method: str) -> tuple[Vocabulary, Vocabulary, str | None]:
+    """The two tokenizers, once both models are known to have what the method reads (weights, or
+    the donor's tokenizer alone), and the digit-scheme warning for the pair."""
+    base_src = resolve(base, need="model")
+    donor_src = resolve(donor, need="model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer")
+    base_vocab, donor_vocab = load_vocabulary(base_src), load_vocabulary(donor_src)
+    return base_vocab, donor_vocab, digit_scheme_warning(base_vocab, donor_vocab)
+
+
+@user_errors
+def check_pair(base, donor, method):
+    """Before the transplant runs: refuses a pair it cannot use, and warns about different digit
+    schemes at once, with the button to the Numbers view already shown."""
+    *_, warning = _pair(base, donor, method)
+    if warning:
+        gr.Warning(warning, duration=30, title="Different digit schemes")
+    return gr.update(visible=warning is not None)
+
+
 @user_errors
 def run_transplant(base, donor, k, method, match, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
-    base_vocab, donor_vocab = load_vocabulary(base), load_vocabulary(donor)
-    warning = digit_scheme_warning(base_vocab, donor_vocab)
-    if warning:
-        gr.Warning(warning, duration=30, title="Different digit schemes")  # shown before the work starts
+    base_vocab, donor_vocab, warning = _pair(base, donor, method)
     outputs.make_room(output_size(base, base_vocab, donor_vocab))
     out = outputs.workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
@@ -138,8 +156,9 @@ def draw_map(out, progress=gr.Progress(track_tqdm=True)):
 
 
 @user_errors
-def before_after(base, out, text, prompt, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+def before_after(out, text, prompt, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     out = run_folder(out)
+    base = TransplantReport.load(out).settings["base"]  # the run's own base, whatever the box shows now
     result = before_after_on_gpu(base, outputs.handle(out), text, prompt, getattr(request, "session_hash", None))
     scores = pd.DataFrame(
         [
@@ -211,13 +230,13 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
 
     method.change(lambda m: gr.Radio(info=METHOD_HELP[m]), method, method)
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    run.click(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY).then(
-        draw_map, out, embedding_map, **HEAVY
-    )
+    run.click(check_pair, [base, donor, method], to_numbers).success(
+        run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY
+    ).then(draw_map, out, embedding_map, **HEAVY)
     to_numbers.click(lambda b, d: (b, d, gr.Tabs(selected="numbers")), [base, donor], [*pickers[:2], tabs])
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
-    compare.click(before_after, [base, out, text, prompt], [scores, before, after], **HEAVY)
+    compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY)
     archive_button.click(download, out, archive, **HEAVY)
     push_button.click(push, [out, repo_id, hub_token], push_note)
     return {"base": base, "donor": donor}
