@@ -96,7 +96,8 @@ def run_transplant(base, donor, k, method, match, request: gr.Request, progress=
     counts = result.counts
     lost = counts["no_donor_row"]
     summary = (
-        f"**Done in {result.seconds:.1f} s** → `{outputs.handle(out)}` (type it in any model picker)  \n"
+        f"**Done in {result.seconds:.1f} s** → `{outputs.handle(out)}` (type it in any model picker of this page: "
+        "it is yours alone, and reloading the page starts a new session without it)  \n"
         f"{result.rows:,} rows: **{counts['exact']:,}** exact, **{counts['bytes']:,}** byte-matched, "
         f"**{counts['special']:,}** special (by role), **{counts['approximated']:,}** approximated"
         + (f", {lost:,} without a donor row (base mean)" if lost else "")
