@@ -81,7 +81,7 @@ def test_a_corrupt_gguf_and_a_mismatched_vocabulary(app, tmp_path):
     message = refused(client, TEXT, False, str(corrupt), GEMMA, None, None, api_name="/tokenize_side_by_side")
     assert "not a readable GGUF file" in message
     mismatched = tiny_llama("gpt2", tmp_path / "mismatched", tied=True, rows=1000)
-    args = [str(mismatched), SMOLLM, "hello", False, True, "bytes", 4, 4, False, False, 1.0, 1.0, 0, 8, 0.5]
+    args = [str(mismatched), SMOLLM, "hello", False, True, "bytes", 4, 4, False, False, 1.0, 1.0, 0, 8, 0.5, "A as is"]
     message = refused(client, *args, api_name="/run_all")
     assert "do not belong together" in message and "1,000 rows" in message
 
@@ -94,6 +94,14 @@ def test_a_full_disk_during_a_transplant_keeps_nothing_half_written(app):
     # over the limit on what users keep (SmolLM2 with Gemma's 262,144 rows: about 2.9 GB), refused first
     message = refused(client, SMOLLM, GEMMA, 8, "mean", "bytes", api_name="/run_transplant")
     assert "more than this server keeps" in message
+
+
+def test_a_transplant_pair_is_checked_before_it_runs(app):
+    client, _ = app
+    # a tokenizer-only donor: OMP reads the donor's embeddings (the mean method would not)
+    assert "tokenizer-only" in refused(client, GEMMA, "mistral", "omp", api_name="/check_pair")
+    assert "nobody/nothing" in refused(client, "nobody/nothing", SMOLLM, "mean", api_name="/check_pair")
+    client.predict(GEMMA, "mistral", "mean", api_name="/check_pair")  # still serving; this pair is fine
 
 
 def test_past_the_queue_a_visitor_is_told_to_retry(app):

@@ -308,3 +308,4 @@ def test_cli_chat_prints_the_reply_alone():
     as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=240)
     reply = json.loads(as_json.stdout)["text"]
     assert reply and printed.stdout == reply + "\n"
+    assert "Say hello." not in printed.stdout  # the prompt is in the chat turn, not printed before the reply

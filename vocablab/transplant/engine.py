@@ -95,9 +95,7 @@ def transplant(
     target = torch_device(device)
     out = check_output_folder(out, overwrite=overwrite)
     steps = bar(5, f"transplant ({method})")
-    base_src = base if isinstance(base, Source) else resolve(base, need="model")
-    donor_need = "model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer"
-    donor_src = donor if isinstance(donor, Source) else resolve(donor, need=donor_need)
+    base_src, donor_src = resolve_pair(base, donor, method)
     if base_src.gguf_file or donor_src.gguf_file:
         raise VocabLabError("transplant reads safetensors folders; convert a GGUF first (presets already are)")
     if (base_src.path.resolve(), base_src.gguf_file) == (donor_src.path.resolve(), donor_src.gguf_file):
@@ -187,6 +185,14 @@ def transplant(
     steps.update()
     steps.close()
     return result
+
+
+def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tuple[Source, Source]:
+    """Base and donor as sources with what ``method`` reads: the base's weights, and the donor's
+    weights for OMP and kNN or its tokenizer alone for the other methods."""
+    base_src = base if isinstance(base, Source) else resolve(base, need="model")
+    donor_need = "model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer"
+    return base_src, donor if isinstance(donor, Source) else resolve(donor, need=donor_need)
 
 
 def omp_problem(base: str, donor: str, match: MatchMode = "bytes") -> tuple[torch.Tensor, list[int], list[int]]:

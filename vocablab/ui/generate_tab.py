@@ -71,7 +71,6 @@ def inspector_chart(result: Generation, step: int) -> go.Figure:
     """Top candidates of each distribution at one step: members and the ensemble, as grouped bars."""
     if not result.inspector:
         raise VocabLabError(f"{result.model} over {result.subvocab} generated nothing to inspect")
-    step = min(step, len(result.inspector) - 1)
     record = result.inspector[step]
     fig = go.Figure()
     for name, top in record["top"].items():

@@ -18,10 +18,9 @@ from vocablab.options import MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import transplant
-from vocablab.transplant.engine import NEEDS_DONOR_WEIGHTS
+from vocablab.transplant.engine import resolve_pair
 from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
 from vocablab.ui.common import HEAVY, gpu, model_picker, user_errors
-from vocablab.vocab import Vocabulary
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -65,20 +64,12 @@ def run_folder(out: str) -> Path:
     return Path(out)
 
 
-def _pair(base: str, donor: str, method: str) -> tuple[Vocabulary, Vocabulary, str | None]:
-    """The two tokenizers, once both models are known to have what the method reads (weights, or
-    the donor's tokenizer alone), and the digit-scheme warning for the pair."""
-    base_src = resolve(base, need="model")
-    donor_src = resolve(donor, need="model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer")
-    base_vocab, donor_vocab = load_vocabulary(base_src), load_vocabulary(donor_src)
-    return base_vocab, donor_vocab, digit_scheme_warning(base_vocab, donor_vocab)
-
-
 @user_errors
 def check_pair(base, donor, method):
-    """Before the transplant runs: refuses a pair it cannot use, and warns about different digit
-    schemes at once, with the button to the Numbers view already shown."""
-    *_, warning = _pair(base, donor, method)
+    """Before the transplant runs: refuses a pair it cannot use (weights missing where the method
+    reads them), and warns about different digit schemes at once, with the button to the Numbers
+    view already shown."""
+    warning = digit_scheme_warning(*map(load_vocabulary, resolve_pair(base, donor, method)))
     if warning:
         gr.Warning(warning, duration=30, title="Different digit schemes")
     return gr.update(visible=warning is not None)
@@ -86,7 +77,7 @@ def check_pair(base, donor, method):
 
 @user_errors
 def run_transplant(base, donor, k, method, match, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
-    base_vocab, donor_vocab, warning = _pair(base, donor, method)
+    base_vocab, donor_vocab = load_vocabulary(base), load_vocabulary(donor)
     outputs.make_room(output_size(base, base_vocab, donor_vocab))
     out = outputs.workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
@@ -95,6 +86,7 @@ def run_transplant(base, donor, k, method, match, request: gr.Request, progress=
         raise VocabLabError(str(exc).replace(str(out), outputs.handle(out))) from exc
     counts = result.counts
     lost = counts["no_donor_row"]
+    warning = next(iter(result.warnings), None)  # the digit-scheme warning
     summary = (
         f"**Done in {result.seconds:.1f} s** → `{outputs.handle(out)}` (type it in any model picker of this page: "
         "it is yours alone, and reloading the page starts a new session without it)  \n"
