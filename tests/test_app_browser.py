@@ -67,6 +67,7 @@ def expect_empty_input_refused(page, field: str, button: str, message: str) -> N
 
 
 def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
+    expect(page.locator("#tok-summary")).to_contain_text("bytes/token")  # its headers before the first run
     page.locator("#tok-text textarea").fill("In 2024, 12,345 people paid $3.50 each. 日本語 🙂")
     page.locator("#tok-run").click()
     columns = page.locator("#tok-html .vl-col")
@@ -91,6 +92,12 @@ def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     page.wait_for_timeout(1000)  # let the toast slide in before the screenshot
     assert toast.is_visible()
     screenshot(page, tmp_path, "error.png", part=None)
+    # what a visitor (or a shared link) typed is shown as text, not as HTML
+    pick(page, "picker-b", "<b>typed</b>")
+    page.locator("#tok-run").click()
+    toast = page.get_by_test_id("toast-text").filter(has_text="<b>typed</b>").first
+    toast.wait_for(timeout=60_000)
+    assert toast.locator("b").count() == 0
     pick(page, "picker-b", "gemma3-270m")
     page.locator("#tok-run").click()
     page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)
@@ -113,10 +120,13 @@ def test_number_view_shows_a_mismatch_table(page, tmp_path):
 
 def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     page.get_by_role("tab", name="Transplant").click()
-    k_box = page.locator("input[aria-label='number input for k (anchors per new token)']")
-    if k_box.count():  # fewer anchors keep the CPU run short; the view is the same
-        k_box.fill("8")
-        k_box.press("Enter")
+    k_box = page.locator("#transplant-k input[type='number']")
+    page.get_by_role("radio", name="mean").click()  # no anchors: k cannot be set
+    expect(k_box).to_be_disabled()
+    page.get_by_role("radio", name="omp").click()
+    expect(k_box).to_be_enabled()
+    k_box.fill("8")  # fewer anchors keep the CPU run short; the view is the same
+    k_box.press("Enter")
     page.locator("#transplant-run").click()
     expect(page.locator("#transplant-summary")).to_contain_text("approximated", timeout=300_000)
     anchors = page.locator("#transplant-anchors .js-plotly-plot")

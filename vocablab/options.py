@@ -19,6 +19,7 @@ CostKind = Literal["edit", "exact", "embedding"]  # token cost of a transport pl
 
 DEVICES: tuple[str, ...] = get_args(Device)
 METHODS: tuple[str, ...] = get_args(Method)
+ANCHOR_METHODS = ("omp", "knn")  # build each new row from k shared anchors, found in the donor's embedding
 MATCH_MODES: tuple[str, ...] = get_args(MatchMode)
 SPACES: tuple[str, ...] = get_args(Space)
 ALIGNMENTS: tuple[str, ...] = get_args(Alignment)

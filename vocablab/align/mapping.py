@@ -14,13 +14,12 @@ import torch
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
+from vocablab.options import ANCHOR_METHODS
 from vocablab.sources import Source, same_model
 from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings
 from vocablab.transplant.engine import REPORT
 from vocablab.transplant.report import TransplantReport
 from vocablab.vocab import Vocabulary
-
-MAPPING_METHODS = ("omp", "knn")  # the methods that place new tokens from their anchors
 
 
 def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | None:
@@ -34,7 +33,7 @@ def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | No
             settings = json.loads(report.read_text())
         except (OSError, ValueError):
             continue
-        if settings.get("method") not in MAPPING_METHODS:
+        if settings.get("method") not in ANCHOR_METHODS:
             continue
         base, donor = settings.get("base", ""), settings.get("donor", "")
         if (same_model(base, a) and same_model(donor, b)) or (same_model(base, b) and same_model(donor, a)):
@@ -48,7 +47,7 @@ class TokenMapping:
     def __init__(self, folder: Path, a: Source, b: Source, vocab_a: Vocabulary, vocab_b: Vocabulary) -> None:
         report = TransplantReport.load(folder)
         settings = report.settings
-        if settings.get("method") not in MAPPING_METHODS:
+        if settings.get("method") not in ANCHOR_METHODS:
             raise VocabLabError(
                 f"{folder} was made with the {settings.get('method')!r} method, which places new tokens without "
                 f"anchors; the embedding cost needs an OMP (or kNN) transplant"

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import METHODS, MatchMode, Method
+from vocablab.options import ANCHOR_METHODS, METHODS, MatchMode, Method
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.transplant import baselines
@@ -41,7 +41,6 @@ from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
 
-NEEDS_DONOR_WEIGHTS = ("omp", "knn")
 REPORT = "transplant.json"
 ANCHORS = "transplant_anchors.safetensors"
 
@@ -116,11 +115,11 @@ def transplant(
     matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
     if head_name:
         matrices["head"] = EmbeddingRows(base_src.path, head_name)
-    donor_names = find_embeddings(donor_src.path) if method in NEEDS_DONOR_WEIGHTS else (None, None)
+    donor_names = find_embeddings(donor_src.path) if method in ANCHOR_METHODS else (None, None)
     donor_headers = [EmbeddingRows(donor_src.path, name) for name in donor_names if name]  # headers only
     _check_memory(list(matrices.values()), donor_headers, len(donor_vocab))
     donor_rows: dict[str, torch.Tensor] = {}
-    if method in NEEDS_DONOR_WEIGHTS:
+    if method in ANCHOR_METHODS:
         donor_embed_name, donor_head_name = donor_names
         donor_rows["embed"] = read_tensor(donor_src.path, donor_embed_name)
         # a tied donor's input embeddings stand in for its head
@@ -131,7 +130,7 @@ def transplant(
     plan = _Plan.build(matched, donor_vocab, len(matrices["embed"]), donor_rows.get("embed"))
     if not plan.shared:
         raise VocabLabError("the base and donor vocabularies share no tokens: there is nothing to anchor on")
-    if method in NEEDS_DONOR_WEIGHTS and k > len(plan.shared):
+    if method in ANCHOR_METHODS and k > len(plan.shared):
         shared = len(plan.shared)
         raise VocabLabError(f"k={k} is larger than the {shared} shared tokens; choose k <= {shared}")
 
@@ -191,7 +190,7 @@ def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tup
     """Base and donor as sources with what ``method`` reads: the base's weights, and the donor's
     weights for OMP and kNN or its tokenizer alone for the other methods."""
     base_src = base if isinstance(base, Source) else resolve(base, need="model")
-    donor_need = "model" if method in NEEDS_DONOR_WEIGHTS else "tokenizer"
+    donor_need = "model" if method in ANCHOR_METHODS else "tokenizer"
     return base_src, donor if isinstance(donor, Source) else resolve(donor, need=donor_need)
 
 

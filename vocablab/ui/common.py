@@ -4,6 +4,7 @@ request and the library (their own output folder, errors turned into messages)."
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import os
 import re
@@ -150,8 +151,8 @@ def hide_paths(message: str) -> str:
 def user_errors(fn):
     """The boundary between the app and a visitor's request. While ``fn`` runs, the visitor's own
     folder is the workspace (when ``fn`` takes a ``gr.Request``). VocabLabError becomes a clear
-    message; anything else is logged and shown as a short message, never a traceback, so the app
-    keeps serving everyone. A public app shows no server paths in either."""
+    message, logged in one line; anything else is logged with its traceback and shown as a short
+    message, so the app keeps serving everyone. A public app shows no server paths in either."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -160,12 +161,15 @@ def user_errors(fn):
             with outputs.serving(getattr(request, "session_hash", None)):
                 return fn(*args, **kwargs)
         except VocabLabError as exc:
-            raise gr.Error(hide_paths(str(exc)), duration=30, title="Cannot do that") from exc
-        except gr.Error:
-            raise
+            LOG.info("%s refused: %s", fn.__name__, exc)
+            title, message = "Cannot do that", hide_paths(str(exc))
         except Exception as exc:  # noqa: BLE001 - the boundary between the app and its users
             LOG.exception("unexpected error in %s", fn.__name__)
-            message = f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})"
-            raise gr.Error(hide_paths(message), duration=30, title="Internal error") from exc
+            title, message = (
+                "Internal error",
+                hide_paths(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})"),
+            )
+        # the toast renders HTML, and a message may quote what the visitor (or a link) typed
+        raise gr.Error(html.escape(message), duration=30, title=title, print_exception=False)  # logged above
 
     return wrapper

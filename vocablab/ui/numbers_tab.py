@@ -122,6 +122,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         per_length = gr.Plot(label="Tokens per number")
         heatmap = gr.Plot(label="Where the splits differ")
     table = gr.Dataframe(
+        headers=["category", "leading space", "number", "A", "B", "tokens A", "tokens B"],
         label="Sample numbers split differently (A vs B; '·' is a space)",
         elem_id="number-mismatch-table",
         interactive=False,

@@ -16,50 +16,45 @@ from vocablab.ui.common import MAX_TEXT_CHARS, chosen, user_errors
 from vocablab.ui.token_html import render_comparison
 from vocablab.vocab import VocabOverlap, token_membership
 
+# The tables' columns, also their headers before the first run
+SUMMARY_COLUMNS = ["tokenizer", "tokens", "bytes/token", "chars/token", "round-trips"]
+OVERLAP_COLUMNS = [
+    "pair",
+    "size A",
+    "size B",
+    "shared by string",
+    "shared by bytes",
+    "only in A",
+    "only in B",
+    "MCV",
+    "specials by role (A / B)",
+]
 MEMBERSHIP = {"only in first": "only_a", "only in second": "only_b", "shared (by bytes)": "shared"}
 
 
 def summary_table(result) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "tokenizer": t.name,
-                "tokens": t.n_tokens,
-                "bytes/token": round(t.bytes_per_token, 2),
-                "chars/token": round(t.chars_per_token, 2),
-                "round-trips": t.round_trips,
-            }
-            for t in result.tokenized
-        ]
-    )
+    rows = [
+        (t.name, t.n_tokens, round(t.bytes_per_token, 2), round(t.chars_per_token, 2), t.round_trips)
+        for t in result.tokenized
+    ]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
     rows = []
     for p in overlap.pairs:
-        rows.append(
-            {
-                "pair": f"{p.a} vs {p.b}",
-                "size A": f"{overlap.sizes[p.a]:,}",
-                "size B": f"{overlap.sizes[p.b]:,}",
-                "shared by string": f"{p.shared_by_string:,}",
-                "shared by bytes": f"{p.shared_by_bytes:,}",
-                "only in A": f"{p.only_a_by_bytes:,}",
-                "only in B": f"{p.only_b_by_bytes:,}",
-                "MCV": f"{p.mcv_size:,}",
-                "specials by role (A / B)": "; ".join(
-                    f"{role}: {a or '-'} / {b or '-'}" for role, (a, b) in p.special_roles.items() if a or b
-                ),
-            }
-        )
-    return pd.DataFrame(rows)
+        sizes = (overlap.sizes[p.a], overlap.sizes[p.b], p.shared_by_string, p.shared_by_bytes)
+        sizes += (p.only_a_by_bytes, p.only_b_by_bytes, p.mcv_size)
+        roles = "; ".join(f"{role}: {a or '-'} / {b or '-'}" for role, (a, b) in p.special_roles.items() if a or b)
+        rows.append((f"{p.a} vs {p.b}", *(f"{n:,}" for n in sizes), roles))
+    return pd.DataFrame(rows, columns=OVERLAP_COLUMNS)
 
 
 @user_errors
 def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     specs = chosen(a, b, c, d)
     if len(specs) < 2:
-        raise gr.Error("choose at least two different tokenizers")
+        raise VocabLabError("choose at least two different tokenizers")
     progress(0, desc="loading tokenizers")  # not progress.tqdm: a hub download's own bar would nest in it
     vocabs = [load_vocabulary(spec) for spec in specs]
     result = compare_tokenization(vocabs, text)
@@ -82,7 +77,7 @@ def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progr
 def search_tokens(query, which, a, b, request: gr.Request):
     specs = chosen(a, b)
     if len(specs) < 2:
-        raise gr.Error("choose two different tokenizers")
+        raise VocabLabError("choose two different tokenizers")
     first, second = (load_vocabulary(s) for s in specs)
     rows = token_membership(first, second, query or "", MEMBERSHIP[which], limit=300)
     return pd.DataFrame(rows) if rows else pd.DataFrame({"token": ["(no match)"]})
@@ -123,7 +118,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         run = gr.Button("Tokenize", variant="primary", elem_id="tok-run")
     cut_note = gr.Markdown()
     tokens_html = gr.HTML(elem_id="tok-html")
-    summary = gr.Dataframe(label="Per tokenizer", elem_id="tok-summary", interactive=False)
+    summary = gr.Dataframe(headers=SUMMARY_COLUMNS, label="Per tokenizer", elem_id="tok-summary", interactive=False)
     with gr.Accordion("Vocabulary overlap", open=True):
         gr.Markdown(
             "Tokens are the same when their UTF-8 bytes are equal (docs/methods.md §1); "
@@ -131,12 +126,19 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
             "MCV: the maximal common vocabulary (shared byte strings, all single bytes, "
             "kept when each model's nested tokenizer can produce them)."
         )
-        overlap = gr.Dataframe(label="Overlap of each pair", elem_id="overlap-table", interactive=False)
+        overlap = gr.Dataframe(
+            headers=OVERLAP_COLUMNS, label="Overlap of each pair", elem_id="overlap-table", interactive=False
+        )
         chart = gr.Plot(label="Overlap chart", elem_id="overlap-chart")
         with gr.Row():
             query = gr.Textbox(label="Search tokens (substring)", value="", elem_id="token-search")
             which = gr.Radio(list(MEMBERSHIP), value="only in first", label="Tokens of the first two")
-        found = gr.Dataframe(label="Tokens", elem_id="token-search-table", interactive=False)
+        found = gr.Dataframe(
+            headers=["token", "bytes", "id in A", "id in B"],
+            label="Tokens",
+            elem_id="token-search-table",
+            interactive=False,
+        )
 
     inputs = [text, show_ids, *pickers]
     outputs = [tokens_html, summary, overlap, chart, cut_note]

@@ -14,7 +14,7 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import compare_before_after
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
+from vocablab.options import ANCHOR_METHODS, MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import transplant
@@ -27,6 +27,7 @@ base's rows; every other donor token is built from *k* shared anchor tokens by o
 pursuit in the donor's embedding space, and the same coefficients are applied to the base's rows
 (Goddard & Fernandes Neto 2025, arXiv 2506.06607). Gemma-3-270M with SmolLM2's tokenizer takes
 about a minute on 2 CPU cores with AVX512-BF16 (2.5 without); the reverse direction (216k new tokens) is for a GPU."""
+NEAREST_COLUMNS = ["token", "cosine"]
 SAMPLE_TEXT = (
     "The central bank raised interest rates by 0.25 percentage points on Wednesday, its third increase "
     "this year, saying inflation remained well above its 2% target."
@@ -128,12 +129,12 @@ def search_new_tokens(query, out):
 @user_errors
 def show_token(token_id, out):
     if not out or token_id is None:
-        return None, "", pd.DataFrame()
+        return None, "", pd.DataFrame(columns=NEAREST_COLUMNS)
     report = TransplantReport.load(run_folder(out))
     token_id = int(token_id)
     text = report.token_text(token_id)
     nearest = pd.DataFrame(report.nearest_shared(token_id))
-    if report.settings["method"] not in ("omp", "knn"):
+    if report.settings["method"] not in ANCHOR_METHODS:
         return None, f"`{text}` was set by the {report.settings['method']} method (no anchors).", nearest
     rows = report.anchor_rows(token_id)
     error = report.error(token_id)
@@ -185,7 +186,9 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
         donor = model_picker("Donor (gives its tokenizer)", "smollm2-135m", "transplant-donor")
     with gr.Row():
-        k = gr.Slider(1, 256, value=TRANSPLANT_K, step=1, label="k (anchors per new token)")
+        k = gr.Slider(
+            1, 256, value=TRANSPLANT_K, step=1, label="k (anchors per new token; omp and knn)", elem_id="transplant-k"
+        )
         method = gr.Radio(list(METHODS), value="omp", label="method", info=METHOD_HELP["omp"])
         match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
     run = gr.Button("Transplant", variant="primary", elem_id="transplant-run")
@@ -198,7 +201,9 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
             query = gr.Textbox(label="Search new tokens", elem_id="transplant-search")
             token = gr.Dropdown(label="New token", choices=[], elem_id="transplant-token")
             token_note = gr.Markdown()
-            nearest = gr.Dataframe(label="Nearest shared tokens (cosine, transplanted rows)", interactive=False)
+            nearest = gr.Dataframe(
+                headers=NEAREST_COLUMNS, label="Nearest shared tokens (cosine, transplanted rows)", interactive=False
+            )
         with gr.Column(scale=2):
             anchors = gr.Plot(label="Anchors", elem_id="transplant-anchors")
     embedding_map = gr.Plot(label="Embedding map", elem_id="transplant-map")
@@ -208,7 +213,12 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
             text = gr.Textbox(SAMPLE_TEXT, label="Text to score (bits per byte)", lines=3)
             prompt = gr.Textbox("The capital of France is", label="Prompt (greedy continuation)")
         compare = gr.Button("Compare base and transplanted", elem_id="transplant-compare")
-        scores = gr.Dataframe(label="Bits per byte", interactive=False, elem_id="transplant-scores")
+        scores = gr.Dataframe(
+            headers=["model", "bits per byte", "tokens"],
+            label="Bits per byte",
+            interactive=False,
+            elem_id="transplant-scores",
+        )
         with gr.Row():
             before = gr.Textbox(label="Base model continues", interactive=False)
             after = gr.Textbox(label="Transplanted model continues", interactive=False)
@@ -221,7 +231,9 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         push_button = gr.Button("Push to the hub (private repository)")
         push_note = gr.Markdown()
 
-    method.change(lambda m: gr.Radio(info=METHOD_HELP[m]), method, method)
+    method.change(
+        lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
+    )
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
     run.click(check_pair, [base, donor, method], to_numbers).success(
         run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY
