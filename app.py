@@ -43,7 +43,9 @@ if __name__ == "__main__":
         logging.info("public mode: presets, hub ids and each visitor's own outputs only")
     threading.Thread(target=warm_default_presets, daemon=True).start()
     threading.Thread(target=sweep_now_and_hourly, daemon=True).start()
-    build_app().queue(default_concurrency_limit=8, max_size=int(os.environ.get("VOCABLAB_QUEUE_SIZE", "64"))).launch(
+    queue_size = int(os.environ.get("VOCABLAB_QUEUE_SIZE", "64"))
+    # api_open=False: every request goes through the queue (its limits, and a visitor's session)
+    build_app().queue(default_concurrency_limit=8, max_size=queue_size, api_open=False).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
     )

@@ -60,3 +60,11 @@ def test_a_template_that_fails_names_the_model_and_the_reason(tmp_path):
     vocab = load_vocabulary(with_template("smollm2-135m", tmp_path / "broken", broken))
     with pytest.raises(VocabLabError, match=r"broken: its chat template could not be rendered \(.*no_such_filter"):
         prompt_ids(vocab, "hello", chat=True)
+
+
+def test_a_template_that_loops_for_ever_is_stopped(tmp_path):
+    """The sandbox bounds what a template reaches (range() at 100,000), not how long it runs: 10^10 steps."""
+    loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    vocab = load_vocabulary(with_template("smollm2-135m", tmp_path / "loop", loop))
+    with pytest.raises(VocabLabError, match="chat template ran for more than"):
+        prompt_ids(vocab, "hello", chat=True)

@@ -247,6 +247,29 @@ def test_public_app_serves_no_file_of_the_server(public_app):
     forged = {"path": str(secret), "meta": {"_type": "gradio.FileData"}, "orig_name": "notes.txt"}
     message = app_error(lambda: visitor(public_app).predict(forged, api_name="/read_upload"))
     assert "root:" not in message
+    # nor a folder named by a revision (the hub client joins a cached ref file's content to its cache)
+    message = app_error(
+        lambda: visitor(public_app).predict(
+            TEXT, False, f"{SMOLLM2}@../../../../etc", GEMMA, None, None, api_name="/tokenize_side_by_side"
+        )
+    )
+    assert "not a revision" in message
+
+
+def test_public_app_takes_no_request_outside_its_queue(public_app):
+    """A direct REST call would skip the queue's limits and carry no session, hence no session folder."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"data": [TEXT, False, "smollm2-135m", "gemma3-270m", None, None]}).encode()
+    call = urllib.request.Request(f"{public_app}gradio_api/run/tokenize_side_by_side", data=body, method="POST")
+    call.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(call, timeout=60) as answer:
+            reply = json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        reply = {"error": refused.read().decode()}
+    assert "data" not in reply and reply.get("error")
 
 
 def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
@@ -257,7 +280,7 @@ def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
             box.fill(value)
             box.press("Enter")
             page.keyboard.press("Escape")
-        k_box = page.locator("input[aria-label='number input for k (anchors per new token)']")
+        k_box = page.locator("#transplant-k input[type='number']")
         k_box.fill("4")
         k_box.press("Enter")
         page.locator("#transplant-run").click()

@@ -87,6 +87,40 @@ def test_pickled_weights_are_never_loaded(tmp_path):
         resolve(str(tmp_path), need="model")
 
 
+def test_a_shard_index_naming_a_pickle_is_refused(tmp_path):
+    """transformers would torch.load any shard an index names, whatever use_safetensors says."""
+    tiny_byte_level_bpe().save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    (tmp_path / "model-00001.safetensors").write_bytes(b"")
+    index = {"metadata": {}, "weight_map": {"a.weight": "model-00001.safetensors", "b.weight": "vocab.json"}}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(VocabLabError, match="'vocab.json' as a shard"):
+        resolve(str(tmp_path), need="model")
+
+
+@pytest.mark.parametrize("spec", ["org/name@../../etc", "org/name@/etc/passwd", "org/name@refs/../../x"])
+def test_a_revision_is_never_a_path(spec):
+    with pytest.raises(VocabLabError, match="not a revision"):
+        resolve(spec)
+
+
+def test_a_cached_ref_cannot_point_outside_the_hub_cache(monkeypatch, tmp_path):
+    """The hub client, offline or refused, joins a cached ref file's content to the cache: a ref
+    holding an absolute path (a file a visitor uploaded, say) would open any folder."""
+    import huggingface_hub.constants as hub
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tiny_byte_level_bpe().save(str(elsewhere / "tokenizer.json"))
+    refs = tmp_path / "cache" / "models--someone--repo" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text(str(elsewhere))
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    with pytest.raises(VocabLabError, match="points outside"):
+        resolve("someone/repo")
+
+
 def test_tokenizer_preset_is_not_a_model():
     with pytest.raises(VocabLabError, match="tokenizer-only"):
         resolve("gpt2", need="model")

@@ -42,6 +42,8 @@ TOKENIZER_FILES = [
 WEIGHT_FILES = ["*.safetensors", "*.safetensors.index.json", "generation_config.json"]
 NOT_GGUF_MODELS = {"general", "tokenizer", "t5", "umt5"}  # mapping entries that are not causal LMs
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+# A branch, tag or commit ("main", "v1.0", "refs/pr/3", a hash): never a path that leaves the hub cache
+REVISION = re.compile(r"^(?!.*\.\.)\w[\w.\-]*(?:/[\w.\-]+)*$")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def same_model(recorded: str, source: Source) -> bool:
 
 def split_revision(spec: str) -> tuple[str, str | None]:
     """``org/name@rev`` to (``org/name``, ``rev``)."""
-    if "@" in spec and not Path(spec).exists():
+    if "@" in spec and (outputs.public_mode() or not Path(spec).exists()):  # public: no probing of its disk
         name, revision = spec.rsplit("@", 1)
         return name, revision or None
     return spec, None
@@ -116,7 +118,10 @@ def resolve(
         )
     if not HUB_ID.match(name):
         raise VocabLabError(f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'")
-    local = download_from_hub(name, revision or rev or None, need, token, code=may_run_code(trust_remote_code))
+    revision = revision or rev or None
+    if revision is not None and (len(revision) > 200 or not REVISION.match(revision)):
+        raise VocabLabError(f"{revision!r} is not a revision (a branch, a tag or a commit hash)")
+    local = download_from_hub(name, revision, need, token, code=may_run_code(trust_remote_code))
     return Source(spec, "hub", local)
 
 
@@ -150,6 +155,22 @@ def check_local_dir(path: Path, need: Need) -> None:
             pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
             extra = f" (found {pickles[0]}; pickled weights are never loaded)" if pickles else ""
             raise VocabLabError(f"{path}: no .safetensors weights{extra}")
+        check_shard_index(path)
+
+
+def check_shard_index(path: Path) -> None:
+    """An index of weight shards may name safetensors files in the folder only: transformers would
+    unpickle any other file it names (``torch.load``), whatever ``use_safetensors`` says."""
+    for index in path.glob("*.safetensors.index.json"):
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise VocabLabError(f"{index}: not a valid index of weight shards ({type(exc).__name__})") from exc
+        bad = sorted(str(s) for s in shards if not (isinstance(s, str) and s.endswith(".safetensors") and "/" not in s))
+        if bad:
+            raise VocabLabError(
+                f"{index}: names {bad[0]!r} as a shard; only .safetensors files in the folder are loaded"
+            )
 
 
 def check_causal_lm(path: Path) -> None:
@@ -191,7 +212,7 @@ def check_gguf(path: Path) -> None:
 def download_from_hub(name: str, revision: str | None, need: Need, token: str | None, code: bool = False) -> Path:
     """Download only the files ``need`` asks for (and the repository's Python files when ``code``);
     hub tokens are passed on, never logged."""
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
         LocalEntryNotFoundError,
@@ -227,6 +248,9 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
             f"{name}: download from the Hugging Face hub failed ({type(exc).__name__}); "
             "check the network, or use a preset or a local folder"
         ) from exc
+    cache = Path(tokenless_cache(auth) or constants.HF_HUB_CACHE).resolve()
+    if not local.resolve().is_relative_to(cache):  # the client follows a cached ref file it trusts
+        raise VocabLabError(f"{name}: the hub cache points outside itself; refusing it")
     if need == "model" and not any(local.glob("*.safetensors")):
         raise VocabLabError(_no_safetensors(name, revision, auth))
     check_local_dir(local, need)

@@ -143,9 +143,13 @@ def push_to_hub(out_dir: str | Path, repo_id: str, token: str) -> str:
     api = HfApi(token=token.strip())
     try:
         api.create_repo(repo_id.strip(), private=True, exist_ok=True)
-        api.upload_folder(folder_path=str(out_dir), repo_id=repo_id.strip())
+        public = not api.repo_info(repo_id.strip()).private  # it existed already, and is public
+        if not public:
+            api.upload_folder(folder_path=str(out_dir), repo_id=repo_id.strip())
     except Exception as exc:  # noqa: BLE001 - network, auth and permission errors all end here
         raise VocabLabError(
             f"push to {repo_id} failed ({type(exc).__name__}); check the network and the token"
         ) from exc
+    if public:
+        raise VocabLabError(f"{repo_id} exists and is public; pushing would publish this model (name a new repository)")
     return f"https://huggingface.co/{repo_id.strip()}"

@@ -157,6 +157,8 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+        if request is not None and not request.session_hash and outputs.public_mode():
+            raise gr.Error("this public app answers requests from its page (or its queue) only", print_exception=False)
         try:
             with outputs.serving(getattr(request, "session_hash", None)):
                 return fn(*args, **kwargs)
@@ -169,7 +171,7 @@ def user_errors(fn):
                 "Internal error",
                 hide_paths(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})"),
             )
-        # the toast renders HTML, and a message may quote what the visitor (or a link) typed
-        raise gr.Error(html.escape(message), duration=30, title=title, print_exception=False)  # logged above
+        # logged above; the toast renders HTML, and a message may quote what the visitor (or a link) typed
+        raise gr.Error(html.escape(message, quote=False), duration=30, title=title, print_exception=False)
 
     return wrapper
