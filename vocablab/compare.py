@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_TEXT_CHARS
-from vocablab.vocab import VocabOverlap, Vocabulary, compare_vocabularies
+from vocablab.vocab import VocabOverlap, Vocabulary, as_vocabularies, compare_vocabularies
 
 
 @dataclass
@@ -112,7 +112,7 @@ def tokenize_text(vocab: Vocabulary, text: str) -> TokenizedText:
     )
 
 
-def compare_tokenization(vocabs: list[Vocabulary], text: str, *, with_overlap: bool = True) -> TokenComparison:
+def compare_tokenization(vocabs: list[Vocabulary | str], text: str, *, with_overlap: bool = True) -> TokenComparison:
     """Tokenize ``text`` with each vocabulary and find the cuts they do not all share.
 
     >>> from vocablab import load_vocabulary
@@ -121,6 +121,7 @@ def compare_tokenization(vocabs: list[Vocabulary], text: str, *, with_overlap: b
     >>> [t.n_tokens for t in result.tokenized], result.overlap.pairs[0].shared_by_bytes
     ([15, 15], 46145)
     """
+    vocabs = as_vocabularies(vocabs)
     check_text(text)
     if not vocabs:
         raise VocabLabError("choose at least one tokenizer")

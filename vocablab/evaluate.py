@@ -17,7 +17,7 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.progress import track
-from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve, same_model
+from vocablab.sources import Source, causal_lm, causal_lms, load_vocabulary, resolve, same_model
 from vocablab.vocab import Vocabulary
 
 MAX_WINDOW = 2048
@@ -94,15 +94,13 @@ def bits_per_byte(
     >>> round(score.bits_per_byte, 2), score.n_bytes
     (1.48, 31)
     """
-    if not documents:
+    if isinstance(documents, str):
+        documents = [documents]  # one document, not one per character
+    if not any(documents):
         raise VocabLabError("no text to score")
-    source = (
-        model_spec
-        if isinstance(model_spec, Source)
-        else resolve(model_spec, need="model", trust_remote_code=trust_remote_code)
-    )
+    source = resolve(model_spec, need="model", trust_remote_code=trust_remote_code)
     vocab = load_vocabulary(source, trust_remote_code=trust_remote_code)
-    model = model or load_causal_lm(source, device=device, trust_remote_code=trust_remote_code)
+    model = causal_lm(source, model, device=device, trust_remote_code=trust_remote_code)
     total_bits, n_tokens = 0.0, 0
     for text in track(documents, f"scoring {source.spec}", unit="document"):
         bits, tokens = document_bits(model, vocab, text)
@@ -176,8 +174,9 @@ def compare_before_after(
     result = BeforeAfter(base, transplanted, len(text.encode("utf-8")), {}, {}, {})
     if warning := _other_base(base, transplanted):
         result.warnings.append(warning)
+    pair = causal_lms([base, transplanted], models)
     for n, (label, spec) in enumerate(track([("base", base), ("transplanted", transplanted)], "before/after")):
-        model = models[n] if models else load_causal_lm(spec)
+        model = pair[n]
         score = bits_per_byte(spec, [text], model=model)
         result.bits_per_byte[label] = score.bits_per_byte
         result.tokens[label] = score.n_tokens

@@ -22,7 +22,7 @@ from typing import Literal
 
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_TEXT_CHARS
-from vocablab.vocab import Vocabulary, display_token
+from vocablab.vocab import Vocabulary, as_vocabularies, display_token
 
 MAX_DIGIT_LENGTH = 12
 SAMPLE_SEED = 2024
@@ -318,8 +318,7 @@ def _spread(items: list, k: int) -> list:
     return [items[i * len(items) // k] for i in range(k)]
 
 
-@lru_cache(maxsize=16)
-def compare_numbers(a: Vocabulary, b: Vocabulary, *, max_rows: int | None = 2000) -> NumberComparison:
+def compare_numbers(a: Vocabulary | str, b: Vocabulary | str, *, max_rows: int | None = 2000) -> NumberComparison:
     """Compare how ``a`` and ``b`` split the fixed number samples (see :func:`number_samples`).
 
     ``max_rows=None`` keeps every differing number in the table. Cached per pair: the app's
@@ -330,6 +329,13 @@ def compare_numbers(a: Vocabulary, b: Vocabulary, *, max_rows: int | None = 2000
     >>> result.scheme_a.description, result.scheme_b.description
     ('one digit per token', 'groups of up to 3 digits, left to right')
     """
+    if max_rows is not None and max_rows < 0:
+        raise VocabLabError("max_rows must be at least 0 (None: every row)")
+    return _compare_numbers(*as_vocabularies([a, b]), max_rows)
+
+
+@lru_cache(maxsize=16)
+def _compare_numbers(a: Vocabulary, b: Vocabulary, max_rows: int | None) -> NumberComparison:
     samples = number_samples()
     splits_a, splits_b = sample_splits(a), sample_splits(b)
     differing: dict[tuple[str, bool], list[int]] = {}

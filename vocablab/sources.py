@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Literal
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
+from vocablab.options import DEVICES
 from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, ensure_preset, is_preset
 from vocablab.vocab import Vocabulary
 
@@ -77,7 +79,7 @@ def split_revision(spec: str) -> tuple[str, str | None]:
 
 
 def resolve(
-    spec: str,
+    spec: str | os.PathLike | Source,
     *,
     need: Need = "tokenizer",
     revision: str | None = None,
@@ -85,8 +87,11 @@ def resolve(
     trust_remote_code: bool = False,
 ) -> Source:
     """Turn what a user typed into a local :class:`Source`, fetching what is missing (a hub
-    repository's Python files only when ``trust_remote_code`` allows running them)."""
-    spec = (spec or "").strip()
+    repository's Python files only when ``trust_remote_code`` allows running them). A Source is
+    returned as it is."""
+    if isinstance(spec, Source):
+        return spec
+    spec = str(spec or "").strip()
     if not spec:
         raise VocabLabError("no model given: type a preset name, a local path or a hub id")
     if is_preset(spec):
@@ -375,7 +380,7 @@ def load_vocabulary(
     token: str | None = None,
 ) -> Vocabulary:
     """The byte view of any source's tokenizer (cached per source within the process)."""
-    source = spec if isinstance(spec, Source) else resolve(spec, token=token, trust_remote_code=trust_remote_code)
+    source = resolve(spec, token=token, trust_remote_code=trust_remote_code)
     return _load_vocabulary(source, may_run_code(trust_remote_code))
 
 
@@ -383,10 +388,12 @@ def torch_device(choice: str):
     """ "auto" (a GPU when there is one, else the CPU), "cpu" or "cuda", checked before any work starts."""
     import torch
 
+    if choice not in DEVICES:
+        raise VocabLabError(f"unknown device {choice!r}; use one of {', '.join(DEVICES)}")
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise VocabLabError("--device cuda was asked for, but no CUDA GPU is available")
+        raise VocabLabError("the CUDA device was asked for, but no CUDA GPU is available")
     return torch.device(choice)
 
 
@@ -405,11 +412,7 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     target = torch_device(device)  # before any download or load
-    source = (
-        spec
-        if isinstance(spec, Source)
-        else resolve(spec, need="model", token=token, trust_remote_code=trust_remote_code)
-    )
+    source = resolve(spec, need="model", token=token, trust_remote_code=trust_remote_code)
     kwargs = {"trust_remote_code": may_run_code(trust_remote_code), "dtype": dtype or torch.float32}
     if device == "auto" and torch.cuda.is_available():
         kwargs["device_map"] = "auto"  # spread over the GPUs (and the CPU) when one device is too small
@@ -423,6 +426,14 @@ def load_causal_lm(
         raise VocabLabError(
             f"{source.spec}: cannot load as a causal LM ({str(exc)[:300]}){_code_hint(source)}"
         ) from exc
+    check_rows(model, source, trust_remote_code)
+    if "device_map" not in kwargs:
+        model = model.to(target)
+    return model.eval()
+
+
+def check_rows(model, source: Source, trust_remote_code: bool = False) -> None:
+    """Refuse a model whose embedding cannot hold its tokenizer's ids."""
     rows = model.get_input_embeddings().num_embeddings
     largest = max(load_vocabulary(source, trust_remote_code=trust_remote_code).text_ids, default=-1)
     if largest >= rows:
@@ -430,6 +441,43 @@ def load_causal_lm(
             f"{source.spec}: its tokenizer has ids up to {largest:,} but the model's embedding has {rows:,} rows; "
             "the tokenizer and the weights do not belong together"
         )
-    if "device_map" not in kwargs:
-        model = model.to(target)
-    return model.eval()
+
+
+def causal_lm(spec: str | os.PathLike | Source, model=None, *, device: str = "auto", trust_remote_code: bool = False):
+    """``model`` when one is given, checked to be ``spec``'s (its embedding holds the tokenizer's
+    ids and has the rows ``spec``'s config declares), else ``spec``'s model (:func:`load_causal_lm`)."""
+    if model is None:
+        return load_causal_lm(spec, device=device, trust_remote_code=trust_remote_code)
+    source = resolve(spec, need="model", trust_remote_code=trust_remote_code)
+    if not hasattr(model, "get_input_embeddings"):
+        raise VocabLabError(f"model= takes a loaded causal LM (load_causal_lm), not a {type(model).__name__}")
+    check_rows(model, source, trust_remote_code)
+    rows = model.get_input_embeddings().num_embeddings
+    declared = _declared_vocab_size(source)
+    if declared is not None and declared != rows:
+        raise VocabLabError(
+            f"the model given for {source.spec} has {rows:,} embedding rows, but {source.spec}'s config "
+            f"declares {declared:,}: pass {source.spec}'s own model"
+        )
+    return model
+
+
+def causal_lms(specs: list, models=None, *, device: str = "auto", trust_remote_code: bool = False) -> list:
+    """:func:`causal_lm` for each spec, with the models given in the same order (or none)."""
+    if models is not None and len(models) != len(specs):
+        raise VocabLabError(f"{len(models)} models given for {len(specs)} model ids")
+    given = models if models is not None else [None] * len(specs)
+    return [
+        causal_lm(s, m, device=device, trust_remote_code=trust_remote_code) for s, m in zip(specs, given, strict=True)
+    ]
+
+
+def _declared_vocab_size(source: Source) -> int | None:
+    try:
+        config = json.loads((source.path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None  # a GGUF file, say: its tokenizer check is all there is
+    if not isinstance(config, dict):
+        return None
+    size = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
+    return size if isinstance(size, int) else None

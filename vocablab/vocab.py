@@ -293,12 +293,24 @@ def producible_pieces(vocab: Vocabulary, allowed: frozenset[bytes]) -> set[bytes
 ALL_BYTES = frozenset(bytes([b]) for b in range(256))
 
 
-def maximal_common_vocabulary(vocabs: list[Vocabulary]) -> frozenset[bytes]:
+def as_vocabularies(items) -> list[Vocabulary]:
+    """Vocabularies as given, or loaded from what names them (a model id, a path, a Source)."""
+    if isinstance(items, (str, Vocabulary)) or not hasattr(items, "__iter__"):
+        raise VocabLabError(f"give a list of vocabularies or model ids, not a {type(items).__name__}")
+    from vocablab.sources import load_vocabulary  # sources imports this module
+
+    return [v if isinstance(v, Vocabulary) else load_vocabulary(v) for v in items]
+
+
+def maximal_common_vocabulary(vocabs: list[Vocabulary | str]) -> frozenset[bytes]:
     """Byte strings every vocabulary has, plus all single bytes, keeping a multi-byte string only
     if every model's nested tokenizer can produce it (specials are matched by role separately).
 
     Dropping a string changes other segmentations, so the filter runs until nothing changes.
     """
+    vocabs = as_vocabularies(vocabs)
+    if not vocabs:
+        raise VocabLabError("give at least one vocabulary")
     candidates = ALL_BYTES | frozenset.intersection(*[v.byte_set for v in vocabs])
     while True:
         kept = candidates
@@ -351,9 +363,10 @@ class VocabOverlap:
         return asdict(self)
 
 
-def compare_vocabularies(vocabs: list[Vocabulary]) -> VocabOverlap:
+def compare_vocabularies(vocabs: list[Vocabulary | str]) -> VocabOverlap:
     """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role
     (cached: the same vocabularies give the same, unmodified result object)."""
+    vocabs = as_vocabularies(vocabs)
     if len(vocabs) < 2:
         raise VocabLabError("compare needs at least two tokenizers")
     return _compare_vocabularies(tuple(vocabs))

@@ -110,7 +110,7 @@ def _measure(teacher_model, student_model, docs: list[_Document], temperature: f
 def distill(
     teacher: str,
     student: str,
-    text: str | Path,
+    text: str | Path | list[str],
     *,
     steps: int,
     out: str | Path | None = None,
@@ -125,7 +125,8 @@ def distill(
     overwrite: bool = False,
     trust_remote_code: bool = False,
 ) -> DistillResult:
-    """Train ``student`` for ``steps`` steps on ``text`` (a file) with ``teacher``'s ULD; see the module.
+    """Train ``student`` for ``steps`` steps on ``text`` (a UTF-8 file, one document per line, or a
+    list of documents) with ``teacher``'s ULD; see the module.
 
     >>> import pathlib, tempfile
     >>> text = pathlib.Path(tempfile.mkdtemp()) / "train.txt"
@@ -138,18 +139,24 @@ def distill(
     """
     started = time.perf_counter()
     if steps < 1:
-        raise VocabLabError("--steps must be at least 1")
+        raise VocabLabError("steps must be at least 1")
     if alignment not in ALIGNMENTS:
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if temperature <= 0 or lr <= 0 or uld_weight < 0:
         raise VocabLabError("the temperature and learning rate must be positive and the ULD weight not negative")
+    if isinstance(text, list):
+        documents = [t for t in text if t.strip()][:limit]
+        if not documents:
+            raise VocabLabError("no text to train on")
+    else:
+        documents = read_documents(text, limit)
     out = check_output_folder(out, overwrite=overwrite) if out else None
     device = str(torch_device(device))  # one device for both models: the student trains there
     teacher_src, student_src = (
         resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (teacher, student)
     )
     vocab_t, vocab_s = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (teacher_src, student_src))
-    docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in read_documents(text, limit)]
+    docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in documents]
     docs = [d for d in docs if d.index_teacher]
     if not docs:
         raise VocabLabError(f"{text}: no document gives the two models a common position to compare")

@@ -26,7 +26,7 @@ from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
 from vocablab.options import ALIGNMENTS, COSTS, MAX_ALIGN_BYTES, MAX_ALIGN_TOP_K, Alignment, CostKind
 from vocablab.progress import bar, note
-from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
+from vocablab.sources import Source, causal_lms, load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -185,9 +185,7 @@ def align_text(
     if reg <= 0:
         raise VocabLabError("the Sinkhorn regularization must be positive")
     check_options(text, top_k, temperature)
-    src_a, src_b = (
-        s if isinstance(s, Source) else resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b)
-    )
+    src_a, src_b = (resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b))
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
     check_top_k(top_k, vocab_a, vocab_b)
     text_a, text_b = check_encodes(vocab_a, text), check_encodes(vocab_b, text)
@@ -199,7 +197,7 @@ def align_text(
     ids_a, ids_b = [start_token(vocab_a)] + text_a, [start_token(vocab_b)] + text_b
     if models is None:
         note(steps, "loading the models")
-        models = tuple(load_causal_lm(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
+    models = causal_lms([src_a, src_b], models, trust_remote_code=trust_remote_code)
     steps.update()
     note(steps, f"reading the text with both models ({len(pairs)} paired positions)")
     logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])

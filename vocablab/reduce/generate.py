@@ -25,9 +25,9 @@ from vocablab.evaluate import start_token
 from vocablab.options import MAX_PROMPT_CHARS, Decoding
 from vocablab.progress import bar
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
-from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel
+from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel, check_pruning
 from vocablab.reduce.subvocab import SubVocabulary, Symbol, check_reducible, parse_subvocab
-from vocablab.sources import load_causal_lm, load_vocabulary
+from vocablab.sources import causal_lm, causal_lms, load_vocabulary
 from vocablab.vocab import Vocabulary
 
 CHAT_TEMPLATE_SECONDS = 5  # a chat template renders in milliseconds; a longer one is stopped
@@ -264,7 +264,7 @@ def prompt_ids(vocab: Vocabulary, prompt: str, chat: bool = False) -> list[int]:
     """The prompt as the model's own tokens: its start token, then the text (or its chat template)."""
     if chat:
         if not vocab.chat_template or vocab.chat_renderer is None:
-            raise VocabLabError(f"{vocab.name} has no chat template; generate without --chat")
+            raise VocabLabError(f"{vocab.name} has no chat template; generate without chat")
         try:  # the tokenizer's own renderer: a sandbox, and bos_token and the other variables it expects
             with deadline_in("<template>", CHAT_TEMPLATE_SECONDS):
                 text = vocab.chat_renderer.apply_chat_template(
@@ -408,11 +408,12 @@ def generate_reduced(
     (' Paris.', 7)
     """
     decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
+    check_pruning(beam, min_weight)
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
     sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
     _needs_eos(vocab)
-    lm = HFTokenModel(model or load_causal_lm(model_spec, device=device))
+    lm = HFTokenModel(causal_lm(model_spec, model, device=device))
     started = time.perf_counter()
     if k is None:
         beam, min_weight = None, 0.0
@@ -450,14 +451,17 @@ def generate_ensemble(
     >>> result.text, result.subvocab
     (' Paris.', 'mcv')
     """
+    if isinstance(model_specs, str) or len(model_specs) < 2:
+        raise VocabLabError("an ensemble needs a list of at least two model ids")
     decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
+    check_pruning(beam, min_weight)
     normalized_weights(weights, len(model_specs))
     vocabs = [load_vocabulary(spec) for spec in model_specs]
     for vocab in vocabs:
         check_reducible(vocab)
         _needs_eos(vocab)
     shared = shared_space(vocabs, space)
-    models = models or [load_causal_lm(spec, device=device) for spec in model_specs]
+    models = causal_lms(model_specs, models, device=device)
     started = time.perf_counter()
     if k is None:
         beam, min_weight = None, 0.0
@@ -505,7 +509,7 @@ def generate_plain(
     own nested piece), K = 300, the cover started at :func:`split_prompt`'s boundary."""
     Decoding(None, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values before any work
     vocab = load_vocabulary(model_spec)
-    model = model or load_causal_lm(model_spec, device=device)
+    model = causal_lm(model_spec, model, device=device)
     if heal and not chat:
         longest = max(len(piece) for piece in vocab.pieces if piece)
         result = generate_reduced(
@@ -599,7 +603,7 @@ def generate_side_by_side(
     if not 0 <= weight_a <= 1:
         raise VocabLabError("the weight of model A must be between 0 and 1")
     decoding = decoding or Decoding()
-    models = models or tuple(load_causal_lm(spec, device=device) for spec in (a, b))
+    models = causal_lms([a, b], models, device=device)
     results: dict[str, Generation] = {}
     runs = bar(4, "six generations")
     for label, spec, other, model in (("A", a, b, models[0]), ("B", b, a, models[1])):

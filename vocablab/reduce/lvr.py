@@ -35,6 +35,13 @@ LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth
 COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (README, "Pruning")
 
 
+def check_pruning(beam: int | None, min_weight: float) -> None:
+    if beam is not None and (not isinstance(beam, int) or beam < 1):
+        raise VocabLabError("beam (cover entries kept per step) must be a whole number of at least 1, or None")
+    if not 0 <= min_weight < 1:
+        raise VocabLabError("min_weight (a fraction of the heaviest cover entry) must be in [0, 1)")
+
+
 class TokenModel(Protocol):
     """What LVR needs of a language model: states after token prefixes, and next-token log-probs."""
 
@@ -88,6 +95,7 @@ class ReducedModel:
         """``beam``/``min_weight`` prune the entries about to close (each costs a forward pass).
         ``keep_closing``: also keep, beyond the top K, the children that close at once (the token
         spelled by the emitted symbol alone), so the cover survives any symbol another model picks."""
+        check_pruning(beam, min_weight)
         self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
         self.closed = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]

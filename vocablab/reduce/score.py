@@ -22,7 +22,7 @@ from vocablab.reduce.ensemble import normalized_weights, shared_space
 from vocablab.reduce.generate import HFTokenModel
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
-from vocablab.sources import load_causal_lm, load_vocabulary
+from vocablab.sources import causal_lm, causal_lms, load_vocabulary
 
 BEAM, MIN_WEIGHT = 8, 1e-3
 LN2 = math.log(2)
@@ -112,7 +112,7 @@ def reduced_bits_per_byte(
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
     sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
-    model = model or load_causal_lm(model_spec, device=device)
+    model = causal_lm(model_spec, model, device=device)
     lm = HFTokenModel(model)
     nats, steps, passes = 0.0, 0, 0
     for text in track(documents, f"scoring {vocab.name} over {sub.name}", unit="document"):
@@ -158,7 +158,7 @@ def ensemble_bits_per_byte(
         check_reducible(vocab)
     weights = normalized_weights(weights, len(vocabs))
     shared = shared_space(vocabs, space)
-    models = models or [load_causal_lm(spec, device=device) for spec in model_specs]
+    models = causal_lms(model_specs, models, device=device)
     lms = [HFTokenModel(m) for m in models]
     member_nats = [0.0] * len(vocabs)
     restricted_steps: list[list[float]] = [[] for _ in vocabs]  # per member, per step of all documents

@@ -235,7 +235,7 @@ def check_output_folder(out: str | Path, *, overwrite: bool = False) -> Path:
     config.json) or an empty one, never a file, the working folder or a folder above it."""
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
-        raise VocabLabError(f"{out} exists; choose another output folder or pass --overwrite")
+        raise VocabLabError(f"{out} exists; choose another output folder, or overwrite it (--overwrite)")
     if out.exists() and overwrite:
         full = out.resolve()
         if not out.is_dir():

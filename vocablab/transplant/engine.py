@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import ANCHOR_METHODS, METHODS, MatchMode, Method
+from vocablab.options import ANCHOR_METHODS, MATCH_MODES, METHODS, MatchMode, Method
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.transplant import baselines
@@ -89,8 +89,10 @@ def transplant(
     started = time.perf_counter()
     if method not in METHODS:
         raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    if k < 1:
-        raise VocabLabError("k must be at least 1")
+    if match not in MATCH_MODES:
+        raise VocabLabError(f"unknown matching {match!r}; use one of {', '.join(MATCH_MODES)}")
+    if not isinstance(k, int) or k < 1:
+        raise VocabLabError("k must be a whole number of at least 1")
     target = torch_device(device)
     out = check_output_folder(out, overwrite=overwrite)
     steps = bar(5, f"transplant ({method})")
@@ -189,9 +191,9 @@ def transplant(
 def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tuple[Source, Source]:
     """Base and donor as sources with what ``method`` reads: the base's weights, and the donor's
     weights for OMP and kNN or its tokenizer alone for the other methods."""
-    base_src = base if isinstance(base, Source) else resolve(base, need="model")
+    base_src = resolve(base, need="model")
     donor_need = "model" if method in ANCHOR_METHODS else "tokenizer"
-    return base_src, donor if isinstance(donor, Source) else resolve(donor, need=donor_need)
+    return base_src, resolve(donor, need=donor_need)
 
 
 def omp_problem(base: str, donor: str, match: MatchMode = "bytes") -> tuple[torch.Tensor, list[int], list[int]]:
