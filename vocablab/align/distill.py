@@ -144,14 +144,14 @@ def distill(
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if temperature <= 0 or lr <= 0 or uld_weight < 0:
         raise VocabLabError("the temperature and learning rate must be positive and the ULD weight not negative")
+    out = check_output_folder(out, overwrite=overwrite) if out else None
+    device = str(torch_device(device))  # one device for both models: the student trains there
     if isinstance(text, list):
         documents = [t for t in text if t.strip()][:limit]
         if not documents:
             raise VocabLabError("no text to train on")
     else:
         documents = read_documents(text, limit)
-    out = check_output_folder(out, overwrite=overwrite) if out else None
-    device = str(torch_device(device))  # one device for both models: the student trains there
     teacher_src, student_src = (
         resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (teacher, student)
     )
