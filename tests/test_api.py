@@ -55,6 +55,16 @@ def test_model_ids_paths_and_sources_are_taken_where_vocabularies_are():
     assert resolve(source) is source
 
 
+def test_a_cached_result_cannot_be_changed_by_its_caller():
+    first = compare_numbers("smollm2-135m", "llama3")
+    rows = len(first.mismatches)
+    first.mismatches.clear()
+    first.scheme_b = None
+    again = compare_numbers("smollm2-135m", "llama3")
+    assert len(again.mismatches) == rows > 0
+    assert again.scheme_b.description == "groups of up to 3 digits, left to right"
+
+
 def test_a_string_is_one_document():
     text = "The capital of France is Paris."
     one = bits_per_byte("smollm2-135m", text)

@@ -85,12 +85,18 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
 
 
 def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
+    page.locator("#tok-run").click()
+    page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)
+    expect(page.locator("#tok-failed")).to_have_text("")
     pick(page, "picker-b", "no-such-org/no-such-model")
     page.locator("#tok-run").click()
     toast = page.get_by_test_id("toast-text").filter(has_text="cannot be reached").first
     toast.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)  # let the toast slide in before the screenshot
     assert toast.is_visible()
+    # the first run's columns stay, and a line says that they are not the failed run's
+    expect(page.locator("#tok-failed")).to_contain_text("The last run failed")
+    assert page.locator("#tok-html .vl-col").nth(1).get_attribute("data-tokenizer") == "gemma3-270m"
     screenshot(page, tmp_path, "error.png", part=None)
     # what a visitor (or a shared link) typed is shown as text, not as HTML
     pick(page, "picker-b", "<b>typed</b>")
@@ -98,9 +104,10 @@ def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     toast = page.get_by_test_id("toast-text").filter(has_text="<b>typed</b>").first
     toast.wait_for(timeout=60_000)
     assert toast.locator("b").count() == 0
-    pick(page, "picker-b", "gemma3-270m")
+    pick(page, "picker-b", "llama3")
     page.locator("#tok-run").click()
-    page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)
+    expect(page.locator("#tok-html .vl-col").nth(1)).to_have_attribute("data-tokenizer", "llama3", timeout=120_000)
+    expect(page.locator("#tok-failed")).to_have_text("")
 
 
 def test_number_view_shows_a_mismatch_table(page, tmp_path):

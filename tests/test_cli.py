@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +70,9 @@ def test_compare_default_models():
     assert run.returncode == 0, run.stderr
     pair = json.loads(run.stdout)["overlap"]["pairs"][0]
     assert pair["shared_by_bytes"] > pair["shared_by_string"] > 0
+
+
+def test_version_is_the_packages():
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    run = vocablab("--version")
+    assert (run.returncode, run.stdout.strip()) == (0, f"vocablab {declared}")

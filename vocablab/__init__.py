@@ -20,7 +20,13 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
+
+try:
+    __version__ = version("vocablab")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"
 
 _API = {
     "compare_tokenization": "vocablab.compare",

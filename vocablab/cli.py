@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 
-from vocablab import options
+from vocablab import __version__, options
 from vocablab.errors import VocabLabError
 
 MODEL_HELP = "presets, hub ids (org/name[@rev]), folders or .gguf files"
@@ -438,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     model library (each command imports what it needs when it runs)."""
     parser = argparse.ArgumentParser(prog="vocablab", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str, run, *, models: str | None = None, bounds=(1, None)):

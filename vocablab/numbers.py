@@ -12,6 +12,7 @@ removed (a token left empty by that is dropped), so "12345" under Llama-3 is [b"
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from bisect import bisect_left, bisect_right
@@ -321,8 +322,8 @@ def _spread(items: list, k: int) -> list:
 def compare_numbers(a: Vocabulary | str, b: Vocabulary | str, *, max_rows: int | None = 2000) -> NumberComparison:
     """Compare how ``a`` and ``b`` split the fixed number samples (see :func:`number_samples`).
 
-    ``max_rows=None`` keeps every differing number in the table. Cached per pair: the app's
-    visitors share one result (callers must not change it).
+    ``max_rows=None`` keeps every differing number in the table. The work is cached per pair (the
+    app's visitors share it); each call returns its own copy.
 
     >>> from vocablab import load_vocabulary
     >>> result = compare_numbers(load_vocabulary("smollm2-135m"), load_vocabulary("llama3"))
@@ -331,7 +332,7 @@ def compare_numbers(a: Vocabulary | str, b: Vocabulary | str, *, max_rows: int |
     """
     if max_rows is not None and max_rows < 0:
         raise VocabLabError("max_rows must be at least 0 (None: every row)")
-    return _compare_numbers(*as_vocabularies([a, b]), max_rows)
+    return copy.deepcopy(_compare_numbers(*as_vocabularies([a, b]), max_rows))
 
 
 @lru_cache(maxsize=16)

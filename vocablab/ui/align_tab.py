@@ -13,7 +13,7 @@ from vocablab.align import AlignResult, align_text
 from vocablab.errors import VocabLabError
 from vocablab.options import ALIGN_TOP_K, ALIGNMENT_HELP, COST_HELP, MAX_ALIGN_BYTES, SINKHORN_REG
 from vocablab.plots import rank_plan_heatmap, sinkhorn_heatmap, top_k_bars, uld_line_chart
-from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, user_errors
+from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
 
 INTRO = """How far apart are two models' next-token distributions when their vocabularies differ? Both
 models read the text; positions are paired **by byte offset** (both have read the same text) or **by
@@ -149,6 +149,7 @@ def build(pickers) -> dict[str, gr.Component]:
             placeholder="empty: your newest transplant of these two models; or output:NAME",
         )
     run = gr.Button("Align", variant="primary", elem_id="align-run")
+    failed = gr.Markdown(elem_id="align-failed")
     result = gr.State(None)
     overview = gr.Markdown(elem_id="align-summary")
     line = gr.Plot(label="ULD along the text", elem_id="align-line")
@@ -159,11 +160,12 @@ def build(pickers) -> dict[str, gr.Component]:
     with gr.Row():
         rank_plan = gr.Plot(label="ULD rank plan", elem_id="align-rank-plan")
         sinkhorn = gr.Plot(label="Sinkhorn plan", elem_id="align-sinkhorn")
-    run.click(
+    aligned = run.click(
         run_align,
         [pickers[0], pickers[1], text, top_k, cost, alignment, temperature, reg, transplant],
         [result, overview, line, table, position, details, bars, rank_plan, sinkhorn],
         **HEAVY,
     )
+    report_failures(failed, aligned)
     position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])
     return {"text": text}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import logging
 import os
 import re
@@ -22,7 +23,17 @@ from vocablab.sources import load_causal_lm, resolve
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["HEAVY", "MAX_TEXT_CHARS", "MODELS", "cached_model", "chosen", "gpu", "model_picker", "user_errors"]
+__all__ = [
+    "HEAVY",
+    "MAX_TEXT_CHARS",
+    "MODELS",
+    "cached_model",
+    "chosen",
+    "gpu",
+    "model_picker",
+    "report_failures",
+    "user_errors",
+]
 
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  # set by ZeroGPU Spaces
 # Work that runs a model shares one concurrency group, so it cannot starve the light views (tokenizers,
@@ -141,6 +152,18 @@ def chosen(*specs: str | None) -> list[str]:
         if spec and spec not in out:
             out.append(spec)
     return out
+
+
+STALE = "⚠️ **The last run failed** (its message says why): anything shown below is from an earlier run."
+
+
+def report_failures(note: gr.Markdown, *events) -> None:
+    """When one of ``events`` fails, ``note`` (a Markdown under the run button) says that the results
+    on screen are from an earlier run (a failed run leaves them in place, so nothing is lost); the
+    next success clears it. Both happen in the browser."""
+    for event in events:
+        event.failure(None, None, note, js=f"() => {json.dumps(STALE)}")
+        event.success(None, None, note, js="() => ''")
 
 
 def hide_paths(message: str) -> str:

@@ -12,7 +12,7 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import Decoding
 from vocablab.reduce.generate import SIDE_BY_SIDE, Generation, generate_side_by_side, time_limit
-from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, user_errors
+from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
 INTRO = """Generate with a model reduced to a smaller vocabulary without changing its distribution over
@@ -177,6 +177,7 @@ def build(pickers) -> dict[str, gr.Component]:
         max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes (the last token may run past)")
         weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="ensemble weight of model A")
     run = gr.Button("Generate all six", variant="primary", elem_id="gen-run")
+    failed = gr.Markdown(elem_id="gen-failed")
     generated = gr.HTML(elem_id="gen-outputs")
     results = gr.State({})
     gr.Markdown("### Step inspector")
@@ -185,7 +186,7 @@ def build(pickers) -> dict[str, gr.Component]:
         step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="gen-step")
     chart = gr.Plot(label="Top candidates", elem_id="gen-inspector")
     gr.Markdown(CAVEAT)
-    run.click(
+    ran = run.click(
         run_all,
         [
             pickers[0],
@@ -208,6 +209,7 @@ def build(pickers) -> dict[str, gr.Component]:
         [generated, results, chart, step],
         **HEAVY,
     )
+    report_failures(failed, ran)
     which.change(inspect, [results, which, step], [chart, step])
     step.release(inspect, [results, which, step], [chart, step])
     return {"text": prompt}

@@ -9,7 +9,7 @@ from vocablab.examples import example_text
 from vocablab.numbers import NumberComparison, NumberSpan, compare_numbers, highlight_numbers
 from vocablab.plots import number_mismatch_heatmap, tokens_per_number_chart
 from vocablab.sources import load_vocabulary
-from vocablab.ui.common import MAX_TEXT_CHARS, user_errors
+from vocablab.ui.common import MAX_TEXT_CHARS, report_failures, user_errors
 from vocablab.vocab import display_token
 
 INTRO = """Tokenizers split digit runs in different ways: one digit per token, groups of up to three
@@ -115,6 +115,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         info="numbers that A and B split differently are highlighted below as you type",
     )
     run = gr.Button("Compare numbers", variant="primary", elem_id="numbers-run")
+    failed = gr.Markdown(elem_id="numbers-failed")
     marked = gr.HighlightedText(label="Numbers split differently", elem_id="number-highlight")
     marked_note = gr.Markdown()
     schemes = gr.Markdown(elem_id="number-schemes")
@@ -133,11 +134,12 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         only_b = gr.Markdown(elem_id="number-digit-tokens-b")
 
     models = [pickers[0], pickers[1]]
-    run.click(
+    compared = run.click(
         compare_numbers_view,
         inputs=[*models, text],
         outputs=[schemes, table, per_length, heatmap, only_a, only_b, marked, marked_note],
     )
+    report_failures(failed, compared)
     # as the visitor types (Enter makes a new line in this box); only the latest text is worked on
     text.input(highlight_view, inputs=[*models, text], outputs=[marked, marked_note], trigger_mode="always_last")
     return {"text": text}

@@ -12,7 +12,7 @@ from vocablab.errors import VocabLabError
 from vocablab.examples import EXAMPLES, example_text
 from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
-from vocablab.ui.common import MAX_TEXT_CHARS, chosen, user_errors
+from vocablab.ui.common import MAX_TEXT_CHARS, chosen, report_failures, user_errors
 from vocablab.ui.token_html import render_comparison
 from vocablab.vocab import VocabOverlap, token_membership
 
@@ -116,6 +116,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         upload = gr.UploadButton("Load a text file (UTF-8)", file_types=[".txt", ".md", ".csv", ".json"], size="sm")
         show_ids = gr.Checkbox(value=False, label="show token ids (they are also shown on hover)")
         run = gr.Button("Tokenize", variant="primary", elem_id="tok-run")
+    failed = gr.Markdown(elem_id="tok-failed")
     cut_note = gr.Markdown()
     tokens_html = gr.HTML(elem_id="tok-html")
     summary = gr.Dataframe(headers=SUMMARY_COLUMNS, label="Per tokenizer", elem_id="tok-summary", interactive=False)
@@ -145,8 +146,9 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
     example.input(example_text, example, text)
     upload.upload(read_upload, upload, text)
     search = (search_tokens, [query, which, pickers[0], pickers[1]], found)
-    run.click(tokenize_side_by_side, inputs, outputs).success(*search)  # a bad model: one message, not two
-    show_ids.change(tokenize_side_by_side, inputs, outputs)
+    tokenized = run.click(tokenize_side_by_side, inputs, outputs)
+    tokenized.success(*search)  # a bad model: one message, not two
+    report_failures(failed, tokenized, show_ids.change(tokenize_side_by_side, inputs, outputs))
     for trigger in (query.submit, which.change):
         trigger(*search)
     return {"text": text}

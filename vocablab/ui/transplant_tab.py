@@ -20,7 +20,7 @@ from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import transplant
 from vocablab.transplant.engine import resolve_pair
 from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
-from vocablab.ui.common import HEAVY, gpu, model_picker, user_errors
+from vocablab.ui.common import HEAVY, gpu, model_picker, report_failures, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -192,6 +192,7 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         method = gr.Radio(list(METHODS), value="omp", label="method", info=METHOD_HELP["omp"])
         match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
     run = gr.Button("Transplant", variant="primary", elem_id="transplant-run")
+    failed = gr.Markdown(elem_id="transplant-failed")
     summary = gr.Markdown(elem_id="transplant-summary")
     to_numbers = gr.Button("Compare their numbers in the Numbers view", visible=False, elem_id="transplant-numbers")
     out = gr.State("")
@@ -213,6 +214,7 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
             text = gr.Textbox(SAMPLE_TEXT, label="Text to score (bits per byte)", lines=3)
             prompt = gr.Textbox("The capital of France is", label="Prompt (greedy continuation)")
         compare = gr.Button("Compare base and transplanted", elem_id="transplant-compare")
+        compare_failed = gr.Markdown(elem_id="transplant-compare-failed")
         scores = gr.Dataframe(
             headers=["model", "bits per byte", "tokens"],
             label="Bits per byte",
@@ -235,13 +237,14 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
     )
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    run.click(check_pair, [base, donor, method], to_numbers).success(
-        run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY
-    ).then(draw_map, out, embedding_map, **HEAVY)
+    checked = run.click(check_pair, [base, donor, method], to_numbers)
+    made = checked.success(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY)
+    made.success(draw_map, out, embedding_map, **HEAVY)
+    report_failures(failed, checked, made)
     to_numbers.click(lambda b, d: (b, d, gr.Tabs(selected="numbers")), [base, donor], [*pickers[:2], tabs])
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
-    compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY)
+    report_failures(compare_failed, compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY))
     archive_button.click(download, out, archive, **HEAVY)
     push_button.click(push, [out, repo_id, hub_token], push_note)
     return {"base": base, "donor": donor}
