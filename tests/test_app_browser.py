@@ -101,7 +101,7 @@ def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     # what a visitor (or a shared link) typed is shown as text, not as HTML
     pick(page, "picker-b", "<b>typed</b>")
     page.locator("#tok-run").click()
-    toast = page.get_by_test_id("toast-text").filter(has_text="<b>typed</b>").first
+    toast = page.get_by_test_id("toast-text").filter(has_text="'<b>typed</b>' is not a preset").first
     toast.wait_for(timeout=60_000)
     assert toast.locator("b").count() == 0
     pick(page, "picker-b", "llama3")
@@ -163,7 +163,7 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     cards = page.locator("#gen-outputs .vl-col")
     cards.nth(5).wait_for(timeout=400_000)
     expect(cards.nth(0).locator(".vl-body")).to_contain_text("Paris")  # SmolLM2 as is, healed
-    expect(cards.nth(0).locator(".vl-healed")).to_contain_text("prompt backed off")
+    expect(cards.nth(0).locator(".vl-healed")).to_contain_text("prompt healed: its end ' '")
     for n, run in enumerate(["A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble"]):
         expect(cards.nth(n)).to_have_attribute("data-run", run)
         expect(cards.nth(n)).to_contain_text("bytes/step")
@@ -219,3 +219,29 @@ def test_a_shared_link_restores_the_models_the_tab_and_the_text(page):
     expect(page.locator("#picker-a input")).to_have_value("smollm2-135m")
     expect(page.get_by_role("tab", name="Numbers")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#number-text textarea")).to_have_value(text)
+    expect(page.locator("#picker-c")).to_be_hidden()  # the Numbers view uses A and B only
+
+
+def test_each_view_shows_the_shared_pickers_it_uses(page):
+    pickers = {name: page.locator(f"#picker-{name}") for name in "abcd"}
+
+    def shown() -> str:
+        return "".join(name for name, box in pickers.items() if box.is_visible())
+
+    expect(pickers["d"]).to_be_visible()
+    assert shown() == "abcd"  # Tokenizers
+    page.get_by_role("tab", name="Transplant").click()
+    expect(pickers["a"]).to_be_hidden()  # the view has its own base and donor
+    assert shown() == ""
+    # a pair with different digit schemes: the warning's button opens the Numbers view on that pair
+    pick(page, "transplant-donor", "llama3")
+    page.get_by_role("radio", name="mean").click()  # a donor without weights; mean needs none
+    page.locator("#transplant-run").click()
+    page.locator("#transplant-numbers").click(timeout=120_000)
+    expect(page.get_by_role("tab", name="Numbers")).to_have_attribute("aria-selected", "true")
+    expect(pickers["a"].locator("input")).to_have_value("gemma3-270m")
+    expect(pickers["b"].locator("input")).to_have_value("llama3")
+    assert shown() == "ab"
+    page.get_by_role("tab", name="Tokenizers").click()
+    expect(pickers["d"]).to_be_visible()
+    assert shown() == "abcd"

@@ -76,3 +76,11 @@ def test_version_is_the_packages():
     declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
     run = vocablab("--version")
     assert (run.returncode, run.stdout.strip()) == (0, f"vocablab {declared}")
+
+
+@pytest.mark.slow
+def test_piped_output_draws_no_progress_bars():
+    run = vocablab("generate", "smollm2-135m", "--prompt", "Hi", "--k", "1", "--max-new-bytes", "2")
+    assert run.returncode == 0, run.stderr
+    assert "%|" not in run.stderr and "\r" not in run.stderr, run.stderr  # transformers' "Loading weights" bar
+    assert "ended by budget" in run.stderr

@@ -117,6 +117,20 @@ def test_a_time_limit_stops_exact_mode_and_keeps_what_it_made(smol):
     assert unlimited.text.startswith(result.text)  # greedy: the same path, cut earlier
 
 
+def test_the_state_limit_stops_exact_mode_and_keeps_what_it_made(smol, monkeypatch):
+    from vocablab.reduce import lvr
+
+    model, _ = smol
+    monkeypatch.setattr(lvr, "MAX_STATES", 30)
+    result = generate_reduced("smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=64, model=model)
+    assert result.ended_by == "state limit" and 0 < result.steps < 64
+    assert len(result.inspector) == result.steps
+    shorter = generate_reduced(
+        "smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=result.steps, model=model
+    )  # stops one byte before the limit: the same greedy path
+    assert (shorter.ended_by, shorter.data) == ("budget", result.data)
+
+
 @pytest.mark.parametrize("kind", ["bytes", "maxlen:4", "mcv:gemma3-270m", "file"])
 def test_k1_reduced_greedy_is_the_original_greedy(smol, subvocabs, kind):
     model, vocab = smol

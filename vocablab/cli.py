@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from vocablab import __version__, options
@@ -215,6 +216,8 @@ def _shown(args: argparse.Namespace, data: bytes) -> str:
 
 
 def _print_generation(args: argparse.Namespace, result) -> None:
+    from vocablab.reduce.generate import STATE_LIMIT_NOTE
+
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
@@ -228,6 +231,8 @@ def _print_generation(args: argparse.Namespace, result) -> None:
         f"passes, {result.bytes_per_step:.2f} bytes/step, {result.seconds:.1f} s, ended by {result.ended_by}",
         file=sys.stderr,
     )
+    if result.ended_by == "state limit":
+        print(f"-- {STATE_LIMIT_NOTE}; --k N keeps going", file=sys.stderr)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -250,7 +255,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 
 
 def cmd_side_by_side(args: argparse.Namespace) -> None:
-    from vocablab.reduce.generate import generate_side_by_side
+    from vocablab.reduce.generate import STATE_LIMIT_NOTE, generate_side_by_side
 
     results = generate_side_by_side(
         args.models[0],
@@ -269,6 +274,8 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
             f"== {title}: {r.model} over {r.subvocab} ({r.steps} steps, {r.forward_passes} forward passes, "
             f"{r.bytes_per_step:.2f} bytes/step, {r.seconds:.1f} s, ended by {r.ended_by})"
         )
+        if r.ended_by == "state limit":
+            print(f"-- {STATE_LIMIT_NOTE}; --k N keeps going")
         print(_shown(args, r.data))
 
 
@@ -632,6 +639,8 @@ def _choices_help(helps: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not sys.stderr.isatty():  # piped: no bars, the hub's and transformers' included (read when they load)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

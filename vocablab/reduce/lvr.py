@@ -42,6 +42,10 @@ def check_pruning(beam: int | None, min_weight: float) -> None:
         raise VocabLabError("min_weight (a fraction of the heaviest cover entry) must be in [0, 1)")
 
 
+class CoverLimit(VocabLabError):
+    """The cover grew past :data:`MAX_STATES` model states."""
+
+
 class TokenModel(Protocol):
     """What LVR needs of a language model: states after token prefixes, and next-token log-probs."""
 
@@ -197,9 +201,9 @@ class ReducedModel:
         self.groups = groups
         held = len({id(e.state) for e in self.closed} | {id(g.state) for g in groups})
         if held > MAX_STATES:
-            raise VocabLabError(
+            raise CoverLimit(
                 f"the cover holds {held:,} model states, past the limit of {MAX_STATES:,}: with nothing pruned it "
-                "grows exponentially here; use K-LVR (a K) or fewer new bytes"
+                "grows exponentially here; keep K next tokens per entry (leave exact mode) or ask for fewer bytes"
             )
         total = math.log(math.fsum(math.exp(w) for w in [*open_mass, *[e.logw for e in self.closed]]))
         self.log_kept += total - math.log(before)

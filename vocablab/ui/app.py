@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from vocablab import outputs
@@ -38,13 +40,19 @@ def presets_markdown() -> str:
     return "\n".join(lines)
 
 
-VIEWS = [
-    ("tokenizers", "Tokenizers", tokenizers_tab),
-    ("numbers", "Numbers", numbers_tab),
-    ("transplant", "Transplant", transplant_tab),
-    ("generate", "Generate and ensemble", generate_tab),
-    ("align", "Align distributions", align_tab),
+VIEWS = [  # id, title, module, how many of the shared pickers (A, B, C, D) the view uses
+    ("tokenizers", "Tokenizers", tokenizers_tab, 4),
+    ("numbers", "Numbers", numbers_tab, 2),
+    ("transplant", "Transplant", transplant_tab, 0),  # its own base and donor pickers
+    ("generate", "Generate and ensemble", generate_tab, 2),
+    ("align", "Align distributions", align_tab, 2),
 ]
+PICKERS_USED = {tab: used for tab, _, _, used in VIEWS}
+
+
+def shown_pickers(tab: str) -> list:
+    """Only the shared pickers the open view uses are shown (the others keep their values)."""
+    return [gr.update(visible=i < PICKERS_USED[tab]) for i in range(len(links.PICKERS))]
 
 
 def build_app() -> gr.Blocks:
@@ -64,15 +72,16 @@ def build_app() -> gr.Blocks:
             gr.Markdown(presets_markdown())
         fields: dict[str, dict] = {}
         with gr.Tabs() as tabs:
-            for tab, title, module in VIEWS:
-                with gr.Tab(title, id=tab):
+            for tab, title, module, _ in VIEWS:
+                with gr.Tab(title, id=tab) as view:
                     share = links.share_row(tab)
                     extra = (tabs,) if tab == "transplant" else ()  # its button opens the Numbers view
                     fields[tab] = module.build(pickers, *extra)
                     links.wire(tab, *share, pickers, fields[tab])
+                view.select(functools.partial(shown_pickers, tab), None, pickers, show_progress="hidden")
 
         def restore(request: gr.Request):
-            return links.restore(request, {tab: list(f) for tab, f in fields.items()})
+            return links.restore(request, {tab: list(f) for tab, f in fields.items()}, PICKERS_USED)
 
         app.load(restore, None, [*pickers, tabs, *(c for f in fields.values() for c in f.values())])
     return app

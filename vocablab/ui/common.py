@@ -194,6 +194,8 @@ def user_errors(fn):
                 "Internal error",
                 hide_paths(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]})"),
             )
+        if message.startswith("'") and message.endswith("'"):
+            message += "."  # the page strips a pair of quotes around a whole message
         # logged above; the toast renders HTML, and a message may quote what the visitor (or a link) typed
         raise gr.Error(html.escape(message, quote=False), duration=30, title=title, print_exception=False)
 

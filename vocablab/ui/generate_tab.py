@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import Decoding
-from vocablab.reduce.generate import SIDE_BY_SIDE, Generation, generate_side_by_side, time_limit
+from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side, time_limit
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
@@ -21,7 +21,7 @@ tokenizers over their maximal common vocabulary (MCV) or over bytes. Colours mar
 model's pieces (for the models as is: their own tokens). With "heal the prompt's end" on, each model
 conditions on the prompt's text: its end, from the last boundary later text cannot move, is covered
 by every tokenization that could continue it (a prompt ending in a space then continues with a
-word); each output names the end it was backed off to."""
+word); each output names the end it conditioned on as text."""
 
 CAVEAT = """**Why greedy outputs can differ.** The reduced model has the same distribution over texts as
 the original, so *sampling* from it gives texts with the same probabilities. Its *greedy* path can
@@ -50,10 +50,12 @@ def render_generation(title: str, result: Generation) -> str:
         f"{result.seconds:.1f} s · {result.steps} steps · {result.bytes_per_step:.2f} bytes/step · "
         f"{result.forward_passes} forward passes · ended by {result.ended_by}"
     )
+    if result.ended_by == "state limit":
+        stats += f"<br>{STATE_LIMIT_NOTE}: untick exact to go on"
     healed = ""
     if result.prompt_tail:
-        tails = " / ".join(f"<code>{visible(tail)}</code>" for tail in dict.fromkeys(result.prompt_tail))
-        healed = f'<br><small class="vl-healed">prompt backed off to before {tails}: conditioned on as text</small>'
+        tails = " / ".join(f"<code>{escape(repr(tail))}</code>" for tail in dict.fromkeys(result.prompt_tail))
+        healed = f'<br><small class="vl-healed">prompt healed: its end {tails} conditioned on as text</small>'
     return (
         f'<div class="vl-col" data-run="{escape(title)}"><div class="vl-head"><b>{escape(title)}</b> · '
         f"{escape(result.model)} over {escape(result.subvocab)}<br><small>{stats}</small>{healed}</div>"

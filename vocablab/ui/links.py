@@ -47,12 +47,17 @@ def wire(tab: str, button: gr.Button, box: gr.Textbox, pickers: list, fields: di
     button.click(None, [*pickers, *fields.values()], box, js=script)
 
 
-def restore(request: gr.Request, fields: dict[str, list[str]]) -> list:
-    """What to show for a link's query: the pickers, the tab, then each tab's fields in order
-    (``fields``: every tab -> its field names). Anything the link does not carry stays as it is."""
+def restore(request: gr.Request, fields: dict[str, list[str]], pickers_used: dict[str, int]) -> list:
+    """What to show for a link's query: the pickers (those the tab uses shown), the tab, then each
+    tab's fields in order (``fields``: every tab -> its field names; ``pickers_used``: every tab -> how
+    many pickers it uses). Anything the link does not carry stays as it is."""
     query = dict(request.query_params) if request else {}
-    updates = [gr.update(value=query[name]) if query.get(name) else gr.update() for name in PICKERS]
     tab = query.get("tab")
+    used = pickers_used.get(tab, len(PICKERS))  # no tab: the first, which uses them all
+    updates = [
+        gr.update(value=query[name], visible=i < used) if query.get(name) else gr.update(visible=i < used)
+        for i, name in enumerate(PICKERS)
+    ]
     updates.append(gr.Tabs(selected=tab) if tab in fields else gr.update())
     for name, names in fields.items():
         for field in names:

@@ -26,7 +26,8 @@ INTRO = """Give the **base** model the **donor**'s tokenizer without training: t
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
 pursuit in the donor's embedding space, and the same coefficients are applied to the base's rows
 (Goddard & Fernandes Neto 2025, arXiv 2506.06607). Gemma-3-270M with SmolLM2's tokenizer takes
-about a minute on 2 CPU cores with AVX512-BF16 (2.5 without); the reverse direction (216k new tokens) is for a GPU."""
+about a minute on 2 CPU cores with AVX512-BF16 (2.5 minutes without); the reverse direction (216k
+new tokens) is for a GPU."""
 NEAREST_COLUMNS = ["token", "cosine"]
 SAMPLE_TEXT = (
     "The central bank raised interest rates by 0.25 percentage points on Wednesday, its third increase "
@@ -78,6 +79,7 @@ def check_pair(base, donor, method):
 
 @user_errors
 def run_transplant(base, donor, k, method, match, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    started = time.perf_counter()
     base_vocab, donor_vocab = load_vocabulary(base), load_vocabulary(donor)
     outputs.make_room(output_size(base, base_vocab, donor_vocab))
     out = outputs.workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -89,7 +91,8 @@ def run_transplant(base, donor, k, method, match, request: gr.Request, progress=
     lost = counts["no_donor_row"]
     warning = next(iter(result.warnings), None)  # the digit-scheme warning
     summary = (
-        f"**Done in {result.seconds:.1f} s** → `{outputs.handle(out)}` (type it in any model picker of this page: "
+        f"**Done in {time.perf_counter() - started:.1f} s** (the transplant itself: {result.seconds:.1f} s) → "
+        f"`{outputs.handle(out)}` (type it in any model picker of this page: "
         "it is yours alone, and reloading the page starts a new session without it)  \n"
         f"{result.rows:,} rows: **{counts['exact']:,}** exact, **{counts['bytes']:,}** byte-matched, "
         f"**{counts['special']:,}** special (by role), **{counts['approximated']:,}** approximated"
@@ -138,7 +141,8 @@ def show_token(token_id, out):
         return None, f"`{text}` was set by the {report.settings['method']} method (no anchors).", nearest
     rows = report.anchor_rows(token_id)
     error = report.error(token_id)
-    note = f"**`{text}`** (id {token_id}): {len(rows)} anchors; relative reconstruction error {error:.4f} (donor space)"
+    anchors = f"{len(rows)} anchor" + ("s" if len(rows) != 1 else "")
+    note = f"**`{text}`** (id {token_id}): {anchors}; relative reconstruction error {error:.4f} (donor space)"
     return anchor_chart(rows, f"Anchors of {text!r}"), note, nearest
 
 
@@ -241,7 +245,11 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
     made = checked.success(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY)
     made.success(draw_map, out, embedding_map, **HEAVY)
     report_failures(failed, checked, made)
-    to_numbers.click(lambda b, d: (b, d, gr.Tabs(selected="numbers")), [base, donor], [*pickers[:2], tabs])
+    to_numbers.click(  # A and B were hidden in this view: the Numbers view shows them
+        lambda b, d: (gr.update(value=b, visible=True), gr.update(value=d, visible=True), gr.Tabs(selected="numbers")),
+        [base, donor],
+        [*pickers[:2], tabs],
+    )
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
     report_failures(compare_failed, compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY))
