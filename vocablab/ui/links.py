@@ -20,7 +20,7 @@ def share_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
         button = gr.Button("🔗 Copy link", size="sm", scale=0, min_width=120, elem_id=f"{tab}-link-button")
         box = gr.Textbox(
             show_label=False,
-            placeholder="a link to this view with these models and this text",
+            placeholder="a link that opens this view with the models (and text) chosen now",
             interactive=False,
             scale=4,
             elem_id=f"{tab}-link",
