@@ -36,17 +36,21 @@ class BitsPerByte:
         return asdict(self)
 
 
-def read_documents(path: str | Path, limit: int | None = None) -> list[str]:
-    """Non-empty lines of a UTF-8 text file (the first ``limit`` of them)."""
+def read_documents(path: str | Path | list[str], limit: int | None = None) -> list[str]:
+    """Non-empty lines of a UTF-8 text file, or non-empty documents of a list (the first ``limit``)."""
     if limit is not None and limit < 1:
         raise VocabLabError("the document limit must be at least 1")
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is not text
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VocabLabError(f"cannot read {path}: {exc}") from exc
+    if isinstance(path, list):
+        lines, where = path, "the documents given"
+    else:
+        try:
+            lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a byte-order mark is not text
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VocabLabError(f"cannot read {path}: {exc}") from exc
+        where = path
     documents = [line for line in lines if line.strip()]
     if not documents:
-        raise VocabLabError(f"{path} holds no text")
+        raise VocabLabError(f"no text in {where}")
     return documents[:limit]
 
 

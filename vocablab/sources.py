@@ -432,8 +432,8 @@ def load_causal_lm(
     return model.eval()
 
 
-def check_rows(model, source: Source, trust_remote_code: bool = False) -> None:
-    """Refuse a model whose embedding cannot hold its tokenizer's ids."""
+def check_rows(model, source: Source, trust_remote_code: bool = False) -> int:
+    """The rows of the model's embedding; refuses a model whose embedding cannot hold its tokenizer's ids."""
     rows = model.get_input_embeddings().num_embeddings
     largest = max(load_vocabulary(source, trust_remote_code=trust_remote_code).text_ids, default=-1)
     if largest >= rows:
@@ -441,6 +441,7 @@ def check_rows(model, source: Source, trust_remote_code: bool = False) -> None:
             f"{source.spec}: its tokenizer has ids up to {largest:,} but the model's embedding has {rows:,} rows; "
             "the tokenizer and the weights do not belong together"
         )
+    return rows
 
 
 def causal_lm(spec: str | os.PathLike | Source, model=None, *, device: str = "auto", trust_remote_code: bool = False):
@@ -451,8 +452,7 @@ def causal_lm(spec: str | os.PathLike | Source, model=None, *, device: str = "au
     source = resolve(spec, need="model", trust_remote_code=trust_remote_code)
     if not hasattr(model, "get_input_embeddings"):
         raise VocabLabError(f"model= takes a loaded causal LM (load_causal_lm), not a {type(model).__name__}")
-    check_rows(model, source, trust_remote_code)
-    rows = model.get_input_embeddings().num_embeddings
+    rows = check_rows(model, source, trust_remote_code)
     declared = _declared_vocab_size(source)
     if declared is not None and declared != rows:
         raise VocabLabError(

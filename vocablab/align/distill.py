@@ -146,12 +146,7 @@ def distill(
         raise VocabLabError("the temperature and learning rate must be positive and the ULD weight not negative")
     out = check_output_folder(out, overwrite=overwrite) if out else None
     device = str(torch_device(device))  # one device for both models: the student trains there
-    if isinstance(text, list):
-        documents = [t for t in text if t.strip()][:limit]
-        if not documents:
-            raise VocabLabError("no text to train on")
-    else:
-        documents = read_documents(text, limit)
+    documents = read_documents(text, limit)
     teacher_src, student_src = (
         resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (teacher, student)
     )
@@ -159,7 +154,8 @@ def distill(
     docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in documents]
     docs = [d for d in docs if d.index_teacher]
     if not docs:
-        raise VocabLabError(f"{text}: no document gives the two models a common position to compare")
+        where = "the documents given" if isinstance(text, list) else text
+        raise VocabLabError(f"{where}: no document gives the two models a common position to compare")
 
     LOG.info("loading the models")
     torch.manual_seed(seed)
