@@ -63,6 +63,10 @@ def test_a_cached_result_cannot_be_changed_by_its_caller():
     again = compare_numbers("smollm2-135m", "llama3")
     assert len(again.mismatches) == rows > 0
     assert again.scheme_b.description == "groups of up to 3 digits, left to right"
+    overlap = compare_vocabularies(["smollm2-135m", "llama3"])
+    overlap.pairs.clear()
+    shared = len(load_vocabulary("smollm2-135m").byte_set & load_vocabulary("llama3").byte_set)
+    assert compare_vocabularies(["smollm2-135m", "llama3"]).pairs[0].shared_by_bytes == shared
 
 
 def test_a_string_is_one_document():

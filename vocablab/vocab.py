@@ -7,6 +7,7 @@ iff their byte strings are equal and neither is special.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import unicodedata
@@ -364,12 +365,12 @@ class VocabOverlap:
 
 
 def compare_vocabularies(vocabs: list[Vocabulary | str]) -> VocabOverlap:
-    """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role
-    (cached: the same vocabularies give the same, unmodified result object)."""
+    """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role (the
+    work is cached per set of vocabularies; each call returns its own copy)."""
     vocabs = as_vocabularies(vocabs)
     if len(vocabs) < 2:
         raise VocabLabError("compare needs at least two tokenizers")
-    return _compare_vocabularies(tuple(vocabs))
+    return copy.deepcopy(_compare_vocabularies(tuple(vocabs)))
 
 
 @lru_cache(maxsize=32)
