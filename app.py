@@ -48,4 +48,7 @@ if __name__ == "__main__":
     build_app().queue(default_concurrency_limit=8, max_size=queue_size, api_open=False).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        # Gradio's run history keeps each call's inputs in the browser (and offers to upload them to a
+        # hub bucket); the push form's inputs could include a hub token. Links share a view instead.
+        run_history=False,
     )

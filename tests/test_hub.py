@@ -270,6 +270,12 @@ def test_public_app_takes_no_request_outside_its_queue(public_app):
     except urllib.error.HTTPError as refused:
         reply = {"error": refused.read().decode()}
     assert "data" not in reply and reply.get("error")
+    try:  # no run history: it would keep each call's inputs, a hub token among them, in the browser
+        urllib.request.urlopen(f"{public_app}gradio_api/runs", timeout=60)
+        status = 200
+    except urllib.error.HTTPError as refused:
+        status = refused.code
+    assert status == 404
 
 
 def test_a_transplant_from_two_hub_ids_in_the_browser(public_app, hub):
