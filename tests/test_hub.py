@@ -170,18 +170,31 @@ def test_a_gated_repository_opens_only_with_a_token_that_has_access(hub):
     }
 
 
-def test_a_repositorys_own_code_runs_only_when_allowed(hub):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("eval", CUSTOM, "--text", "TEXT_FILE"),
+        ("generate", CUSTOM, "--prompt", "the cat", "--max-new-bytes", "4"),
+        ("before-after", TINY_GPT2, CUSTOM, "--text", "the cat sat on the mat"),
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_repositorys_own_code_runs_only_when_allowed(hub, command):
     marker = hub.work / "custom-code-ran"
+    marker.unlink(missing_ok=True)
+    cache = {"HF_HUB_CACHE": str(hub.work / f"cache-{command[0]}")}  # each command downloads for itself
     text = hub.work / "text.txt"
     text.write_text("the cat sat on the mat\n")
-    refused = cli(hub, "eval", CUSTOM, "--text", str(text))
+    command = [str(text) if arg == "TEXT_FILE" else arg for arg in command]
+    refused = cli(hub, *command, env=cache)
     assert refused.returncode == 2 and "pass --trust-remote-code if you trust it" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
-    assert not marker.exists() and "custom.py" not in hub.snapshot_files(CUSTOM)  # not even downloaded
-    public = cli(hub, "eval", CUSTOM, "--text", str(text), "--trust-remote-code", env={"VOCABLAB_PUBLIC": "1"})
+    downloaded = lambda: hub.snapshot_files(CUSTOM, cache=f"cache-{command[0]}")  # noqa: E731
+    assert not marker.exists() and "custom.py" not in downloaded()  # not even downloaded
+    public = cli(hub, *command, "--trust-remote-code", env={**cache, "VOCABLAB_PUBLIC": "1"})
     assert public.returncode == 2 and "which this public app never runs" in public.stderr, public.stderr
-    assert not marker.exists() and "custom.py" not in hub.snapshot_files(CUSTOM)  # a public app never allows it
-    cli(hub, "eval", CUSTOM, "--text", str(text), "--trust-remote-code")  # the user's own choice
+    assert not marker.exists() and "custom.py" not in downloaded()  # a public app never allows it
+    cli(hub, *command, "--trust-remote-code", env=cache)  # the user's own choice
     assert marker.exists()
 
 

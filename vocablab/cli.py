@@ -238,18 +238,22 @@ def _print_generation(args: argparse.Namespace, result) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from vocablab.reduce.generate import generate_reduced
 
+    remote = args.trust_remote_code
     decoding = _decoding(args).reduced()
-    _print_generation(
-        args, generate_reduced(args.model, args.prompt, subvocab=args.subvocab, device=args.device, **decoding)
+    result = generate_reduced(
+        args.model, args.prompt, subvocab=args.subvocab, device=args.device, trust_remote_code=remote, **decoding
     )
+    _print_generation(args, result)
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from vocablab.reduce.generate import generate_ensemble
 
     decoding = _decoding(args).reduced()
+    remote = args.trust_remote_code
+    space, weights = args.space, args.weights
     result = generate_ensemble(
-        args.models, args.prompt, space=args.space, weights=args.weights, device=args.device, **decoding
+        args.models, args.prompt, space=space, weights=weights, device=args.device, trust_remote_code=remote, **decoding
     )
     _print_generation(args, result)
 
@@ -265,6 +269,7 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
         decoding=_decoding(args),
         weight_a=args.weight_a,
         device=args.device,
+        trust_remote_code=args.trust_remote_code,
     )
     if args.json:
         print(json.dumps({title: r.to_dict() for title, r in results.items()}, ensure_ascii=False, indent=1))
@@ -283,7 +288,9 @@ def cmd_before_after(args: argparse.Namespace) -> None:
     from vocablab.evaluate import compare_before_after
 
     text = args.text if args.text is not None else _read_text_file(args.file)
-    result = compare_before_after(args.base, args.transplanted, text, args.prompt)
+    result = compare_before_after(
+        args.base, args.transplanted, text, args.prompt, device=args.device, trust_remote_code=args.trust_remote_code
+    )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
@@ -513,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     before_after.add_argument("transplanted", help="the transplanted model folder")
     text_input(before_after, "to score")
     before_after.add_argument("--prompt", default="The capital of France is", help="prompt to continue greedily")
-    common(before_after)
+    common(before_after, device=True, remote_code=True)
 
     def decoding_options(p):
         p.add_argument("--prompt", required=True)
@@ -543,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="condition on the prompt's canonical tokens; by default its end is conditioned on as text "
             "(every tokenization that could continue it, from its last boundary later text cannot move)",
         )
-        common(p, device=True)
+        common(p, device=True, remote_code=True)
 
     gen = command("generate", "generate over a sub-vocabulary (lossless vocabulary reduction)", cmd_generate)
     gen.add_argument("model")

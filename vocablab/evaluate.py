@@ -167,7 +167,15 @@ def _other_base(base: str, transplanted: str) -> str | None:
 
 
 def compare_before_after(
-    base: str, transplanted: str, text: str, prompt: str, *, max_new_tokens: int = 30, models: tuple | None = None
+    base: str,
+    transplanted: str,
+    text: str,
+    prompt: str,
+    *,
+    max_new_tokens: int = 30,
+    models: tuple | None = None,
+    device: str = "auto",
+    trust_remote_code: bool = False,
 ) -> BeforeAfter:
     """Score ``text`` and continue ``prompt`` with the base model and with a transplant of it (each
     with its own tokenizer), so the cost of the transplant reads in bits per byte."""
@@ -178,11 +186,12 @@ def compare_before_after(
     result = BeforeAfter(base, transplanted, len(text.encode("utf-8")), {}, {}, {})
     if warning := _other_base(base, transplanted):
         result.warnings.append(warning)
-    pair = causal_lms([base, transplanted], models)
+    pair = causal_lms([base, transplanted], models, device=device, trust_remote_code=trust_remote_code)
     for n, (label, spec) in enumerate(track([("base", base), ("transplanted", transplanted)], "before/after")):
         model = pair[n]
-        score = bits_per_byte(spec, [text], model=model)
+        score = bits_per_byte(spec, [text], model=model, trust_remote_code=trust_remote_code)
         result.bits_per_byte[label] = score.bits_per_byte
         result.tokens[label] = score.n_tokens
-        result.continuations[label] = greedy_continuation(model, load_vocabulary(spec), prompt, max_new_tokens)
+        vocab = load_vocabulary(spec, trust_remote_code=trust_remote_code)
+        result.continuations[label] = greedy_continuation(model, vocab, prompt, max_new_tokens)
     return result

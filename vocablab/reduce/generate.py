@@ -7,6 +7,7 @@ result = generate_ensemble(["smollm2-135m", "gemma3-270m"], "The capital of Fran
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import math
@@ -404,6 +405,7 @@ def generate_reduced(
     heal: bool = True,
     model=None,
     device: str = "auto",
+    trust_remote_code: bool = False,
 ) -> Generation:
     """Generate from ``model_spec`` reduced to ``subvocab``.
 
@@ -419,11 +421,12 @@ def generate_reduced(
     """
     decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
     check_pruning(beam, min_weight)
-    vocab = load_vocabulary(model_spec)
+    load = functools.partial(load_vocabulary, trust_remote_code=trust_remote_code)
+    vocab = load(model_spec)
     check_reducible(vocab)
-    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
+    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab, load)
     _needs_eos(vocab)
-    lm = HFTokenModel(causal_lm(model_spec, model, device=device))
+    lm = HFTokenModel(causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code))
     started = time.perf_counter()
     if k is None:
         beam, min_weight = None, 0.0
@@ -452,6 +455,7 @@ def generate_ensemble(
     heal: bool = True,
     models: list | None = None,
     device: str = "auto",
+    trust_remote_code: bool = False,
 ) -> Generation:
     """Generate from the ensemble of ``model_specs`` over their MCV (``space="mcv"``) or bytes: each
     model is reduced to the shared space, sees the prompt its own way, and the next symbol is
@@ -466,12 +470,12 @@ def generate_ensemble(
     decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
     check_pruning(beam, min_weight)
     normalized_weights(weights, len(model_specs))
-    vocabs = [load_vocabulary(spec) for spec in model_specs]
+    vocabs = [load_vocabulary(spec, trust_remote_code=trust_remote_code) for spec in model_specs]
     for vocab in vocabs:
         check_reducible(vocab)
         _needs_eos(vocab)
     shared = shared_space(vocabs, space)
-    models = causal_lms(model_specs, models, device=device)
+    models = causal_lms(model_specs, models, device=device, trust_remote_code=trust_remote_code)
     started = time.perf_counter()
     if k is None:
         beam, min_weight = None, 0.0
@@ -512,14 +516,15 @@ def generate_plain(
     heal: bool = True,
     model=None,
     device: str = "auto",
+    trust_remote_code: bool = False,
 ) -> Generation:
     """The model as is, over its own tokens (``model.generate``), cut at the byte budget; for
     side-by-side comparison with the reduced model and the ensembles. With ``heal``, the end of the
     prompt is conditioned on as text: the model reduced to its own tokens (every token is then its
     own nested piece), K = 300, the cover started at :func:`split_prompt`'s boundary."""
     Decoding(None, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values before any work
-    vocab = load_vocabulary(model_spec)
-    model = causal_lm(model_spec, model, device=device)
+    vocab = load_vocabulary(model_spec, trust_remote_code=trust_remote_code)
+    model = causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code)
     if heal and not chat:
         longest = max(len(piece) for piece in vocab.pieces if piece)
         result = generate_reduced(
@@ -532,6 +537,7 @@ def generate_plain(
             seed=seed,
             max_new_bytes=max_new_bytes,
             model=model,
+            trust_remote_code=trust_remote_code,
         )
         result.subvocab = "its own tokens, prompt healed"
         return result
@@ -600,6 +606,7 @@ def generate_side_by_side(
     weight_a: float = 0.5,
     models: tuple | None = None,
     device: str = "auto",
+    trust_remote_code: bool = False,
 ) -> dict[str, Generation]:
     """Six generations from one prompt, keyed by :data:`SIDE_BY_SIDE`: each model as is and reduced
     to ``subvocab`` (``bytes``, ``maxlen:N``, or ``mcv`` for the MCV with the other model), and
@@ -613,18 +620,27 @@ def generate_side_by_side(
     if not 0 <= weight_a <= 1:
         raise VocabLabError("the weight of model A must be between 0 and 1")
     decoding = decoding or Decoding()
-    models = causal_lms([a, b], models, device=device)
+    models = causal_lms([a, b], models, device=device, trust_remote_code=trust_remote_code)
     results: dict[str, Generation] = {}
+    remote = {"trust_remote_code": trust_remote_code}
     runs = bar(len(SIDE_BY_SIDE), "generations", unit="output")
     for label, spec, other, model in (("A", a, b, models[0]), ("B", b, a, models[1])):
-        results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **decoding.plain())
+        results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **decoding.plain(), **remote)
         runs.update()
         sub = f"mcv:{other}" if subvocab == "mcv" else subvocab
-        results[f"{label} reduced"] = generate_reduced(spec, prompt, subvocab=sub, model=model, **decoding.reduced())
+        results[f"{label} reduced"] = generate_reduced(
+            spec, prompt, subvocab=sub, model=model, **decoding.reduced(), **remote
+        )
         runs.update()
     for space, title in (("mcv", "MCV ensemble"), ("bytes", "byte ensemble")):
         results[title] = generate_ensemble(
-            [a, b], prompt, space=space, weights=[weight_a, 1 - weight_a], models=list(models), **decoding.reduced()
+            [a, b],
+            prompt,
+            space=space,
+            weights=[weight_a, 1 - weight_a],
+            models=list(models),
+            **decoding.reduced(),
+            **remote,
         )
         runs.update()
     runs.close()
