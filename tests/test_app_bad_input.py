@@ -86,6 +86,29 @@ def test_a_corrupt_gguf_and_a_mismatched_vocabulary(app, tmp_path):
     assert "do not belong together" in message and "1,000 rows" in message
 
 
+def test_number_boxes_empty_or_out_of_range_get_messages_that_name_them(app):
+    client, _ = app
+
+    def generation(maxlen, k):
+        args = [SMOLLM, GEMMA, "hello", False, True, "maxlen:N", maxlen, k, False, False, 1.0, 1.0, 0, 8, 0.5]
+        return refused(client, *args, "A as is", api_name="/run_all")
+
+    assert "'N (maxlen)' is empty" in generation(None, 300)
+    assert "maxlen:N needs a whole number N of at least 1" in generation(0, 300)
+    assert "maxlen:N needs a whole number N of at least 1" in generation(-2, 300)
+    assert "'K' is empty" in generation(4, None)
+    assert "K (next tokens kept per cover entry) must be at least 1" in generation(4, 0)
+
+    def alignment(temperature, reg):
+        args = [SMOLLM, GEMMA, "The cat sat.", 5, "edit", "bytes", temperature, reg, ""]
+        return refused(client, *args, api_name="/run_align")
+
+    assert "'temperature' is empty" in alignment(None, 0.05)
+    assert "the temperature must be positive" in alignment(0, 0.05)
+    assert "'Sinkhorn regularization' is empty" in alignment(1.0, None)
+    assert "the Sinkhorn regularization must be positive" in alignment(1.0, -1)
+
+
 def test_a_full_disk_during_a_transplant_keeps_nothing_half_written(app):
     client, work = app
     message = refused(client, GEMMA, SMOLLM, 8, "mean", "bytes", api_name="/run_transplant")

@@ -620,14 +620,19 @@ def generate_side_by_side(
     if not 0 <= weight_a <= 1:
         raise VocabLabError("the weight of model A must be between 0 and 1")
     decoding = decoding or Decoding()
-    models = causal_lms([a, b], models, device=device, trust_remote_code=trust_remote_code)
-    results: dict[str, Generation] = {}
     remote = {"trust_remote_code": trust_remote_code}
+    load = functools.partial(load_vocabulary, **remote)
+    # each model's sub-vocabulary, built (and a bad one refused) before anything runs
+    subs = [
+        parse_subvocab(f"mcv:{other}" if subvocab == "mcv" else subvocab, load(spec), load)
+        for spec, other in ((a, b), (b, a))
+    ]
+    models = causal_lms([a, b], models, device=device, **remote)
+    results: dict[str, Generation] = {}
     runs = bar(len(SIDE_BY_SIDE), "generations", unit="output")
-    for label, spec, other, model in (("A", a, b, models[0]), ("B", b, a, models[1])):
+    for label, spec, model, sub in zip("AB", (a, b), models, subs, strict=True):
         results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **decoding.plain(), **remote)
         runs.update()
-        sub = f"mcv:{other}" if subvocab == "mcv" else subvocab
         results[f"{label} reduced"] = generate_reduced(
             spec, prompt, subvocab=sub, model=model, **decoding.reduced(), **remote
         )

@@ -165,7 +165,7 @@ def bytes_only(vocab: Vocabulary) -> SubVocabulary:
 
 def max_length(vocab: Vocabulary, n: int) -> SubVocabulary:
     if n < 1:
-        raise VocabLabError("maxlen:N needs N >= 1")
+        raise VocabLabError("maxlen:N needs a whole number N of at least 1")
     return build_subvocabulary(vocab, ALL_BYTES | {p for p in vocab.byte_set if len(p) <= n}, f"maxlen:{n}")
 
 
@@ -203,7 +203,7 @@ def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabula
     kind, _, arg = spec.partition(":")
     if kind == "bytes" and not arg:
         return bytes_only(vocab)
-    if kind == "maxlen" and arg.isdigit():
+    if kind == "maxlen" and arg.removeprefix("-").isdigit():
         return max_length(vocab, int(arg))
     if kind == "mcv" and arg:
         if load_other is None:

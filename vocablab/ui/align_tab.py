@@ -13,7 +13,7 @@ from vocablab.align import AlignResult, align_text
 from vocablab.errors import VocabLabError
 from vocablab.options import ALIGN_TOP_K, ALIGNMENT_HELP, COST_HELP, MAX_ALIGN_BYTES, SINKHORN_REG
 from vocablab.plots import rank_plan_heatmap, sinkhorn_heatmap, top_k_bars, uld_line_chart
-from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
+from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
 
 INTRO = """How far apart are two models' next-token distributions when their vocabularies differ? Both
 models read the text; positions are paired **by byte offset** (both have read the same text) or **by
@@ -95,12 +95,13 @@ def run_align(
     models = chosen(a, b)
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
+    temperature, reg = typed(temperature, "temperature"), typed(reg, "Sinkhorn regularization")
     for spec in models:
         cached_model(spec)  # loaded in the app's own process, where the cache lives
     transplant = (transplant or "").strip() or None
     if transplant and (outputs.is_handle(transplant) or outputs.public_mode()):
         transplant = str(outputs.find_output(transplant))  # a visitor names their own runs by handle
-    settings = dict(top_k=int(top_k), cost=cost, alignment=alignment, temperature=float(temperature), reg=float(reg))
+    settings = dict(top_k=int(top_k), cost=cost, alignment=alignment, temperature=temperature, reg=reg)
     result = align_on_gpu(*models, text or "", transplant, settings, getattr(request, "session_hash", None))
     worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
     return (
@@ -142,8 +143,8 @@ def build(pickers) -> dict[str, gr.Component]:
             [(help, name) for name, help in ALIGNMENT_HELP.items()], value="bytes", label="pair positions by"
         )
     with gr.Row():
-        temperature = gr.Number(1.0, label="temperature", minimum=0.01)
-        reg = gr.Number(SINKHORN_REG, label="Sinkhorn regularization", minimum=0.0001)
+        temperature = gr.Number(1.0, label="temperature")
+        reg = gr.Number(SINKHORN_REG, label="Sinkhorn regularization")
         transplant = gr.Textbox(
             label="transplant (embedding cost)",
             placeholder="empty: your newest transplant of these two models; or output:NAME",

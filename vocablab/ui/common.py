@@ -154,6 +154,14 @@ def chosen(*specs: str | None) -> list[str]:
     return out
 
 
+def typed(value, label: str, kind=float):
+    """A number box's value as ``kind``; a box left empty is refused with a message naming it (the
+    checks of each value's range are the library's, whose messages name the value too)."""
+    if value is None:
+        raise VocabLabError(f"the box {label!r} is empty: type a number")
+    return kind(value)
+
+
 STALE = "⚠️ **The last run failed** (its message says why): anything shown below is from an earlier run."
 
 

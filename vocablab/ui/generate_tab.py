@@ -12,7 +12,7 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import Decoding
 from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side, time_limit
-from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
+from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
 INTRO = """Generate with a model reduced to a smaller vocabulary without changing its distribution over
@@ -116,19 +116,19 @@ def run_all(
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
     decoding = Decoding(
-        k=None if exact else int(k),
+        k=None if exact else typed(k, "K", int),
         greedy=not sample,
         temperature=temperature,
         top_p=top_p,
-        seed=int(seed),
+        seed=int(seed or 0),  # used only when sampling; an empty box is the default, 0
         max_new_bytes=int(max_bytes),
         chat=chat,
         heal=heal,
     )
     kind = SUBVOCAB_CHOICES[subvocab]
+    sub = f"maxlen:{typed(maxlen, 'N (maxlen)', int)}" if kind == "maxlen" else kind
     for spec in models:
         cached_model(spec)  # loaded in the app's own process, where the cache lives
-    sub = f"maxlen:{int(maxlen)}" if kind == "maxlen" else kind
     results = generate_on_gpu(*models, prompt, sub, decoding, weight, getattr(request, "session_hash", None))
     return render_all(results), results, *_inspected(results, which, 0)
 
@@ -165,11 +165,11 @@ def build(pickers) -> dict[str, gr.Component]:
             value="MCV with the other model",
             label="Sub-vocabulary of the reduced models",
         )
-        maxlen = gr.Number(4, label="N (maxlen)", precision=0, minimum=1)
+        maxlen = gr.Number(4, label="N (maxlen)", precision=0)
         chat = gr.Checkbox(False, label="chat template")
         heal = gr.Checkbox(True, label="heal the prompt's end (condition on its text)", elem_id="gen-heal")
     with gr.Row():
-        k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0, minimum=1)
+        k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0)
         exact = gr.Checkbox(False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)")
         sample = gr.Checkbox(False, label="sample (else greedy)")
         temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
