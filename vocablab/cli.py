@@ -322,6 +322,7 @@ def cmd_align(args: argparse.Namespace) -> None:
         temperature=args.temperature,
         reg=args.reg,
         transplant=args.transplant,
+        device=args.device,
         trust_remote_code=args.trust_remote_code,
     )
     positions = result.positions
@@ -608,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="transplant folder between the two models, for --cost embedding "
         "(default: the newest matching one in the app's workspace)",
     )
-    common(align, remote_code=True)
+    common(align, device=True, remote_code=True)
 
     dist = command("distill", "train a student on a teacher's next-token distributions (CE + ULD)", cmd_distill)
     dist.add_argument("--teacher", required=True)

@@ -167,6 +167,7 @@ def align_text(
     reg: float = 0.05,
     transplant: str | None = None,
     models: tuple | None = None,
+    device: str = "auto",
     trust_remote_code: bool = False,
 ) -> AlignResult:
     """Pair the positions of ``text`` as read by models A and B and compare what they predict next.
@@ -197,7 +198,7 @@ def align_text(
     ids_a, ids_b = [start_token(vocab_a)] + text_a, [start_token(vocab_b)] + text_b
     if models is None:
         note(steps, "loading the models")
-    models = causal_lms([src_a, src_b], models, trust_remote_code=trust_remote_code)
+    models = causal_lms([src_a, src_b], models, device=device, trust_remote_code=trust_remote_code)
     steps.update()
     note(steps, f"reading the text with both models ({len(pairs)} paired positions)")
     logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])
