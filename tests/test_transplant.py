@@ -104,6 +104,10 @@ def test_overwrite_replaces_a_model_folder_and_nothing_else(models, tmp_path, mo
     base, donor = str(models["base_tied"]), str(models["donor_tied"])
     out = tmp_path / "out"
     transplant(base, donor, out, k=2, method="mean")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (out, *out.iterdir())}
+    assert modes == {"out": 0o777 & ~mask} | {p.name: 0o666 & ~mask for p in out.iterdir()}  # not private
     (out / "stale.txt").write_text("from the first run")
     transplant(base, donor, out, k=2, method="zero", overwrite=True)  # a model folder: replaced whole
     assert json.loads((out / REPORT).read_text())["method"] == "zero" and not (out / "stale.txt").exists()
@@ -125,9 +129,19 @@ def test_overwrite_replaces_a_model_folder_and_nothing_else(models, tmp_path, mo
         with pytest.raises(VocabLabError, match=message):
             transplant(base, donor, target, k=2, method="mean", overwrite=True)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(VocabLabError, match="no model"):
-        transplant(base, donor, work, k=2, method="mean", overwrite=True)
+    # a folder of other files, one that looks like a project with a config.json, another tool's model,
+    # and a vocablab model folder someone put a subfolder in: none of them is vocablab's to replace
+    (work / "config.json").write_text('{"app": 1}')
+    other_tool = tmp_path / "other-tool"
+    other_tool.mkdir()
+    (other_tool / "config.json").write_text("{}")
+    (other_tool / "model.safetensors").write_bytes(b"weights")
+    (out / "runs").mkdir()
+    for target in (work, other_tool, out):
+        with pytest.raises(VocabLabError, match="not a model folder vocablab made"):
+            transplant(base, donor, target, k=2, method="mean", overwrite=True)
     assert (work / "notes.txt").read_text() == "mine" and (work / "sub" / "data.txt").read_text() == "mine too"
+    assert (other_tool / "model.safetensors").read_bytes() == b"weights" and (out / REPORT).is_file()
 
 
 def test_omp_screens_in_bfloat16_exactly_where_the_cpu_has_bfloat16_instructions(models, tmp_path):

@@ -19,7 +19,7 @@ from vocablab import __version__, options
 from vocablab.errors import VocabLabError
 
 MODEL_HELP = "presets, hub ids (org/name[@rev]), folders or .gguf files"
-OVERWRITE_HELP = "replace the output folder if it exists and holds a model (never any other folder)"
+OVERWRITE_HELP = "replace the output folder if it is empty or is a model folder vocablab made (never any other folder)"
 
 LOG = logging.getLogger("vocablab")
 

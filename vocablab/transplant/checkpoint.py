@@ -229,10 +229,15 @@ def copy_tokenizer_files(source_dir: Path, target_dir: Path) -> int:
     return copied
 
 
+# the record a transplant and a distillation write into their output folders
+REPORTS = ("transplant.json", "distill.json")
+
+
 def check_output_folder(out: str | Path, *, overwrite: bool = False) -> Path:
     """Refuse, before any work starts, an output folder that exists (unless ``overwrite``) or
-    whose parent cannot be written. ``overwrite`` replaces only a model folder (one with a
-    config.json) or an empty one, never a file, the working folder or a folder above it."""
+    whose parent cannot be written. ``overwrite`` replaces only an empty folder or a model folder
+    vocablab made (its report among plain files, no subfolder), never a file, any other folder,
+    the working folder or a folder above it."""
     out = Path(out).expanduser()
     if out.exists() and not overwrite:
         raise VocabLabError(f"{out} exists; choose another output folder, or overwrite it (--overwrite)")
@@ -244,9 +249,12 @@ def check_output_folder(out: str | Path, *, overwrite: bool = False) -> Path:
             raise VocabLabError(
                 f"{out} is the working folder, a folder above it or the home folder: write the model into a new folder"
             )
-        if any(out.iterdir()) and not (out / "config.json").is_file():
+        entries = list(out.iterdir())
+        ours = any(e.name in REPORTS for e in entries) and all(e.is_file() and not e.is_symlink() for e in entries)
+        if entries and not ours:
             raise VocabLabError(
-                f"{out} holds files but no model (no config.json); --overwrite replaces only model folders"
+                f"{out} is not a model folder vocablab made (with {' or '.join(REPORTS)}, and files only); "
+                "--overwrite replaces only those and empty folders: choose another folder, or empty it yourself"
             )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +271,7 @@ def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = F
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         fill(work)
+        _usual_modes(work)
         if out.exists() and overwrite:  # the old folder is removed only once the new one is in place
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)) / out.name
             out.rename(old)
@@ -283,3 +292,13 @@ def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = F
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def _usual_modes(folder: Path) -> None:
+    """A temporary folder is private (0700), and some writers make private files: give the output,
+    a folder of plain files, the modes the user's umask gives any new folder and file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
