@@ -104,9 +104,9 @@ def test_number_boxes_empty_or_out_of_range_get_messages_that_name_them(app):
         return refused(client, *args, api_name="/run_align")
 
     assert "'temperature' is empty" in alignment(None, 0.05)
-    assert "the temperature must be positive" in alignment(0, 0.05)
+    assert "the temperature must be a positive number" in alignment(0, 0.05)
     assert "'Sinkhorn regularization' is empty" in alignment(1.0, None)
-    assert "the Sinkhorn regularization must be positive" in alignment(1.0, -1)
+    assert "the Sinkhorn regularization must be a positive number" in alignment(1.0, -1)
 
 
 def test_a_full_disk_during_a_transplant_keeps_nothing_half_written(app):

@@ -325,6 +325,42 @@ CASES = [
         "distill-out-exists",
         marks=slow,
     ),
+    # NaN and infinity pass a "<= 0" check; each must be refused as any other bad number
+    case(lambda f: distill(f, "--steps", "1", "--lr", "nan"), "distill-lr-nan", marks=slow),
+    case(lambda f: distill(f, "--steps", "1", "--uld-weight", "nan"), "distill-uld-weight-nan", marks=slow),
+    case(lambda f: distill(f, "--steps", "1", "--temperature", "inf"), "distill-temperature-inf", marks=slow),
+    case(
+        lambda f: ["generate", SMOLLM, "--prompt", "hi", "--sample", "--temperature", "nan"],
+        "generate-temperature-nan",
+        marks=slow,
+    ),
+    case(
+        lambda f: ["generate", SMOLLM, "--prompt", "hi", "--sample", "--temperature", "inf"],
+        "generate-temperature-inf",
+        marks=slow,
+    ),
+    case(
+        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--temperature", "nan"],
+        "align-temperature-nan",
+        marks=slow,
+    ),
+    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--reg", "nan"], "align-reg-nan", marks=slow),
+    # --text holding bytes that are not UTF-8 (the shell passes them; Python holds them as surrogates)
+    case(lambda f: ["compare", *f.two_tokenizers(), "--text", "ab\udcffcd"], "compare-text-not-utf8"),
+    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "ab\udcffcd"], "align-text-not-utf8", marks=slow),
+    case(
+        lambda f: ["before-after", SMOLLM, f.small_model(), "--text", "ab\udcffcd"],
+        "before-after-text-not-utf8",
+        marks=slow,
+    ),
+    case(
+        lambda f: ["before-after", SMOLLM, f.small_model(), "--text", "x" * (MAX_TEXT_CHARS + 1)],
+        "before-after-text-too-long",
+        marks=slow,
+    ),
+    case(
+        lambda f: ["generate", SMOLLM, "--prompt", "x" * (MAX_TEXT_CHARS + 1)], "generate-prompt-too-long", marks=slow
+    ),
     case(
         lambda f: distill(f, "--steps", "1", text=str(f.root / "missing.txt")),
         "distill-missing-text",

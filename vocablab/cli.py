@@ -38,7 +38,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from vocablab.compare import compare_tokenization
     from vocablab.vocab import display_token
 
-    text = args.text if args.text is not None else _read_text_file(args.file)
+    text = _text(args)
     result = compare_tokenization(_vocabularies(args.models, args.trust_remote_code), text)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
@@ -287,7 +287,7 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
 def cmd_before_after(args: argparse.Namespace) -> None:
     from vocablab.evaluate import compare_before_after
 
-    text = args.text if args.text is not None else _read_text_file(args.file)
+    text = _text(args)
     result = compare_before_after(
         args.base, args.transplanted, text, args.prompt, device=args.device, trust_remote_code=args.trust_remote_code
     )
@@ -311,7 +311,7 @@ def cmd_before_after(args: argparse.Namespace) -> None:
 def cmd_align(args: argparse.Namespace) -> None:
     from vocablab.align import align_text
 
-    text = args.text if args.text is not None else _read_text_file(args.file)
+    text = _text(args)
     result = align_text(
         args.models[0],
         args.models[1],
@@ -436,6 +436,17 @@ def cmd_presets(args: argparse.Namespace) -> None:
         reason = unavailable_reason(name)
         state = "cached" if is_cached(name) else (f"unavailable: {reason}" if reason else "not fetched yet")
         print(f"{name:14s} {state}")
+
+
+def _text(args: argparse.Namespace) -> str:
+    """The text of --text, which must be valid UTF-8 (the shell can pass any bytes), or of --file."""
+    if args.text is None:
+        return _read_text_file(args.file)
+    try:
+        args.text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise VocabLabError(f"--text is not valid UTF-8 (at character {exc.start}); give the text as UTF-8") from None
+    return args.text
 
 
 def _read_text_file(path: str | None) -> str:

@@ -82,7 +82,7 @@ class TokenComparison:
 
 def check_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     if not text or not text.strip():
-        raise VocabLabError("the text is empty: type or paste some text")
+        raise VocabLabError("the text is empty or only whitespace: type or paste some text")
     if len(text) > limit:
         raise VocabLabError(f"the text has {len(text):,} characters; the limit is {limit:,}")
     return text

@@ -5,6 +5,7 @@ This module imports nothing heavy, so the CLI can build its parser from it witho
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Literal, get_args
 
@@ -51,9 +52,9 @@ SUBVOCAB_KINDS = {
 SUBVOCAB_SPEC = " | ".join(SUBVOCAB_KINDS)
 
 # Limits on what one request may ask for, so one visitor cannot hold the app for long.
-MAX_TEXT_CHARS = 20_000  # tokenizer and number views
+MAX_TEXT_CHARS = 20_000  # tokenizer and number views, before/after, a generation's prompt
 MAX_ALIGN_BYTES = 4_000  # alignment: one forward pass per model, one transport problem per position
-MAX_PROMPT_CHARS = 2_000  # generation view
+MAX_PROMPT_CHARS = 2_000  # generation view and side-by-side (six generations a request)
 
 # Defaults shared by the CLI and the app.
 TRANSPLANT_K = 64
@@ -90,8 +91,8 @@ class Decoding:
             raise VocabLabError("K (next tokens kept per cover entry) must be at least 1; exact mode prunes nothing")
         if self.max_new_bytes < 1:
             raise VocabLabError("the byte budget (new bytes to generate) must be at least 1")
-        if not self.greedy and (self.temperature <= 0 or not 0 < self.top_p <= 1):
-            raise VocabLabError("temperature must be > 0 and top-p in (0, 1]")
+        if not self.greedy and not (0 < self.temperature < math.inf and 0 < self.top_p <= 1):
+            raise VocabLabError("the temperature must be a positive number and top-p in (0, 1]")
 
     def reduced(self) -> dict:
         """Keyword arguments of ``generate_reduced`` and ``generate_ensemble``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,8 +143,10 @@ def distill(
         raise VocabLabError("steps must be at least 1")
     if alignment not in ALIGNMENTS:
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
-    if temperature <= 0 or lr <= 0 or uld_weight < 0:
-        raise VocabLabError("the temperature and learning rate must be positive and the ULD weight not negative")
+    if not (0 < temperature < math.inf and 0 < lr < math.inf and 0 <= uld_weight < math.inf):  # NaN fails too
+        raise VocabLabError(
+            "the temperature and learning rate must be positive numbers and the ULD weight a number not below 0"
+        )
     out = check_output_folder(out, overwrite=overwrite) if out else None
     device = str(torch_device(device))  # one device for both models: the student trains there
     documents = read_documents(text, limit)

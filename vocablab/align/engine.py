@@ -12,6 +12,7 @@ sum 1) under a token cost (``transport.py``), with its exact (EMD) cost beside i
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -130,8 +131,8 @@ def check_options(text: str, top_k: int, temperature: float) -> None:
         raise VocabLabError(
             f"top-k must be between 1 and {MAX_ALIGN_TOP_K} (each position solves a top-k x top-k transport problem)"
         )
-    if temperature <= 0:
-        raise VocabLabError("the temperature must be positive")
+    if not 0 < temperature < math.inf:  # NaN fails this too
+        raise VocabLabError("the temperature must be a positive number")
 
 
 def check_top_k(top_k: int, vocab_a: Vocabulary, vocab_b: Vocabulary) -> None:
@@ -183,8 +184,8 @@ def align_text(
         raise VocabLabError(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
     if alignment not in ALIGNMENTS:
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
-    if reg <= 0:
-        raise VocabLabError("the Sinkhorn regularization must be positive")
+    if not 0 < reg < math.inf:
+        raise VocabLabError("the Sinkhorn regularization must be a positive number")
     check_options(text, top_k, temperature)
     src_a, src_b = (resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b))
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
