@@ -84,3 +84,13 @@ def test_piped_output_draws_no_progress_bars():
     assert run.returncode == 0, run.stderr
     assert "%|" not in run.stderr and "\r" not in run.stderr, run.stderr  # transformers' "Loading weights" bar
     assert "ended by budget" in run.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """``vocablab presets | head -0``: the pipe is closed before the command writes."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "vocablab", "presets"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    run.stdout.close()
+    stderr = run.stderr.read().decode()
+    assert run.wait() == 141 and stderr == ""

@@ -104,6 +104,7 @@ def test_overwrite_replaces_a_model_folder_and_nothing_else(models, tmp_path, mo
     base, donor = str(models["base_tied"]), str(models["donor_tied"])
     out = tmp_path / "out"
     transplant(base, donor, out, k=2, method="mean")
+    assert json.loads((out / REPORT).read_text())["k"] is None  # the mean method has no anchors
     mask = os.umask(0o022)
     os.umask(mask)
     modes = {path.name: path.stat().st_mode & 0o777 for path in (out, *out.iterdir())}
@@ -499,3 +500,27 @@ def test_transplanted_default_model_ends_where_the_base_ends(tmp_path):
     bias = {(eos_smol,): 100.0}
     generated = new_model.generate(torch.tensor([smol_ids]), max_new_tokens=8, do_sample=False, sequence_bias=bias)
     assert generated[0, len(smol_ids) :].tolist() == [eos_smol]
+
+
+def test_a_full_disk_under_a_writer_in_rust_leaves_nothing_half_written(tmp_path):
+    """safetensors (a distillation's save_pretrained) gives the OS error only in its message."""
+    import resource
+    import signal
+
+    from safetensors.torch import save_file
+
+    from vocablab.transplant.checkpoint import write_folder
+
+    def fill(work: Path) -> None:
+        save_file({"weight": torch.zeros(2**19)}, str(work / "model.safetensors"))  # 2 MB
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, hard))  # a write past 1 MB fails as on a full disk
+    try:
+        with pytest.raises(VocabLabError, match="the disk is full"):
+            write_folder(tmp_path / "out", fill)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert list(tmp_path.iterdir()) == []

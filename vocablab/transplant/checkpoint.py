@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -283,15 +284,23 @@ def write_folder(out: Path, fill: Callable[[Path], None], *, overwrite: bool = F
             shutil.rmtree(old.parent, ignore_errors=True)
         else:
             work.rename(out)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
-        if exc.errno in DISK_FULL:
+        if _os_errno(exc) in DISK_FULL:
             message = f"the disk is full; nothing was written to {out} (the partial output was removed)"
             raise VocabLabError(message) from exc
-        raise VocabLabError(f"could not write {out}: {exc}; the partial output was removed") from exc
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise VocabLabError(f"could not write {out}: {exc}; the partial output was removed") from exc
         raise
+
+
+def _os_errno(exc: BaseException) -> int | None:
+    """An exception's OS error number; writers in Rust (safetensors' SafetensorError) give it only in
+    their message, as "(os error 27)"."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    return int(found.group(1)) if found else None
 
 
 def _usual_modes(folder: Path) -> None:

@@ -52,7 +52,7 @@ class TransplantResult:
     donor: str
     method: str
     match: str
-    k: int
+    k: int | None  # anchors per new token; None for a method without anchors
     rows: int  # the donor tokenizer's id range
     counts: dict[str, int]  # exact, bytes, special, approximated, absent, no_donor_row
     tied: bool
@@ -169,7 +169,7 @@ def transplant(
         donor=donor_src.spec,
         method=method,
         match=match,
-        k=k,
+        k=k if method in ANCHOR_METHODS else None,
         rows=len(donor_vocab),
         counts=counts,
         tied=head_name is None,
