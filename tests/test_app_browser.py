@@ -123,6 +123,11 @@ def test_number_view_shows_a_mismatch_table(page, tmp_path):
     page.locator("#number-text textarea").press_sequentially("We paid 7654321 dollars.")
     expect(page.locator("#number-highlight")).to_contain_text("7654321", timeout=60_000)
     screenshot(page, tmp_path, "numbers.png")
+    # clearing the box (or typing blanks) clears the highlight quietly: no error toast a keystroke
+    page.locator("#number-text textarea").fill("")
+    page.locator("#number-text textarea").press_sequentially("  ")
+    expect(page.locator("#number-highlight")).not_to_contain_text("7654321", timeout=60_000)
+    expect(page.locator(".toast-body")).to_have_count(0)
 
 
 def test_transplant_view_shows_anchors_and_map(page, tmp_path):
@@ -178,6 +183,10 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     page.locator("#gen-which").get_by_text("A as is").first.click()
     slider = page.locator("#gen-step input[type='range']")
     expect(slider).to_have_attribute("max", str(max(steps - 1, 1)), timeout=60_000)
+    number = page.locator("#gen-step input[type='number']")  # a step typed in the slider's box is drawn
+    number.fill("2")
+    number.press("Enter")
+    expect(chart).to_contain_text("step 2: chosen", timeout=60_000)
     screenshot(page, tmp_path, "generate.png")
 
 

@@ -142,8 +142,8 @@ def generate_on_gpu(a, b, prompt, subvocab, decoding, weight, session) -> dict[s
 
 @user_errors
 def inspect(results, run, step):
-    if not results:
-        raise VocabLabError("generate first")
+    if not results:  # nothing generated yet: the choice waits for the first run
+        return gr.update(), gr.update()
     return _inspected(results, run, step)
 
 
@@ -213,5 +213,6 @@ def build(pickers) -> dict[str, gr.Component]:
     )
     report_failures(failed, ran)
     which.change(inspect, [results, which, step], [chart, step])
-    step.release(inspect, [results, which, step], [chart, step])
+    # typed in its box, moved by the arrow keys or dragged (only the latest value is drawn)
+    step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last")
     return {"text": prompt}

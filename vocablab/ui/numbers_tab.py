@@ -78,11 +78,6 @@ def compare_numbers_view(spec_a: str, spec_b: str, text: str, request: gr.Reques
     """Everything the Compare button fills in."""
     a, b = load_vocabulary(spec_a), load_vocabulary(spec_b)
     result = compare_numbers(a, b)
-    if text and text.strip():
-        spans = highlight_numbers(a, b, text)
-        marked, summary = highlighted(text, spans), highlight_summary(spans)
-    else:
-        marked, summary = [], "Type some text above to see how its numbers are split."
     return (
         schemes_markdown(result),
         mismatch_table(result),
@@ -90,16 +85,22 @@ def compare_numbers_view(spec_a: str, spec_b: str, text: str, request: gr.Reques
         number_mismatch_heatmap(result),
         digit_tokens_markdown(f"A ({result.a})", result.digit_tokens_only_a, result.digit_tokens_a),
         digit_tokens_markdown(f"B ({result.b})", result.digit_tokens_only_b, result.digit_tokens_b),
-        marked,
-        summary,
+        *_marked(a, b, text),
     )
+
+
+def _marked(a, b, text: str) -> tuple[list, str]:
+    """The highlight of ``text`` and its summary; a blank text clears it (it is being typed)."""
+    if not text or not text.strip():
+        return [], "Type some text above to see how its numbers are split."
+    spans = highlight_numbers(a, b, text)
+    return highlighted(text, spans), highlight_summary(spans)
 
 
 @user_errors
 def highlight_view(spec_a: str, spec_b: str, text: str, request: gr.Request):
     """Mark the numbers of ``text`` that A and B split differently."""
-    spans = highlight_numbers(load_vocabulary(spec_a), load_vocabulary(spec_b), text)
-    return highlighted(text, spans), highlight_summary(spans)
+    return _marked(load_vocabulary(spec_a), load_vocabulary(spec_b), text)
 
 
 def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
