@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vocablab.errors import VocabLabError
-from vocablab.presets import MODEL_PRESETS, cache_dir, is_cached, preset_dir, sha256_of
+from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, cache_dir, is_cached, preset_dir, sha256_of
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve, split_revision
 
 from .conftest import tiny_byte_level_bpe
@@ -154,3 +154,11 @@ def test_sha256_of(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(b"vocablab" * 1000)
     assert sha256_of(path) == hashlib.sha256(b"vocablab" * 1000).hexdigest()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*MODEL_PRESETS, *TOKENIZER_PRESETS])
+def test_a_presets_title_gives_its_tokenizers_size(name):
+    """The sizes in the preset list are the token ids each tokenizer has (specials included)."""
+    title = (MODEL_PRESETS | TOKENIZER_PRESETS)[name].title
+    assert f"{len(load_vocabulary(name)):,}" in title, title
