@@ -100,6 +100,8 @@ def test_embedding_cost_uses_the_transplant_mapping(tiny, tmp_path, monkeypatch)
     other = tiny_llama("gpt2", tmp_path / "other", tied=True, seed=7)
     with pytest.raises(VocabLabError, match="neither"):
         align_text(str(other), mistral, "Hello", cost="embedding", transplant=out)
+    with pytest.raises(VocabLabError, match="read only by the embedding cost"):  # not silently ignored
+        align_text(gpt2, mistral, "Hello", cost="edit", transplant=out)
 
 
 def test_bad_input_gets_clear_messages(tiny, tmp_path, capsys):

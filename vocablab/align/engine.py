@@ -187,6 +187,10 @@ def align_text(
     if not 0 < reg < math.inf:
         raise VocabLabError("the Sinkhorn regularization must be a positive number")
     check_options(text, top_k, temperature)
+    if transplant and cost != "embedding":
+        raise VocabLabError(
+            f"a transplant is read only by the embedding cost, not by {cost!r}: leave it out, or use that cost"
+        )
     src_a, src_b = (resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b))
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
     check_top_k(top_k, vocab_a, vocab_b)

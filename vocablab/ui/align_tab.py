@@ -99,7 +99,7 @@ def run_align(
     for spec in models:
         cached_model(spec)  # loaded in the app's own process, where the cache lives
     transplant = (transplant or "").strip() or None
-    if transplant and (outputs.is_handle(transplant) or outputs.public_mode()):
+    if transplant and cost == "embedding" and (outputs.is_handle(transplant) or outputs.public_mode()):
         transplant = str(outputs.find_output(transplant))  # a visitor names their own runs by handle
     settings = dict(top_k=int(top_k), cost=cost, alignment=alignment, temperature=temperature, reg=reg)
     result = align_on_gpu(*models, text or "", transplant, settings, getattr(request, "session_hash", None))
