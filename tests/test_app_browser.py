@@ -147,6 +147,11 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     page.locator("#transplant-map .js-plotly-plot").wait_for(timeout=300_000)
     expect(page.locator("#transplant-map")).to_contain_text("new (transplanted)")
     screenshot(page, tmp_path, "transplant.png")
+    search = page.locator("#transplant-search textarea")
+    search.fill("zzzzqqq")
+    search.press("Enter")  # no match: said so, and the token shown stays
+    expect(page.locator("#transplant-token")).to_contain_text("no new token contains 'zzzzqqq'", timeout=60_000)
+    expect(page.locator("#transplant-anchors")).to_contain_text("Anchors of")
     page.get_by_text("Before and after").click()
     pick(page, "transplant-base", "smollm2-135m")  # the box changes; the comparison keeps the run's own base
     page.locator("#transplant-compare").click()

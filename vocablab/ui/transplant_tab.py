@@ -125,7 +125,9 @@ def before_after_on_gpu(base, transplanted, text, prompt, session):
 def search_new_tokens(query, out):
     out = run_folder(out)
     choices = TransplantReport.load(out).search(query or "")
-    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+    if not choices:  # the list and the token shown stay as they were
+        return gr.update(info=f"no new token contains {query!r}")
+    return gr.update(choices=choices, value=choices[0][1], info=f"{len(choices):,} shown" if query else None)
 
 
 @user_errors
