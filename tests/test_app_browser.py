@@ -20,9 +20,14 @@ README_VIEWS = {"tokenizers.png", "numbers.png", "transplant.png", "generate.png
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("app") / "app.log"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, app_log):
     env = {"VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace"))}  # models the tests make go here
-    with serve_app(env=env, log=tmp_path_factory.mktemp("app") / "app.log", timeout=180) as url:
+    with serve_app(env=env, log=app_log, timeout=180) as url:
         yield url
 
 
@@ -259,3 +264,35 @@ def test_each_view_shows_the_shared_pickers_it_uses(page):
     page.get_by_role("tab", name="Tokenizers").click()
     expect(pickers["d"]).to_be_visible()
     assert shown() == "abcd"
+
+
+def test_a_run_given_up_stops_and_frees_the_app(app_url, app_log):
+    """Gradio cannot stop a function in a thread: the run's own loop stops at its next step once its
+    Stop button is pressed or its page is closed, and the next visitor's run starts."""
+    import time
+
+    def stops_logged() -> int:
+        return app_log.read_text().count("stopped: the page that asked for this run was closed")
+
+    def wait_for_stops(count: int) -> None:
+        deadline = time.monotonic() + 300  # exact runs go on for minutes; a stop comes within a step
+        while stops_logged() < count and time.monotonic() < deadline:
+            time.sleep(1)
+        assert stops_logged() == count
+
+    before = stops_logged()
+    with chromium_page(app_url) as page:
+        open_tab(page, "Generate and ensemble", "smollm2-135m", "gemma3-270m")
+        page.get_by_label("bytes", exact=True).check()
+        page.locator("#gen-exact input").check()  # exact over bytes: six outputs of up to a minute each
+        page.locator("#gen-run").click()
+        expect(page.locator("#gen-outputs")).to_contain_text("generations", timeout=120_000)  # under way
+        page.locator("#gen-stop").click()
+        wait_for_stops(before + 1)
+        page.locator("#gen-run").click()
+        expect(page.locator("#gen-outputs")).to_contain_text("generations", timeout=120_000)
+    wait_for_stops(before + 2)  # the page was closed mid-run
+    with chromium_page(app_url) as page:  # the next visitor's model run is served (one runs at a time)
+        open_tab(page, "Align distributions", "gemma3-270m", "smollm2-135m")
+        page.locator("#align-run").click()
+        expect(page.locator("#align-summary")).to_contain_text("Mean ULD", timeout=120_000)

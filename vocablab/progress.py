@@ -8,10 +8,37 @@ progress callback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from tqdm import tqdm
 
+from vocablab.errors import VocabLabError
+
 LOG = logging.getLogger(__name__)
+_STOP: ContextVar[Callable[[], bool] | None] = ContextVar("vocablab_stop", default=None)
+
+
+class Stopped(VocabLabError):
+    """Long work stopped from outside, between two of its steps (in the web app: its visitor left)."""
+
+
+@contextmanager
+def stop_when(check: Callable[[], bool] | None) -> Iterator[None]:
+    """Within it, long work stops (raises :class:`Stopped`) at its next step once ``check()`` is true."""
+    token = _STOP.set(check)
+    try:
+        yield
+    finally:
+        _STOP.reset(token)
+
+
+def check_stop() -> None:
+    """Called by long work between its steps (a generation's symbols, OMP's blocks of targets)."""
+    check = _STOP.get()
+    if check is not None and check():
+        raise Stopped("stopped: the page that asked for this run was closed, or its Stop button pressed")
 
 
 def bar(total: int, desc: str, unit: str = "step") -> tqdm:

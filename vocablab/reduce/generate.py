@@ -24,7 +24,7 @@ from transformers import DynamicCache
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
 from vocablab.options import MAX_PROMPT_CHARS, MAX_TEXT_CHARS, Decoding
-from vocablab.progress import bar
+from vocablab.progress import bar, check_stop
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, MAX_STATES, CoverLimit, ReducedModel, check_pruning
 from vocablab.reduce.subvocab import SubVocabulary, Symbol, check_reducible, parse_subvocab
@@ -336,6 +336,7 @@ def decode(
     while not stepper.ended and produced < decoding.max_new_bytes:
         if limit is not None and time.monotonic() - started > limit:
             return emitted, inspector, "time limit"
+        check_stop()
         views = stepper.views()
         symbol = pick(
             stepper.distribution(),

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import torch
 
-from vocablab.progress import bar
+from vocablab.progress import bar, check_stop
 
 # the screen's bounds are rounded up, and its lower bounds down, by this factor: it covers the float32
 # and float64 arithmetic of the bounds themselves
@@ -63,6 +63,7 @@ def batch_omp(
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
     with bar(targets.shape[0], desc, unit="token") as done:
         for start in range(0, targets.shape[0], chunk):
+            check_stop()
             block = targets[start : start + chunk].to(atoms.device, torch.float32)
             indices[start : start + len(block)], coefficients[start : start + len(block)] = _omp_block(
                 block, atoms, k, screener

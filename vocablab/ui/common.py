@@ -19,6 +19,7 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_TEXT_CHARS
 from vocablab.presets import preset_names
+from vocablab.progress import stop_when
 from vocablab.sources import load_causal_lm, resolve
 
 LOG = logging.getLogger(__name__)
@@ -179,6 +180,25 @@ def hide_paths(message: str) -> str:
     return re.sub(r"(?<![\w.:/])(?:/[\w.@+~-]+){2,}/?", "…", message) if outputs.public_mode() else message
 
 
+def visitor_gone():
+    """For a handler running in Gradio's worker thread: a check of whether its run was given up,
+    the visitor's page closed (Gradio then marks the run's job dead) or its Stop button pressed (the
+    job leaves the running ones). Gradio cannot stop a function in a thread; the run's own loops ask
+    this between steps (:func:`vocablab.progress.check_stop`). None outside a queued event (a direct
+    call, or a run in a ZeroGPU worker process)."""
+    from gradio.context import LocalContext
+
+    queue, event_id = getattr(LocalContext.blocks.get(None), "_queue", None), LocalContext.event_id.get(None)
+    if queue is None or event_id is None:
+        return None
+
+    def gone() -> bool:
+        running = (job for jobs in getattr(queue, "active_jobs", None) or [] if jobs for job in jobs)
+        return not any(job._id == event_id and job.alive for job in running)
+
+    return gone if not gone() else None  # a run not found among the running ones from the start is never stopped
+
+
 def user_errors(fn):
     """The boundary between the app and a visitor's request. While ``fn`` runs, the visitor's own
     folder is the workspace (when ``fn`` takes a ``gr.Request``). VocabLabError becomes a clear
@@ -191,7 +211,7 @@ def user_errors(fn):
         if request is not None and not request.session_hash and outputs.public_mode():
             raise gr.Error("this public app answers requests from its page (or its queue) only", print_exception=False)
         try:
-            with outputs.serving(getattr(request, "session_hash", None)):
+            with outputs.serving(getattr(request, "session_hash", None)), stop_when(visitor_gone()):
                 return fn(*args, **kwargs)
         except VocabLabError as exc:
             LOG.info("%s refused: %s", fn.__name__, exc)

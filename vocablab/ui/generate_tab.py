@@ -170,7 +170,9 @@ def build(pickers) -> dict[str, gr.Component]:
         heal = gr.Checkbox(True, label="heal the prompt's end (condition on its text)", elem_id="gen-heal")
     with gr.Row():
         k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0)
-        exact = gr.Checkbox(False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)")
+        exact = gr.Checkbox(
+            False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)", elem_id="gen-exact"
+        )
         sample = gr.Checkbox(False, label="sample (else greedy)")
         temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
@@ -178,7 +180,9 @@ def build(pickers) -> dict[str, gr.Component]:
     with gr.Row():
         max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes (the last token may run past)")
         weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="ensemble weight of model A")
-    run = gr.Button("Generate all six", variant="primary", elem_id="gen-run")
+    with gr.Row():
+        run = gr.Button("Generate all six", variant="primary", elem_id="gen-run", scale=4)
+        stop = gr.Button("Stop", variant="stop", elem_id="gen-stop", scale=1)
     failed = gr.Markdown(elem_id="gen-failed")
     generated = gr.HTML(elem_id="gen-outputs")
     results = gr.State({})
@@ -212,6 +216,7 @@ def build(pickers) -> dict[str, gr.Component]:
         **HEAVY,
     )
     report_failures(failed, ran)
+    stop.click(None, cancels=[ran])  # the run ends at its next step (vocablab.ui.common.visitor_gone)
     which.change(inspect, [results, which, step], [chart, step])
     # typed in its box, moved by the arrow keys or dragged (only the latest value is drawn)
     step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last")

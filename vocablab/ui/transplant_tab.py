@@ -196,7 +196,9 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         )
         method = gr.Radio(list(METHODS), value="omp", label="method", info=METHOD_HELP["omp"])
         match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
-    run = gr.Button("Transplant", variant="primary", elem_id="transplant-run")
+    with gr.Row():
+        run = gr.Button("Transplant", variant="primary", elem_id="transplant-run", scale=4)
+        stop = gr.Button("Stop", variant="stop", elem_id="transplant-stop", scale=1)
     failed = gr.Markdown(elem_id="transplant-failed")
     summary = gr.Markdown(elem_id="transplant-summary")
     to_numbers = gr.Button("Compare their numbers in the Numbers view", visible=False, elem_id="transplant-numbers")
@@ -246,6 +248,7 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
     made = checked.success(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY)
     made.success(draw_map, out, embedding_map, **HEAVY)
     report_failures(failed, checked, made)
+    stop.click(None, cancels=[made])  # OMP ends at its next block of targets (vocablab.ui.common.visitor_gone)
     to_numbers.click(  # A and B were hidden in this view: the Numbers view shows them
         lambda b, d: (gr.update(value=b, visible=True), gr.update(value=d, visible=True), gr.Tabs(selected="numbers")),
         [base, donor],
