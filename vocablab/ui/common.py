@@ -192,7 +192,11 @@ def visitor_gone():
     if queue is None or event_id is None:
         return None
 
+    app_process = os.getpid()
+
     def gone() -> bool:
+        if os.getpid() != app_process:  # a ZeroGPU worker forked from the app: its copy of the queue is stale
+            return False
         running = (job for jobs in getattr(queue, "active_jobs", None) or [] if jobs for job in jobs)
         return not any(job._id == event_id and job.alive for job in running)
 
