@@ -524,3 +524,20 @@ def test_a_full_disk_under_a_writer_in_rust_leaves_nothing_half_written(tmp_path
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, handler)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_map_and_nearest_tokens_of_rows_without_anchors(models, tmp_path):
+    """The mean method gives every new token one row: the map shows it once and says so; a zero row
+    has no direction, so it has no nearest shared token (a cosine of 0 with every one)."""
+    from vocablab.transplant.report import TransplantReport
+
+    base, donor = str(models["base_tied"]), str(models["donor_tied"])
+    transplant(base, donor, tmp_path / "mean", method="mean")
+    report = TransplantReport.load(tmp_path / "mean")
+    assert len({report.embedding[i].numpy().tobytes() for i in report.new_ids}) == 1  # the premise
+    points = report.embedding_map(n_shared=40, n_new=20)
+    assert points["kind"].count("new (transplanted)") == 1 and "1 distinct" in points["note"]
+    transplant(base, donor, tmp_path / "zero", method="zero")
+    report = TransplantReport.load(tmp_path / "zero")
+    assert report.nearest_shared(report.new_ids[0]) == []
+    assert report.embedding_map(n_shared=40, n_new=20)["kind"].count("new (transplanted)") == 0

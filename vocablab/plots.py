@@ -126,8 +126,9 @@ def embedding_map_figure(points: dict) -> go.Figure:
             hovertemplate="%{text}<extra></extra>",
             marker=dict(size=5, color=colour, opacity=0.75),
         )
+    note = f"<br><sup>{points['note']}</sup>" if points.get("note") else ""
     fig.update_layout(
-        title="Transplanted input embeddings (UMAP, cosine)", height=520, margin=dict(l=20, r=20, t=50, b=20)
+        title=f"Transplanted input embeddings (UMAP, cosine){note}", height=520, margin=dict(l=20, r=20, t=60, b=20)
     )
     return fig
 

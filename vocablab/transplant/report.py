@@ -82,6 +82,8 @@ class TransplantReport:
 
     def nearest_shared(self, token_id: int, count: int = 10) -> list[dict]:
         """Shared tokens whose transplanted rows are closest by cosine to this token's row."""
+        if not self.embedding[token_id].any():
+            return []  # a zero row (the zero method) has no direction, so no nearest token
         shared = torch.tensor(self.shared_ids)
         rows = torch.nn.functional.normalize(self.embedding[shared], dim=1)
         query = torch.nn.functional.normalize(self.embedding[token_id], dim=0)
@@ -97,15 +99,27 @@ class TransplantReport:
 
         gen = torch.Generator().manual_seed(seed)
         shared = torch.tensor(self.shared_ids)[torch.randperm(len(self.shared_ids), generator=gen)[:n_shared]]
-        new = torch.tensor(self.new_ids, dtype=torch.long)[torch.randperm(len(self.new_ids), generator=gen)[:n_new]]
+        sampled = torch.tensor(self.new_ids, dtype=torch.long)[torch.randperm(len(self.new_ids), generator=gen)[:n_new]]
+        # a point per distinct row: the mean method gives every new token the same row, and a zero row
+        # has no direction for the cosine metric
+        distinct, first = {}, []
+        for i in sampled.tolist():
+            row = self.embedding[i]
+            if row.any() and distinct.setdefault(row.numpy().tobytes(), i) == i:
+                first.append(i)
+        new = torch.tensor(first, dtype=torch.long)
         ids = torch.cat([shared, new]).tolist()
         points = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine", random_state=seed, n_jobs=1)
         coords = points.fit_transform(self.embedding[ids].numpy())
+        note = ""
+        if len(new) < len(sampled):
+            note = f"{len(sampled):,} sampled new rows, {len(new):,} distinct and not zero, shown once each"
         return {
             "x": coords[:, 0].tolist(),
             "y": coords[:, 1].tolist(),
             "text": [self.token_text(i) for i in ids],
             "kind": ["shared (base row)"] * len(shared) + ["new (transplanted)"] * len(new),
+            "note": note,
         }
 
 

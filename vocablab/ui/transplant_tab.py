@@ -137,9 +137,10 @@ def show_token(token_id, out):
     report = TransplantReport.load(run_folder(out))
     token_id = int(token_id)
     text = report.token_text(token_id)
-    nearest = pd.DataFrame(report.nearest_shared(token_id))
+    nearest = pd.DataFrame(report.nearest_shared(token_id), columns=NEAREST_COLUMNS)
     if report.settings["method"] not in ANCHOR_METHODS:
-        return None, f"`{text}` was set by the {report.settings['method']} method (no anchors).", nearest
+        zero = "; its row is zero, so no shared token is nearer than another" if nearest.empty else ""
+        return None, f"`{text}` was set by the {report.settings['method']} method (no anchors){zero}.", nearest
     rows = report.anchor_rows(token_id)
     error = report.error(token_id)
     anchors = f"{len(rows)} anchor" + ("s" if len(rows) != 1 else "")
