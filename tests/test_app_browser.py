@@ -239,6 +239,12 @@ def test_a_shared_link_restores_the_models_the_tab_and_the_text(page):
     expect(page.get_by_role("tab", name="Numbers")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#number-text textarea")).to_have_value(text)
     expect(page.locator("#picker-c")).to_be_hidden()  # the Numbers view uses A and B only
+    expect(page.locator("#numbers-link-note")).not_to_contain_text("first 2,000 characters")
+    long_text = "1234 " * 500  # 2,500 characters: the link carries 2,000 and says so
+    page.locator("#number-text textarea").fill(long_text)
+    page.locator("#numbers-link-button").click()
+    expect(page.locator("#numbers-link-note")).to_contain_text("first 2,000 characters", timeout=30_000)
+    assert parse_qs(urlsplit(box.input_value()).query)["text"] == [long_text[:2000]]
 
 
 def test_each_view_shows_the_shared_pickers_it_uses(page):

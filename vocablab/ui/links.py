@@ -14,37 +14,44 @@ LINK_TEXT_CHARS = 2000  # a URL stays well under the 8 KB that servers and proxi
 PICKERS = ("a", "b", "c", "d")
 
 
-def share_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
-    """The "copy link" button and the box that shows the link (for copying by hand, too)."""
+def share_row(tab: str) -> tuple[gr.Button, gr.Textbox, gr.Markdown]:
+    """The "copy link" button, the box that shows the link (for copying by hand, too), and a note
+    for a text the link cuts."""
     with gr.Row(equal_height=True):
         button = gr.Button("🔗 Copy link", size="sm", scale=0, min_width=120, elem_id=f"{tab}-link-button")
         box = gr.Textbox(
             show_label=False,
             placeholder="a link that opens this view with the models (and text) chosen now",
             interactive=False,
+            max_lines=2,
             scale=4,
             elem_id=f"{tab}-link",
         )
-    return button, box
+    note = gr.Markdown(elem_id=f"{tab}-link-note")
+    return button, box, note
 
 
-def wire(tab: str, button: gr.Button, box: gr.Textbox, pickers: list, fields: dict[str, gr.Component]) -> None:
-    """On click, the browser puts the pickers' and ``fields``' values in a link, copies it and shows it."""
+def wire(tab: str, button, box, note, pickers: list, fields: dict[str, gr.Component]) -> None:
+    """On click, the browser puts the pickers' and ``fields``' values in a link, copies it and shows
+    it, and says so when a text was longer than a link carries."""
     names = [*PICKERS, *fields]
+    cut_note = f"The link carries the first {LINK_TEXT_CHARS:,} characters of the text, not all of it."
     script = f"""(...values) => {{
         const names = {json.dumps(names)};
         const url = new URL(window.location.href);
         url.search = "";
         url.searchParams.set("tab", {json.dumps(tab)});
+        let cut = false;
         names.forEach((name, i) => {{
-            const value = values[i] == null ? "" : String(values[i]).slice(0, {LINK_TEXT_CHARS});
-            if (value) url.searchParams.set(name, value);
+            const whole = values[i] == null ? "" : String(values[i]);
+            cut = cut || whole.length > {LINK_TEXT_CHARS};
+            if (whole) url.searchParams.set(name, whole.slice(0, {LINK_TEXT_CHARS}));
         }});
         const link = url.toString();
         if (navigator.clipboard) navigator.clipboard.writeText(link).catch(() => {{}});
-        return link;
+        return [link, cut ? {json.dumps(cut_note)} : ""];
     }}"""
-    button.click(None, [*pickers, *fields.values()], box, js=script)
+    button.click(None, [*pickers, *fields.values()], [box, note], js=script)
 
 
 def restore(request: gr.Request, fields: dict[str, list[str]], pickers_used: dict[str, int]) -> list:
