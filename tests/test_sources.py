@@ -162,3 +162,11 @@ def test_a_presets_title_gives_its_tokenizers_size(name):
     """The sizes in the preset list are the token ids each tokenizer has (specials included)."""
     title = (MODEL_PRESETS | TOKENIZER_PRESETS)[name].title
     assert f"{len(load_vocabulary(name)):,}" in title, title
+
+
+def test_a_sentencepiece_model_without_tokenizer_json_is_named_as_the_cause(tmp_path):
+    """transformers would try converters needing packages vocablab does not install, then say that
+    tiktoken is missing; the converted tokenizer could also differ from SentencePiece's own."""
+    (tmp_path / "tokenizer.model").write_bytes(b"\n\x05hello")
+    with pytest.raises(VocabLabError, match="SentencePiece tokenizer.model but no tokenizer.json"):
+        load_vocabulary(str(tmp_path))

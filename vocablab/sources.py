@@ -329,6 +329,16 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     started = time.perf_counter()
+    if (
+        not source.gguf_file
+        and (source.path / "tokenizer.model").is_file()
+        and not (source.path / "tokenizer.json").is_file()
+    ):
+        raise VocabLabError(
+            f"{source.spec} has a SentencePiece tokenizer.model but no tokenizer.json: vocablab reads the fast "
+            "tokenizer file (tokenizer.json) that hub repositories ship; use a revision or copy of this model "
+            "that has one"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
     except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
