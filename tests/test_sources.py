@@ -17,6 +17,8 @@ from .conftest import tiny_byte_level_bpe
 def test_split_revision():
     assert split_revision("org/model@v1.0") == ("org/model", "v1.0")
     assert split_revision("org/model") == ("org/model", None)
+    with pytest.raises(VocabLabError, match="names no revision"):  # not silently the default branch
+        split_revision("org/model@")
 
 
 @pytest.mark.parametrize("spec", ["", "no such thing!", "not-a-preset"])

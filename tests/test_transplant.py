@@ -122,6 +122,7 @@ def test_overwrite_replaces_a_model_folder_and_nothing_else(models, tmp_path, mo
     (work / "sub" / "data.txt").write_text("mine too")
     monkeypatch.chdir(work / "sub")
     for target, message in [
+        (work / "notes.txt" / "sub", "notes.txt is a file, not a folder"),
         (".", "working folder"),
         ("", "working folder"),
         (work, "working folder"),

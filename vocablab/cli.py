@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     before_after.add_argument("base", help="the base model")
     before_after.add_argument("transplanted", help="the transplanted model folder")
-    text_input(before_after, "to score")
+    text_input(before_after, "to score whole, as one document (eval reads a file as one document per line)")
     before_after.add_argument("--prompt", default="The capital of France is", help="prompt to continue greedily")
     common(before_after, device=True, remote_code=True)
 

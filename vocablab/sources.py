@@ -74,7 +74,11 @@ def split_revision(spec: str) -> tuple[str, str | None]:
     """``org/name@rev`` to (``org/name``, ``rev``)."""
     if "@" in spec and (outputs.public_mode() or not Path(spec).exists()):  # public: no probing of its disk
         name, revision = spec.rsplit("@", 1)
-        return name, revision or None
+        if not revision.strip():
+            raise VocabLabError(
+                f"{spec!r} ends with '@' but names no revision: add a branch, tag or commit, or drop the '@'"
+            )
+        return name, revision
     return spec, None
 
 

@@ -257,6 +257,9 @@ def check_output_folder(out: str | Path, *, overwrite: bool = False) -> Path:
                 f"{out} is not a model folder vocablab made (with {' or '.join(REPORTS)}, and files only); "
                 "--overwrite replaces only those and empty folders: choose another folder, or empty it yourself"
             )
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise VocabLabError(f"cannot write the output folder {out}: {blocking} is a file, not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         Path(tempfile.mkdtemp(prefix=f".{out.name}.check-", dir=out.parent)).rmdir()
