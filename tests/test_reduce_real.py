@@ -93,6 +93,21 @@ def test_the_prompt_is_backed_off_to_a_boundary_no_later_text_moves(name):
         assert split_prompt(vocab, "Pi is 3.14159").tail == b"9"  # Gemma's digits are tokens of their own
 
 
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma3-270m"])
+def test_a_long_run_without_a_boundary_is_healed_at_its_end_only(name):
+    """Chinese without spaces is one pre-tokenizer piece: conditioning on all of it as text took a
+    forward pass per byte (and 12 GB for 9,000 characters). The tail is cut to the prompt's own
+    tokens within MAX_TAIL_BYTES of its end, the tokens before it being the prompt's first tokens."""
+    from vocablab.reduce.generate import MAX_TAIL_BYTES, split_prompt
+
+    vocab = load_vocabulary(name)
+    for prompt in ("日本" * 4000, "東京は日本の首都です。" * 300, "7" * 5000):
+        split = split_prompt(vocab, prompt)
+        assert 0 < len(split.tail) <= MAX_TAIL_BYTES
+        assert split.ids[1:] == vocab.encode(prompt)[: len(split.ids) - 1]  # the tokenizer is the oracle
+        assert prompt[: split.boundary].encode() + split.tail == prompt.encode()
+
+
 def test_whitespace_and_cut_character_prompts_generate(smol):
     model, _ = smol
     kwargs = dict(subvocab="bytes", k=300, max_new_bytes=8, model=model)
@@ -289,7 +304,7 @@ def test_bad_input_gets_clear_messages(smol, tmp_path, capsys):
     with pytest.raises(VocabLabError, match="no EOS token"):
         generate_reduced(str(tmp_path / "no-eos"), "Hi")
     with pytest.raises(VocabLabError, match="context is 8192"):
-        generate_reduced("smollm2-135m", "hello " * 9000, model=model)
+        generate_reduced("smollm2-135m", "日" * 9000, model=model)  # 18,000 tokens in 9,000 characters
     with pytest.raises(VocabLabError, match="lacks .* single bytes"):
         build_subvocabulary(vocab, frozenset({b"a", b"b"}), "two letters")
     with pytest.raises(VocabLabError, match="unknown ensemble space"):

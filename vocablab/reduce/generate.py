@@ -33,6 +33,7 @@ from vocablab.vocab import Vocabulary
 
 CHAT_TEMPLATE_SECONDS = 5  # a chat template renders in milliseconds; a longer one is stopped
 BATCH = 32  # forward passes of newly closed cover entries run in batches of this size
+MAX_TAIL_BYTES = 64  # the longest prompt end conditioned on as text (split_prompt)
 _TIME_LIMIT: ContextVar[float | None] = ContextVar("vocablab_generation_time_limit", default=None)
 
 
@@ -219,10 +220,32 @@ def split_prompt(vocab: Vocabulary, prompt: str) -> PromptSplit:
         head = vocab.encode(prompt[:boundary])
         if vocab.encode(prompt)[: len(head)] != head:
             boundary = 0
+    if data and len(data) - len(prompt[:boundary].encode("utf-8")) > MAX_TAIL_BYTES:
+        boundary = _short_tail(vocab, prompt)
     tail = prompt[boundary:].encode("utf-8", errors="surrogateescape")
     if boundary == 0 and vocab.dummy_prefix and tail:
         tail = b" " + tail
     return PromptSplit([start_token(vocab), *vocab.encode(prompt[:boundary])], tail, boundary)
+
+
+def _short_tail(vocab: Vocabulary, prompt: str) -> int:
+    """A boundary for a tail longer than :data:`MAX_TAIL_BYTES` (one pre-tokenizer piece of a long
+    run of text without a split: Chinese, a long number): the first start of one of the prompt's own
+    tokens within that many bytes of its end whose tokens before it are the prompt's first tokens; the
+    end of the prompt (nothing healed) if there is none. Conditioning on all of a long tail would take
+    a forward pass per byte, and every tokenization of it is rarely what continues it."""
+    ids = vocab.encode(prompt)
+    data = prompt.encode("utf-8")
+    chars, offset = {0: 0}, 0  # byte offset -> character offset
+    for n, char in enumerate(prompt, 1):
+        offset += len(char.encode("utf-8"))
+        chars[offset] = n
+    for start, _ in vocab.byte_spans(ids):
+        if start >= len(data) - MAX_TAIL_BYTES and start in chars:
+            head = vocab.encode(prompt[: chars[start]])
+            if ids[: len(head)] == head:
+                return chars[start]
+    return len(prompt)
 
 
 def _marks_spaces(normalizer) -> bool:
