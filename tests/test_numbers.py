@@ -12,13 +12,13 @@ from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 
 from vocablab.errors import VocabLabError
 from vocablab.numbers import (
-    MAX_TEXT_CHARS,
     compare_numbers,
     detect_digit_scheme,
     highlight_numbers,
     number_samples,
     number_splits,
 )
+from vocablab.options import MAX_TEXT_CHARS
 from vocablab.sources import load_vocabulary
 from vocablab.vocab import Vocabulary
 

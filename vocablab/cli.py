@@ -238,10 +238,13 @@ def _print_generation(args: argparse.Namespace, result) -> None:
 def cmd_generate(args: argparse.Namespace) -> None:
     from vocablab.reduce.generate import generate_reduced
 
-    remote = args.trust_remote_code
-    decoding = _decoding(args).reduced()
     result = generate_reduced(
-        args.model, args.prompt, subvocab=args.subvocab, device=args.device, trust_remote_code=remote, **decoding
+        args.model,
+        args.prompt,
+        subvocab=args.subvocab,
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+        **_decoding(args).reduced(),
     )
     _print_generation(args, result)
 
@@ -249,11 +252,14 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from vocablab.reduce.generate import generate_ensemble
 
-    decoding = _decoding(args).reduced()
-    remote = args.trust_remote_code
-    space, weights = args.space, args.weights
     result = generate_ensemble(
-        args.models, args.prompt, space=space, weights=weights, device=args.device, trust_remote_code=remote, **decoding
+        args.models,
+        args.prompt,
+        space=args.space,
+        weights=args.weights,
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+        **_decoding(args).reduced(),
     )
     _print_generation(args, result)
 

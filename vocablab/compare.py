@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from vocablab.errors import VocabLabError
-from vocablab.options import MAX_TEXT_CHARS
+from vocablab.options import MAX_TEXT_CHARS, check_length
 from vocablab.vocab import VocabOverlap, Vocabulary, as_vocabularies, compare_vocabularies
 
 
@@ -83,8 +83,7 @@ class TokenComparison:
 def check_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     if not text or not text.strip():
         raise VocabLabError("the text is empty or only whitespace: type or paste some text")
-    if len(text) > limit:
-        raise VocabLabError(f"the text has {len(text):,} characters; the limit is {limit:,}")
+    check_length(text, limit)
     return text
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.options import MAX_TEXT_CHARS
+from vocablab.options import check_length
 from vocablab.progress import track
 from vocablab.sources import Source, causal_lm, causal_lms, load_vocabulary, resolve, same_model
 from vocablab.vocab import Vocabulary
@@ -182,8 +182,7 @@ def compare_before_after(
     with its own tokenizer), so the cost of the transplant reads in bits per byte."""
     if not text.strip():
         raise VocabLabError("give a text to score")
-    if len(text) > MAX_TEXT_CHARS:
-        raise VocabLabError(f"the text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    check_length(text)
     if not prompt.strip():
         raise VocabLabError("the prompt is empty")
     result = BeforeAfter(base, transplanted, len(text.encode("utf-8")), {}, {}, {})

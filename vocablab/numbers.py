@@ -22,7 +22,7 @@ from itertools import pairwise
 from typing import Literal
 
 from vocablab.errors import VocabLabError
-from vocablab.options import MAX_TEXT_CHARS
+from vocablab.options import check_length
 from vocablab.vocab import Vocabulary, as_vocabularies, display_token
 
 MAX_DIGIT_LENGTH = 12
@@ -461,8 +461,7 @@ def highlight_numbers(a: Vocabulary, b: Vocabulary, text: str) -> list[NumberSpa
     """
     if not text or not text.strip():
         raise VocabLabError("type some text with numbers in it")
-    if len(text) > MAX_TEXT_CHARS:
-        raise VocabLabError(f"the text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    check_length(text)
     data = text.encode("utf-8")
     char_to_byte = _char_to_byte_offsets(text)
     cuts_a, cuts_b = _boundaries(token_byte_spans(a, text)), _boundaries(token_byte_spans(b, text))

@@ -56,6 +56,13 @@ MAX_TEXT_CHARS = 20_000  # tokenizer and number views, before/after, a generatio
 MAX_ALIGN_BYTES = 4_000  # alignment: one forward pass per model, one transport problem per position
 MAX_PROMPT_CHARS = 2_000  # generation view and side-by-side (six generations a request)
 
+
+def check_length(text: str, limit: int = MAX_TEXT_CHARS, what: str = "text") -> None:
+    """Refuse a ``what`` (text, prompt, file) of more than ``limit`` characters."""
+    if len(text) > limit:
+        raise VocabLabError(f"the {what} has {len(text):,} characters; the limit is {limit:,}")
+
+
 # Defaults shared by the CLI and the app.
 TRANSPLANT_K = 64
 LVR_K = 300

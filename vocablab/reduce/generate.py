@@ -23,7 +23,7 @@ from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
-from vocablab.options import MAX_PROMPT_CHARS, MAX_TEXT_CHARS, Decoding
+from vocablab.options import MAX_PROMPT_CHARS, Decoding, check_length
 from vocablab.progress import bar, check_stop
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, MAX_STATES, CoverLimit, ReducedModel, check_pruning
@@ -382,14 +382,9 @@ def decode(
     return emitted, inspector, "eos" if stepper.ended else "budget"
 
 
-def _check_prompt(prompt: str) -> None:
-    if len(prompt) > MAX_TEXT_CHARS:
-        raise VocabLabError(f"the prompt has {len(prompt):,} characters; the limit is {MAX_TEXT_CHARS:,}")
-
-
 def _split(vocab: Vocabulary, prompt: str, chat: bool, heal: bool) -> PromptSplit:
     """The prompt healed (:func:`split_prompt`), or as its canonical tokens with nothing to condition on."""
-    _check_prompt(prompt)
+    check_length(prompt, what="prompt")
     if heal and not chat:
         return split_prompt(vocab, prompt)
     return PromptSplit(prompt_ids(vocab, prompt, chat), b"", len(prompt))
@@ -579,7 +574,7 @@ def generate_plain(
         )
         result.subvocab = "its own tokens, prompt healed"
         return result
-    _check_prompt(prompt)
+    check_length(prompt, what="prompt")
     device_ = next(model.parameters()).device
     ids = torch.tensor([prompt_ids(vocab, prompt, chat)], device=device_)
     eos, stops = vocab.roles.get("eos"), vocab.stop_ids
@@ -654,8 +649,7 @@ def generate_side_by_side(
         raise VocabLabError("pick two different models, A and B")
     if not prompt:
         raise VocabLabError("type a prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise VocabLabError(f"the prompt has {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
+    check_length(prompt, MAX_PROMPT_CHARS, "prompt")
     if not 0 <= weight_a <= 1:
         raise VocabLabError("the weight of model A must be between 0 and 1")
     decoding = decoding or Decoding()

@@ -10,6 +10,7 @@ import pandas as pd
 from vocablab.compare import compare_tokenization
 from vocablab.errors import VocabLabError
 from vocablab.examples import EXAMPLES, example_text
+from vocablab.options import check_length
 from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
 from vocablab.ui.common import MAX_TEXT_CHARS, chosen, report_failures, user_errors
@@ -96,8 +97,7 @@ def read_upload(path) -> str:
         ) from exc
     if not text.strip():
         raise VocabLabError("the file is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise VocabLabError(f"the file has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    check_length(text, what="file")
     return text
 
 
