@@ -100,7 +100,7 @@ def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     page.wait_for_timeout(1000)  # let the toast slide in before the screenshot
     assert toast.is_visible()
     # the first run's columns stay, and a line says that they are not the failed run's
-    expect(page.locator("#tok-failed")).to_contain_text("The last run failed")
+    expect(page.locator("#tok-failed")).to_contain_text("The last run did not finish")
     assert page.locator("#tok-html .vl-col").nth(1).get_attribute("data-tokenizer") == "gemma3-270m"
     screenshot(page, tmp_path, "error.png", part=None)
     # what a visitor (or a shared link) typed is shown as text, not as HTML
@@ -295,6 +295,7 @@ def test_a_run_given_up_stops_and_frees_the_app(app_url, app_log):
         expect(page.locator("#gen-outputs")).to_contain_text("generations", timeout=120_000)  # under way
         page.locator("#gen-stop").click()
         wait_for_stops(before + 1)
+        expect(page.locator("#gen-failed")).to_contain_text("did not finish")  # not "failed": it was stopped
         page.locator("#gen-run").click()
         expect(page.locator("#gen-outputs")).to_contain_text("generations", timeout=120_000)
     wait_for_stops(before + 2)  # the page was closed mid-run

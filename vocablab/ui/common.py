@@ -163,11 +163,14 @@ def typed(value, label: str, kind=float):
     return kind(value)
 
 
-STALE = "⚠️ **The last run failed** (its message says why): anything shown below is from an earlier run."
+STALE = (
+    "⚠️ **The last run did not finish** (its message says why, or it was stopped): anything shown below is "
+    "from an earlier run."
+)
 
 
 def report_failures(note: gr.Markdown, *events) -> None:
-    """When one of ``events`` fails, ``note`` (a Markdown under the run button) says that the results
+    """When one of ``events`` fails (or is stopped), ``note`` (a Markdown under the run button) says that the results
     on screen are from an earlier run (a failed run leaves them in place, so nothing is lost); the
     next success clears it. Both happen in the browser."""
     for event in events:
