@@ -97,7 +97,10 @@ def main() -> None:
         residual = targets - (basis @ coef).squeeze(-1)
 
     screen = _Screen(atoms.float(), 256)
-    picks = torch.cat([_omp_block(block, atoms.float(), args.k, screen)[0] for block in targets.float().split(256)])
+    lengths = atoms.norm(dim=1)
+    picks = torch.cat(
+        [_omp_block(block, atoms.float(), lengths, args.k, screen)[0] for block in targets.float().split(256)]
+    )
     same = (picks == chosen).all(dim=1)
     print(
         f"\nThe screen's picks equal the float64 reference's (all {args.k}, in order) "

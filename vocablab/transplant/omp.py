@@ -10,8 +10,8 @@ as fast as float32 ones (CPUs with AVX512-BF16 or AMX), the product is a bfloat1
 rounding is bounded, and the few atoms it cannot rule out are re-scored exactly (``_Screen``): the
 picks are those of exact scores. Elsewhere it is computed in float32. The precomputed-Gram form
 (Batch-OMP) would need an atoms x atoms matrix: 8.5 GB for the 46k shared tokens of SmolLM2 and
-Gemma 3, so it does not pay here. Coefficients are solved in float64 from the chosen atoms' Gram
-matrix, which grows by one row and column a step.
+Gemma 3, so it does not pay here. The chosen atoms are orthonormalized in float64 as they come, so a
+step updates the residual by one projection, and the coefficients are solved once, at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from vocablab.progress import bar, check_stop
 # the screen's bounds are rounded up, and its lower bounds down, by this factor: it covers the float32
 # and float64 arithmetic of the bounds themselves
 MARGIN = 1 + 2.0**-20
+# an atom whose distance from the span of those already chosen is below this share of its length
+# counts as lying in it (numpy's lstsq cuts singular values at about 1e-13 of the largest)
+SPAN_TOLERANCE = 1e-12
 
 
 def batch_omp(
@@ -59,6 +62,7 @@ def batch_omp(
         screen = screen_pays(atoms)
     chunk = chunk or (2048 if atoms.is_cuda else 256)
     screener = _Screen(atoms, chunk) if screen else None
+    lengths = torch.cat([part.double().norm(dim=1) for part in atoms.split(8192)])
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
     with bar(targets.shape[0], desc, unit="token") as done:
@@ -66,36 +70,40 @@ def batch_omp(
             check_stop()
             block = targets[start : start + chunk].to(atoms.device, torch.float32)
             indices[start : start + len(block)], coefficients[start : start + len(block)] = _omp_block(
-                block, atoms, k, screener
+                block, atoms, lengths, k, screener
             )
             done.update(len(block))
     return indices, coefficients
 
 
 def _omp_block(
-    y: torch.Tensor, atoms: torch.Tensor, k: int, screen: _Screen | None
+    y: torch.Tensor, atoms: torch.Tensor, lengths: torch.Tensor, k: int, screen: _Screen | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """OMP of one block of targets. The chosen atoms are orthonormalized as they come (classical
+    Gram-Schmidt in float64: A_S = Q R), so each pick updates the residual by one projection,
+    r -= q (q . r), and the coefficients are solved once at the end from R. ``lengths``: the atoms'
+    norms."""
     b, d = y.shape
     chosen = torch.empty(b, k, dtype=torch.long, device=y.device)
-    chosen_atoms = torch.empty(b, k, d, dtype=torch.float64, device=y.device)
-    gram = torch.zeros(b, k, k, dtype=torch.float64, device=y.device)
-    rhs = torch.zeros(b, k, dtype=torch.float64, device=y.device)
-    y64 = y.double()
+    basis = torch.empty(b, k, d, dtype=torch.float64, device=y.device)  # Q, one row per pick
+    upper = torch.zeros(b, k, k, dtype=torch.float64, device=y.device)  # R
+    residual64 = y.double()
     residual = y
-    coef = torch.zeros(b, 0, dtype=torch.float64, device=y.device)
     for t in range(k):
         pick = screen.pick(residual, chosen[:, :t]) if screen else _exact_pick(residual, atoms, chosen[:, :t])
         chosen[:, t] = pick
-        new_atom = atoms[pick].double()
-        chosen_atoms[:, t] = new_atom
-        cross = torch.einsum("btd,bd->bt", chosen_atoms[:, :t], new_atom)
-        gram[:, t, :t] = cross
-        gram[:, :t, t] = cross
-        gram[:, t, t] = (new_atom * new_atom).sum(dim=1)
-        rhs[:, t] = (new_atom * y64).sum(dim=1)
-        coef = _solve(gram[:, : t + 1, : t + 1], rhs[:, : t + 1], chosen_atoms[:, : t + 1], y64)
-        residual = (y64 - torch.einsum("bt,btd->bd", coef, chosen_atoms[:, : t + 1])).float()
-    return chosen, coef.float()
+        direction = atoms[pick].double()
+        if t:  # (1 x d) @ (d x t) products run faster here than (t x d) @ d
+            projection = torch.bmm(direction[:, None], basis[:, :t].transpose(1, 2))
+            upper[:, :t, t] = projection[:, 0]
+            direction -= torch.bmm(projection, basis[:, :t])[:, 0]
+        upper[:, t, t] = norm = direction.norm(dim=1)
+        # an atom (numerically) in the span of those chosen, once the residual is ~0, adds no direction
+        fresh = norm > SPAN_TOLERANCE * lengths[pick]
+        basis[:, t] = torch.where(fresh[:, None], direction / norm.clamp_min(1e-300)[:, None], 0.0)
+        residual64 -= basis[:, t] * (basis[:, t] * residual64).sum(dim=1, keepdim=True)
+        residual = residual64.float()
+    return chosen, _coefficients(upper, basis, chosen, atoms, lengths, y)
 
 
 def _exact_pick(residual: torch.Tensor, atoms: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
@@ -154,9 +162,9 @@ class _Screen:
         b, n, size = len(residual), len(self.atoms), self.group
         u = 2.0**-8 / (1 - 2.0**-8) * MARGIN
         low = residual.bfloat16()
-        r64 = residual.double()
-        low_norm = (low.double().norm(dim=1, keepdim=True) * MARGIN).float()
-        rest_norm = ((r64 - low.double()).norm(dim=1, keepdim=True) * MARGIN).float()
+        r64, low64 = residual.double(), low.double()
+        low_norm = (low64.norm(dim=1, keepdim=True) * MARGIN).float()
+        rest_norm = ((r64 - low64).norm(dim=1, keepdim=True) * MARGIN).float()
         rows = torch.arange(b, device=residual.device)
 
         scores = torch.mm(low, self.low.T, out=self.out[:b])
@@ -227,16 +235,27 @@ def _bfloat16_pays(width: int) -> bool:
     return seconds[torch.float32] > 1.5 * seconds[torch.bfloat16]
 
 
-def _solve(gram: torch.Tensor, rhs: torch.Tensor, chosen_atoms: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Least-squares coefficients from the normal equations; rank-deficient rows use lstsq."""
-    factor, info = torch.linalg.cholesky_ex(gram)
-    coef = torch.cholesky_solve(rhs.unsqueeze(-1), factor).squeeze(-1)
-    bad = (info != 0) | ~torch.isfinite(coef).all(dim=1)
+def _coefficients(
+    upper: torch.Tensor,
+    basis: torch.Tensor,
+    chosen: torch.Tensor,
+    atoms: torch.Tensor,
+    lengths: torch.Tensor,
+    y: torch.Tensor,
+) -> torch.Tensor:
+    """Least-squares coefficients of y on the chosen atoms, R c = Q^T y; rows whose atoms are
+    (numerically) dependent are solved by lstsq instead."""
+    y64 = y.double()
+    rhs = torch.einsum("bkd,bd->bk", basis, y64).unsqueeze(-1)
+    coef = torch.linalg.solve_triangular(upper, rhs, upper=True).squeeze(-1)
+    dependent = (upper.diagonal(dim1=1, dim2=2) <= SPAN_TOLERANCE * lengths[chosen]).any(dim=1)
+    bad = dependent | ~torch.isfinite(coef).all(dim=1)
     if bad.any():
         # gelsd (SVD, safe for rank-deficient systems) exists only on the CPU: these few rows go there
-        basis, target = chosen_atoms[bad].transpose(1, 2).cpu(), y[bad].unsqueeze(-1).cpu()
-        coef[bad] = torch.linalg.lstsq(basis, target, driver="gelsd").solution.squeeze(-1).to(coef.device)
-    return coef
+        chosen_atoms = atoms[chosen[bad]].double().transpose(1, 2).cpu()
+        solution = torch.linalg.lstsq(chosen_atoms, y64[bad].unsqueeze(-1).cpu(), driver="gelsd").solution
+        coef[bad] = solution.squeeze(-1).to(coef.device)
+    return coef.float()
 
 
 def combine(coefficients: torch.Tensor, rows: torch.Tensor, indices: torch.Tensor, chunk: int = 256) -> torch.Tensor:
