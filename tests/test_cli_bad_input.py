@@ -111,6 +111,11 @@ def case(build: Case, case_id: str, *, argparse: bool = False, marks=()) -> pyte
     return pytest.param(build, ARGPARSE_ERROR if argparse else USER_ERROR, id=case_id, marks=marks)
 
 
+def align(f: Files, *extra: str) -> list[str]:
+    """``vocablab align`` between SmolLM2 and the tiny model, then ``extra``."""
+    return ["align", SMOLLM, f.small_model(), *extra]
+
+
 def distill(f: Files, *extra: str, text: str | None = None) -> list[str]:
     """``vocablab distill`` from SmolLM2 to the tiny model on a short text, then ``extra``."""
     return ["distill", "--teacher", SMOLLM, "--student", f.small_model(), "--text", text or f.text(), *extra]
@@ -270,41 +275,31 @@ CASES = [
         marks=slow,
     ),
     # align
-    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", ""], "align-empty-text", marks=slow),
+    case(lambda f: align(f, "--text", ""), "align-empty-text", marks=slow),
     case(
-        lambda f: ["align", SMOLLM, f.small_model(), "--file", f.text("x" * (MAX_ALIGN_BYTES + 1))],
+        lambda f: align(f, "--file", f.text("x" * (MAX_ALIGN_BYTES + 1))),
         "align-text-too-long",
         marks=slow,
     ),
     case(
-        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--top-k", "10000000"],
+        lambda f: align(f, "--text", "hello", "--top-k", "10000000"),
         "align-top-k-huge",
         marks=slow,
     ),
-    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--top-k", "0"], "align-top-k-0", marks=slow),
+    case(lambda f: align(f, "--text", "hello", "--top-k", "0"), "align-top-k-0", marks=slow),
     case(
-        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello world", "--position", "9999"],
+        lambda f: align(f, "--text", "hello world", "--position", "9999"),
         "align-position-out-of-range",
         marks=slow,
     ),
-    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--reg", "0"], "align-reg-0", marks=slow),
+    case(lambda f: align(f, "--text", "hello", "--reg", "0"), "align-reg-0", marks=slow),
     case(
-        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--temperature", "0"],
+        lambda f: align(f, "--text", "hello", "--temperature", "0"),
         "align-temperature-0",
         marks=slow,
     ),
     case(
-        lambda f: [
-            "align",
-            SMOLLM,
-            f.small_model(),
-            "--text",
-            "hello",
-            "--cost",
-            "embedding",
-            "--transplant",
-            str(f.root / "no"),
-        ],
+        lambda f: align(f, "--text", "hello", "--cost", "embedding", "--transplant", str(f.root / "no")),
         "align-missing-transplant",
         marks=slow,
     ),
@@ -340,14 +335,14 @@ CASES = [
         marks=slow,
     ),
     case(
-        lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--temperature", "nan"],
+        lambda f: align(f, "--text", "hello", "--temperature", "nan"),
         "align-temperature-nan",
         marks=slow,
     ),
-    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "hello", "--reg", "nan"], "align-reg-nan", marks=slow),
+    case(lambda f: align(f, "--text", "hello", "--reg", "nan"), "align-reg-nan", marks=slow),
     # --text holding bytes that are not UTF-8 (the shell passes them; Python holds them as surrogates)
     case(lambda f: ["compare", *f.two_tokenizers(), "--text", "ab\udcffcd"], "compare-text-not-utf8"),
-    case(lambda f: ["align", SMOLLM, f.small_model(), "--text", "ab\udcffcd"], "align-text-not-utf8", marks=slow),
+    case(lambda f: align(f, "--text", "ab\udcffcd"), "align-text-not-utf8", marks=slow),
     case(
         lambda f: ["before-after", SMOLLM, f.small_model(), "--text", "ab\udcffcd"],
         "before-after-text-not-utf8",
