@@ -70,6 +70,7 @@ def main() -> None:
     print(f"{args.base} with {args.donor}'s tokenizer, {args.method}, k={args.k}, match={args.match}")
     print(f"counts: {result.counts}")
     print(f"wall time: {wall:.1f} s; new tokens per second: {new / wall:.0f}; peak memory: {peak_mb:.0f} MB")
+    print("phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.phase_seconds.items()))
     if result.mean_error:
         print(f"mean relative reconstruction error in the donor space: {result.mean_error}")
 

@@ -167,6 +167,12 @@ def test_donor_rows_that_differ_from_its_tokenizer(models, tmp_path, donor_key):
     assert embed.shape[0] == result.rows == len(load_vocabulary(str(models[donor_key])))
     assert (result.counts["no_donor_row"] > 0) == (donor_key == "donor_short")
     assert torch.isfinite(embed).all()
+    # a token past the donor's rows has no row to approximate from: it gets the base's mean row, computed
+    # here in float64 from the base's weights; every other row differs from that mean
+    donor_rows = len(tensors(models[donor_key])["model.embed_tokens.weight"])
+    base_mean = tensors(models["base_tied"])["model.embed_tokens.weight"].double().mean(dim=0)
+    is_mean = torch.isclose(embed.double(), base_mean.double(), rtol=1e-5, atol=1e-9).all(dim=1)
+    assert int(is_mean.sum()) == int(is_mean[donor_rows:].sum()) == result.counts["no_donor_row"]
 
 
 @pytest.mark.parametrize("method", ["mean", "zero", "subword", "knn"])

@@ -133,8 +133,8 @@ class EmbeddingRows:
         """The mean row, in float32."""
         if self._mean is None:
             total = torch.zeros(self.shape[1], dtype=torch.float64)
-            for _, block in self._blocks():
-                total += block.sum(dim=0, dtype=torch.float64)
+            for _, block in self._blocks():  # float32 sums of a block (float64 ones run 10x slower on the CPU)
+                total += block.float().sum(dim=0)
             self._mean = (total / self.shape[0]).float()
         return self._mean
 

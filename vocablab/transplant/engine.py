@@ -295,11 +295,13 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
 
 def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> torch.Tensor:
     copied = base_rows.rows([b for _, b in plan.copied])  # shared rows: bit-identical copies
-    out = base_rows.mean().to(copied.dtype).expand(plan.rows, -1).clone()  # ids with no donor row
-    if plan.copied:
-        out[[d for d, _ in plan.copied]] = copied
-    if plan.new:
-        out[plan.new] = new_rows.to(copied.dtype)
+    out = torch.empty(plan.rows, base_rows.shape[1], dtype=copied.dtype)
+    filled = torch.zeros(plan.rows, dtype=torch.bool)
+    for ids, rows in (([d for d, _ in plan.copied], copied), (plan.new, new_rows)):
+        out[ids] = rows.to(copied.dtype)
+        filled[ids] = True
+    if not filled.all():  # ids with no donor row get the base's mean row
+        out[~filled] = base_rows.mean().to(copied.dtype)
     return out
 
 
