@@ -48,6 +48,8 @@ def test_compare_text_output(tiny_dirs):
         (["compare", "gpt2", "mistral", "--text", ""], "empty"),
         (["compare", "gpt2", "mistral", "--file", "/nonexistent/file.txt"], "cannot read"),
         (["compare", "some-org/missing-model", "gpt2", "--text", "x"], "hub"),
+        # argparse takes "-1,2" for an option; the message says how to write it
+        (["ensemble", "gpt2", "mistral", "--prompt", "x", "--weights", "-1,2"], "--weights=VALUE"),
     ],
 )
 def test_bad_input_exits_non_zero_without_traceback(args, message):

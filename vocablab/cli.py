@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 
 from vocablab import __version__, options
@@ -465,13 +466,23 @@ def _read_text_file(path: str | None) -> str:
         raise VocabLabError(f"cannot read {path}: {exc}") from exc
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # argparse reads a value that starts with "-" (--weights -1,2; --prompt "- a list") as the next option
+        missing = re.fullmatch(r"argument (--[\w-]+): expected one argument", message)
+        if missing:
+            option = missing.group(1)
+            message += f" (a value that starts with '-' goes after '=': {option}=VALUE)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser, built from :mod:`vocablab.options` alone: ``--help`` and argument errors load no
     model library (each command imports what it needs when it runs)."""
-    parser = argparse.ArgumentParser(prog="vocablab", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="vocablab", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each step does")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, help_text: str, run, *, models: str | None = None, bounds=(1, None)):
         p = sub.add_parser(name, help=help_text, description=help_text)
