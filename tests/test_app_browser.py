@@ -85,6 +85,9 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
         assert int(columns.nth(i).locator(".vl-count").inner_text()) > 10
     assert "\ufffd" not in page.locator("#tok-html").inner_text()
     page.locator("#overlap-table").get_by_text("shared by bytes").wait_for(timeout=60_000)
+    # the specials of each tokenizer by role, from the presets' tokenizer configs (SmolLM2: ChatML markers)
+    for token in ("<|im_start|>", "<|im_end|>", "<bos>", "<eos>"):
+        expect(page.locator("#specials-table")).to_contain_text(token)
     page.locator("#overlap-chart .js-plotly-plot").wait_for(timeout=60_000)
     screenshot(page, tmp_path, "tokenizers.png")
 

@@ -15,7 +15,7 @@ from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
 from vocablab.ui.common import MAX_TEXT_CHARS, chosen, report_failures, user_errors
 from vocablab.ui.token_html import render_comparison
-from vocablab.vocab import VocabOverlap, token_membership
+from vocablab.vocab import ROLES, VocabOverlap, token_membership
 
 # The tables' columns, also their headers before the first run
 SUMMARY_COLUMNS = ["tokenizer", "tokens", "bytes/token", "chars/token", "round-trips"]
@@ -28,7 +28,6 @@ OVERLAP_COLUMNS = [
     "only in A",
     "only in B",
     "MCV",
-    "specials by role (A / B)",
 ]
 MEMBERSHIP = {"only in first": "only_a", "only in second": "only_b", "shared (by bytes)": "shared"}
 
@@ -46,9 +45,19 @@ def overlap_table(overlap: VocabOverlap) -> pd.DataFrame:
     for p in overlap.pairs:
         sizes = (overlap.sizes[p.a], overlap.sizes[p.b], p.shared_by_string, p.shared_by_bytes)
         sizes += (p.only_a_by_bytes, p.only_b_by_bytes, p.mcv_size)
-        roles = "; ".join(f"{role}: {a or '-'} / {b or '-'}" for role, (a, b) in p.special_roles.items() if a or b)
-        rows.append((f"{p.a} vs {p.b}", *(f"{n:,}" for n in sizes), roles))
+        rows.append((f"{p.a} vs {p.b}", *(f"{n:,}" for n in sizes)))
     return pd.DataFrame(rows, columns=OVERLAP_COLUMNS)
+
+
+def specials_table(overlap: VocabOverlap) -> pd.DataFrame:
+    """One row per special-token role that some tokenizer fills, one column per tokenizer."""
+    token = {name: {} for name in overlap.names}
+    for p in overlap.pairs:
+        for role, (a, b) in p.special_roles.items():
+            token[p.a][role], token[p.b][role] = a, b
+    roles = [role for role in ROLES if any(token[name].get(role) for name in overlap.names)]
+    rows = [(role, *(token[name].get(role) or "-" for name in overlap.names)) for role in roles]
+    return pd.DataFrame(rows, columns=["role", *overlap.names])
 
 
 @user_errors
@@ -63,6 +72,7 @@ def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progr
         render_comparison(result, show_ids=show_ids),
         summary_table(result),
         overlap_table(result.overlap),
+        specials_table(result.overlap),
         overlap_chart(result.overlap),
         f"{len(result.disagreeing_boundaries)} token boundaries are not shared by all tokenizers "
         "(marked with a red bar)."
@@ -130,6 +140,12 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         overlap = gr.Dataframe(
             headers=OVERLAP_COLUMNS, label="Overlap of each pair", elem_id="overlap-table", interactive=False
         )
+        specials = gr.Dataframe(
+            headers=["role", "tokenizer A", "tokenizer B"],
+            label="Special tokens by role (matched across tokenizers by role, not by text)",
+            elem_id="specials-table",
+            interactive=False,
+        )
         chart = gr.Plot(label="Overlap chart", elem_id="overlap-chart")
         with gr.Row():
             query = gr.Textbox(label="Search tokens (substring)", value="", elem_id="token-search")
@@ -142,7 +158,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         )
 
     inputs = [text, show_ids, *pickers]
-    outputs = [tokens_html, summary, overlap, chart, cut_note]
+    outputs = [tokens_html, summary, overlap, specials, chart, cut_note]
     example.input(example_text, example, text)
     upload.upload(read_upload, upload, text)
     search = (search_tokens, [query, which, pickers[0], pickers[1]], found)
