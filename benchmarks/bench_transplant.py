@@ -3,7 +3,8 @@
     python benchmarks/bench_transplant.py [--base gemma3-270m] [--donor smollm2-135m] [--k 64]
                                           [--method omp] [--device auto]
 
-Prints the counts, the wall time, new tokens per second and the peak resident memory of this
+Prints the counts, the wall time, new tokens per second, the time of each phase (reading the
+tokenizers and matching, the new rows of each matrix, writing) and the peak resident memory of this
 process (imports included), then removes the output.
 
     python benchmarks/bench_transplant.py --base smollm2-135m --donor gemma3-270m --sample 1024

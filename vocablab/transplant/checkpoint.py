@@ -121,13 +121,15 @@ class EmbeddingRows:
     def rows(self, ids: list[int] | torch.Tensor) -> torch.Tensor:
         """The rows ``ids`` (any order, repeats allowed), in the matrix's dtype."""
         ids = torch.as_tensor(ids, dtype=torch.long)
-        out = None
-        for start, block in self._blocks():
-            if out is None:
-                out = torch.empty(len(ids), self.shape[1], dtype=block.dtype)
-            inside = (ids >= start) & (ids < start + len(block))
-            out[inside] = block[ids[inside] - start]
+        out = torch.empty(len(ids), self.shape[1], dtype=self.dtype)
+        self.rows_into(out, ids, torch.arange(len(ids)))
         return out
+
+    def rows_into(self, out: torch.Tensor, ids: torch.Tensor, positions: torch.Tensor) -> None:
+        """``out[positions[i]] = row ids[i]``, without a copy of the rows in between."""
+        for start, block in self._blocks():
+            inside = (ids >= start) & (ids < start + len(block))
+            out[positions[inside]] = block[ids[inside] - start].to(out.dtype)
 
     def mean(self) -> torch.Tensor:
         """The mean row, in float32."""

@@ -124,8 +124,10 @@ def transplant(
     if method in ANCHOR_METHODS:
         donor_embed_name, donor_head_name = donor_names
         donor_rows["embed"] = read_tensor(donor_src.path, donor_embed_name)
-        # a tied donor's input embeddings stand in for its head
-        donor_rows["head"] = read_tensor(donor_src.path, donor_head_name) if donor_head_name else donor_rows["embed"]
+        if head_name and donor_head_name:  # only a base with a head of its own needs the donor's
+            donor_rows["head"] = read_tensor(donor_src.path, donor_head_name)
+        elif head_name:  # a tied donor's input embeddings stand in for its head
+            donor_rows["head"] = donor_rows["embed"]
 
     # a base tokenizer can be larger than its embedding: ids past its rows have nothing to copy
     matched.unmatch([d for d, b in enumerate(matched.base_id) if b >= len(matrices["embed"])])
@@ -149,9 +151,6 @@ def transplant(
             method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target
         )
         phases[key] = time.perf_counter() - phase_start
-        donor_rows.pop(key, None)  # done with this donor matrix: free it before the output is built
-        if head_name is None:
-            donor_rows.clear()  # a tied base builds no head
         anchors.update(record)
         if f"{key}.error" in record:
             errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
@@ -255,7 +254,8 @@ class _Plan:
 
 def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device):
     """Rows of the new tokens in the base space, what to record about them (anchors, coefficients,
-    errors) and, for OMP, which correlation products it ran ("bfloat16 screen" or "float32")."""
+    errors) and, for OMP, which correlation products it ran ("bfloat16 screen" or "float32").
+    Takes the donor's matrix ``key`` out of ``donor_rows``: only its shared and new rows are kept."""
     count, width = len(plan.new), base_rows.shape[1]
     record: dict[str, torch.Tensor] = {}
     if count == 0 or method == "zero":
@@ -268,8 +268,10 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         )
         needed = sorted({i for ids in token_ids for i in ids})
         return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record, ""
-    dictionary = donor_rows[key][[d for d, _ in plan.shared]].float().to(device)
-    targets = donor_rows[key][plan.new].float().to(device)
+    donor_matrix = donor_rows.pop(key)
+    dictionary = donor_matrix[[d for d, _ in plan.shared]].float().to(device)
+    targets = donor_matrix[plan.new].float().to(device)
+    del donor_matrix  # 113 MB for SmolLM2 in float32, free during OMP (unless the head pass still needs it)
     broken = int((~torch.isfinite(dictionary).all(dim=1)).sum() + (~torch.isfinite(targets).all(dim=1)).sum())
     if broken:
         raise VocabLabError(
@@ -288,20 +290,23 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
     record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
     record[f"{key}.coefficients"] = coef.cpu()
     record[f"{key}.error"] = reconstruction_error(targets, dictionary, idx, coef).cpu()
-    anchor_rows = base_rows.rows([b for _, b in plan.shared]).to(device)
+    del dictionary, targets
+    used, idx = idx.unique(return_inverse=True)  # read only the base rows of atoms OMP picked
+    shared_base_ids = torch.tensor([b for _, b in plan.shared], dtype=torch.long)
+    anchor_rows = base_rows.rows(shared_base_ids[used.cpu()]).to(device)
     rows = combine(coef, anchor_rows, idx).cpu()
     return rows, record, products
 
 
 def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> torch.Tensor:
-    copied = base_rows.rows([b for _, b in plan.copied])  # shared rows: bit-identical copies
-    out = torch.empty(plan.rows, base_rows.shape[1], dtype=copied.dtype)
+    out = torch.empty(plan.rows, base_rows.shape[1], dtype=base_rows.dtype)
     filled = torch.zeros(plan.rows, dtype=torch.bool)
-    for ids, rows in (([d for d, _ in plan.copied], copied), (plan.new, new_rows)):
-        out[ids] = rows.to(copied.dtype)
-        filled[ids] = True
+    copied = torch.tensor(plan.copied, dtype=torch.long).view(-1, 2)
+    base_rows.rows_into(out, copied[:, 1], copied[:, 0])  # shared rows: bit-identical copies
+    out[plan.new] = new_rows.to(out.dtype)
+    filled[copied[:, 0]] = filled[plan.new] = True
     if not filled.all():  # ids with no donor row get the base's mean row
-        out[~filled] = base_rows.mean().to(copied.dtype)
+        out[~filled] = base_rows.mean().to(out.dtype)
     return out
 
 
