@@ -96,11 +96,10 @@ def main() -> None:
         coef = torch.linalg.lstsq(basis, targets.unsqueeze(-1)).solution
         residual = targets - (basis @ coef).squeeze(-1)
 
-    screen = _Screen(atoms.float(), 256)
-    lengths = atoms.norm(dim=1)
-    picks = torch.cat(
-        [_omp_block(block, atoms.float(), lengths, args.k, screen)[0] for block in targets.float().split(256)]
-    )
+    atoms32 = atoms.float()  # what a transplant gives OMP
+    lengths = atoms32.double().norm(dim=1)
+    screen = _Screen(atoms32, lengths, 256)
+    picks = torch.cat([_omp_block(block, atoms32, lengths, args.k, screen)[0] for block in targets.float().split(256)])
     same = (picks == chosen).all(dim=1)
     print(
         f"\nThe screen's picks equal the float64 reference's (all {args.k}, in order) "

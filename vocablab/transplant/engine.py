@@ -268,8 +268,9 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         )
         needed = sorted({i for ids in token_ids for i in ids})
         return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record, ""
+    shared_donor_ids, shared_base_ids = torch.tensor(plan.shared, dtype=torch.long).view(-1, 2).T
     donor_matrix = donor_rows.pop(key)
-    dictionary = donor_matrix[[d for d, _ in plan.shared]].float().to(device)
+    dictionary = donor_matrix[shared_donor_ids].float().to(device)
     targets = donor_matrix[plan.new].float().to(device)
     del donor_matrix  # 113 MB for SmolLM2 in float32, free during OMP (unless the head pass still needs it)
     broken = int((~torch.isfinite(dictionary).all(dim=1)).sum() + (~torch.isfinite(targets).all(dim=1)).sum())
@@ -286,13 +287,11 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         screen = screen_pays(dictionary)
         products = "bfloat16 screen" if screen else "float32"
         idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})", screen=screen)
-    shared_donor_ids = torch.tensor([d for d, _ in plan.shared], dtype=torch.long)
     record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
     record[f"{key}.coefficients"] = coef.cpu()
     record[f"{key}.error"] = reconstruction_error(targets, dictionary, idx, coef).cpu()
     del dictionary, targets
     used, idx = idx.unique(return_inverse=True)  # read only the base rows of atoms OMP picked
-    shared_base_ids = torch.tensor([b for _, b in plan.shared], dtype=torch.long)
     anchor_rows = base_rows.rows(shared_base_ids[used.cpu()]).to(device)
     rows = combine(coef, anchor_rows, idx).cpu()
     return rows, record, products
@@ -301,10 +300,10 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
 def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> torch.Tensor:
     out = torch.empty(plan.rows, base_rows.shape[1], dtype=base_rows.dtype)
     filled = torch.zeros(plan.rows, dtype=torch.bool)
-    copied = torch.tensor(plan.copied, dtype=torch.long).view(-1, 2)
-    base_rows.rows_into(out, copied[:, 1], copied[:, 0])  # shared rows: bit-identical copies
+    donor_ids, base_ids = torch.tensor(plan.copied, dtype=torch.long).view(-1, 2).T
+    base_rows.rows_into(out, base_ids, donor_ids)  # shared rows: bit-identical copies
     out[plan.new] = new_rows.to(out.dtype)
-    filled[copied[:, 0]] = filled[plan.new] = True
+    filled[donor_ids] = filled[plan.new] = True
     if not filled.all():  # ids with no donor row get the base's mean row
         out[~filled] = base_rows.mean().to(out.dtype)
     return out

@@ -61,8 +61,8 @@ def batch_omp(
     if screen is None:
         screen = screen_pays(atoms)
     chunk = chunk or (2048 if atoms.is_cuda else 256)
-    screener = _Screen(atoms, chunk) if screen else None
     lengths = torch.cat([part.double().norm(dim=1) for part in atoms.split(8192)])
+    screener = _Screen(atoms, lengths, chunk) if screen else None
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
     with bar(targets.shape[0], desc, unit="token") as done:
@@ -133,10 +133,10 @@ class _Screen:
     group = 64  # atoms per group
     max_groups = 32  # a row keeping more groups than this is scored in full
 
-    def __init__(self, atoms: torch.Tensor, block: int) -> None:
+    def __init__(self, atoms: torch.Tensor, norm: torch.Tensor, block: int) -> None:
+        """``norm``: the atoms' norms in float64; ``block``: the most targets a pick is given."""
         n, d = atoms.shape
         self.atoms = atoms
-        norm = torch.cat([part.double().norm(dim=1) for part in atoms.split(8192)])
         self.order = norm.argsort(descending=True)
         self.position = torch.empty_like(self.order)
         self.position[self.order] = torch.arange(n, device=atoms.device)
