@@ -107,6 +107,17 @@ def test_number_boxes_empty_or_out_of_range_get_messages_that_name_them(app):
     assert "the temperature must be a positive number" in alignment(0, 0.05)
     assert "'Sinkhorn regularization' is empty" in alignment(1.0, None)
     assert "the Sinkhorn regularization must be a positive number" in alignment(1.0, -1)
+    assert "the Sinkhorn regularization must be at least 0.001" in alignment(1.0, 1e-9)  # NaN plans before
+
+
+def test_a_bad_model_while_typing_numbers_is_said_under_the_highlight_not_in_a_toast(app):
+    client, _ = app
+    marked, note = client.predict("no-such-org/x", GEMMA, "price 12345", api_name="/highlight_view")
+    assert note.startswith("⚠️") and "no-such-org/x" in note, note
+    assert not marked
+    # SmolLM2 splits 12345 digit by digit, Llama 3 into 123|45
+    marked, note = client.predict(SMOLLM, "llama3", "price 12345", api_name="/highlight_view")
+    assert note == "1 number found; 1 split differently (highlighted)."
 
 
 def test_a_full_disk_during_a_transplant_keeps_nothing_half_written(app):

@@ -92,6 +92,15 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
     screenshot(page, tmp_path, "tokenizers.png")
 
 
+def test_text_cut_at_the_box_limit_is_said_to_be_cut(page):
+    # the browser cuts pasted text at 20,000 UTF-16 units: 10,000 emoji, not 20,000 characters
+    page.locator("#tok-text textarea").fill("🙂" * 12_000)
+    assert page.locator("#tok-text textarea").input_value() == "🙂" * 10_000
+    page.locator("#tok-run").click()
+    expect(page.locator("#tok-html .vl-col").first).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("pasted text beyond it was cut")).to_be_visible(timeout=60_000)
+
+
 def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     page.locator("#tok-run").click()
     page.locator("#tok-html .vl-col").nth(1).wait_for(timeout=120_000)
@@ -160,6 +169,9 @@ def test_transplant_view_shows_anchors_and_map(page, tmp_path):
     search.press("Enter")  # no match: said so, and the token shown stays
     expect(page.locator("#transplant-token")).to_contain_text("no new token contains 'zzzzqqq'", timeout=60_000)
     expect(page.locator("#transplant-anchors")).to_contain_text("Anchors of")
+    search.fill("")
+    search.press("Enter")  # every new token again, and the no-match line goes
+    expect(page.locator("#transplant-token")).not_to_contain_text("no new token contains", timeout=60_000)
     page.get_by_text("Before and after").click()
     pick(page, "transplant-base", "smollm2-135m")  # the box changes; the comparison keeps the run's own base
     page.locator("#transplant-compare").click()
@@ -197,6 +209,13 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     slider = page.locator("#gen-step input[type='range']")
     expect(slider).to_have_attribute("max", str(max(steps - 1, 1)), timeout=60_000)
     number = page.locator("#gen-step input[type='number']")  # a step typed in the slider's box is drawn
+    number.fill("2")
+    number.press("Enter")
+    expect(chart).to_contain_text("step 2: chosen", timeout=60_000)
+    number.fill("999")  # past the last step: clamped to it (it was an error in place of slider and chart)
+    number.press("Enter")
+    expect(chart).to_contain_text(f"step {max(steps - 1, 1)}: chosen", timeout=60_000)
+    expect(page.locator("#gen-step")).not_to_contain_text("Error")
     number.fill("2")
     number.press("Enter")
     expect(chart).to_contain_text("step 2: chosen", timeout=60_000)

@@ -630,7 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     align.add_argument("--temperature", type=float, default=1.0)
     align.add_argument(
-        "--reg", type=float, default=options.SINKHORN_REG, help="Sinkhorn entropic regularization (default 0.05)"
+        "--reg",
+        type=float,
+        default=options.SINKHORN_REG,
+        help="Sinkhorn entropic regularization, at least 0.001 (default 0.05)",
     )
     align.add_argument(
         "--transplant",

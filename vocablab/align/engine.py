@@ -25,7 +25,15 @@ from vocablab.align.transport import embedding_costs, sinkhorn_plan, token_costs
 from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
-from vocablab.options import ALIGNMENTS, COSTS, MAX_ALIGN_BYTES, MAX_ALIGN_TOP_K, Alignment, CostKind
+from vocablab.options import (
+    ALIGNMENTS,
+    COSTS,
+    MAX_ALIGN_BYTES,
+    MAX_ALIGN_TOP_K,
+    MIN_SINKHORN_REG,
+    Alignment,
+    CostKind,
+)
 from vocablab.progress import bar, note
 from vocablab.sources import Source, causal_lms, load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
@@ -186,6 +194,11 @@ def align_text(
         raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
     if not 0 < reg < math.inf:
         raise VocabLabError("the Sinkhorn regularization must be a positive number")
+    if reg < MIN_SINKHORN_REG:
+        raise VocabLabError(
+            f"the Sinkhorn regularization must be at least {MIN_SINKHORN_REG:g}: below it the solver's plans "
+            "are not accurate (each position also shows the exact optimal cost, the limit as it shrinks)"
+        )
     check_options(text, top_k, temperature)
     if transplant and cost != "embedding":
         raise VocabLabError(

@@ -78,6 +78,9 @@ def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) ->
     a = np.maximum(np.asarray(a, dtype=np.float64) / np.sum(a), MIN_MASS)
     b = np.maximum(np.asarray(b, dtype=np.float64) / np.sum(b), MIN_MASS)
     a, b = a / a.sum(), b / b.sum()
-    return ot.sinkhorn(
+    plan = ot.sinkhorn(
         a, b, np.asarray(cost, dtype=np.float64), reg, method="sinkhorn_stabilized", numItermax=20_000, stopThr=1e-9
     )
+    if not np.isfinite(plan).all():  # the scalings overflowed: reg too small for these costs
+        raise ValueError(f"the Sinkhorn solver failed at regularization {reg:g}; use a larger one")
+    return plan

@@ -154,6 +154,12 @@ def _inspected(results: dict[str, Generation], run: str, step) -> tuple[go.Figur
     return inspector_chart(results[run], step), gr.Slider(maximum=max(last, 1), value=step)
 
 
+CLAMP_STEP = """(results, which, step) => {
+    const end = Number(document.querySelector("#gen-step input[type=range]")?.max ?? step);
+    return [results, which, Math.max(0, Math.min(step, end))];
+}"""
+
+
 def build(pickers) -> dict[str, gr.Component]:
     """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers;
     returns the fields a link carries."""
@@ -219,5 +225,7 @@ def build(pickers) -> dict[str, gr.Component]:
     stop.click(None, cancels=[ran])  # the run ends at its next step (vocablab.ui.common.visitor_gone)
     which.change(inspect, [results, which, step], [chart, step])
     # typed in its box, moved by the arrow keys or dragged (only the latest value is drawn)
-    step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last")
+    # a step typed past the slider's end is clamped to it here: Gradio would refuse it with an error in place
+    # of the slider and the chart
+    step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last", js=CLAMP_STEP)
     return {"text": prompt}

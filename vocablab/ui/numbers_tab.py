@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 import pandas as pd
 
+from vocablab.errors import VocabLabError
 from vocablab.examples import example_text
 from vocablab.numbers import NumberComparison, NumberSpan, compare_numbers, highlight_numbers
 from vocablab.plots import number_mismatch_heatmap, tokens_per_number_chart
 from vocablab.sources import load_vocabulary
-from vocablab.ui.common import MAX_TEXT_CHARS, report_failures, user_errors
+from vocablab.ui.common import MAX_TEXT_CHARS, hide_paths, report_failures, user_errors
 from vocablab.vocab import display_token
 
 INTRO = """Tokenizers split digit runs in different ways: one digit per token, groups of up to three
@@ -99,8 +102,13 @@ def _marked(a, b, text: str) -> tuple[list, str]:
 
 @user_errors
 def highlight_view(spec_a: str, spec_b: str, text: str, request: gr.Request):
-    """Mark the numbers of ``text`` that A and B split differently."""
-    return _marked(load_vocabulary(spec_a), load_vocabulary(spec_b), text)
+    """Mark the numbers of ``text`` that A and B split differently. It runs at every key typed, so a
+    model that cannot be loaded is said once, in the note under the highlight, not in a toast per key."""
+    try:
+        a, b = load_vocabulary(spec_a), load_vocabulary(spec_b)
+    except VocabLabError as exc:
+        return [], f"⚠️ {html.escape(hide_paths(str(exc)), quote=False)}"
+    return _marked(a, b, text)
 
 
 def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:

@@ -78,10 +78,16 @@ def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progr
         "(marked with a red bar)."
         + (
             f" The text is at the box's limit of {MAX_TEXT_CHARS:,} characters: pasted text beyond it was cut."
-            if len(text) >= MAX_TEXT_CHARS
+            if utf16_length(text) >= MAX_TEXT_CHARS
             else ""
         ),
     )
+
+
+def utf16_length(text: str) -> int:
+    """The length a browser gives a text box's value, and cuts it to: UTF-16 code units, so a character
+    outside the Basic Multilingual Plane (an emoji, a rare CJK character) counts twice."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 @user_errors
@@ -120,7 +126,7 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         label="Text",
         max_length=MAX_TEXT_CHARS,
         elem_id="tok-text",
-        info="up to 20,000 characters",
+        info="up to 20,000 characters; an emoji counts as two",
     )
     with gr.Row():
         upload = gr.UploadButton("Load a text file (UTF-8)", file_types=[".txt", ".md", ".csv", ".json"], size="sm")

@@ -127,7 +127,8 @@ def search_new_tokens(query, out):
     choices = TransplantReport.load(out).search(query or "")
     if not choices:  # the list and the token shown stay as they were
         return gr.update(info=f"no new token contains {query!r}")
-    return gr.update(choices=choices, value=choices[0][1], info=f"{len(choices):,} shown" if query else None)
+    # info "" clears an earlier "no new token" line (None would leave it)
+    return gr.update(choices=choices, value=choices[0][1], info=f"{len(choices):,} shown" if query else "")
 
 
 @user_errors
@@ -173,7 +174,8 @@ def before_after(out, text, prompt, request: gr.Request, progress=gr.Progress(tr
 def download(out, progress=gr.Progress(track_tqdm=True)):
     out = run_folder(out)
     progress(0.1, desc="writing the archive")
-    outputs.make_room(outputs.size_of(out), keep=out)  # the archive needs room; its model stays
+    # room for the archive and for Gradio's copy of it, which the download is served from; the model stays
+    outputs.make_room(2 * outputs.size_of(out), keep=out)
     return str(write_archive(out))
 
 
