@@ -96,3 +96,22 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     run.stdout.close()
     stderr = run.stderr.read().decode()
     assert run.wait() == 141 and stderr == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "smollm2-135m", "--no-heal"],
+        ["generate", "smollm2-135m", "--chat"],
+        ["ensemble", "smollm2-135m", "gemma3-270m", "--no-heal"],
+        ["before-after", "gemma3-270m", "smollm2-135m", "--text", "hi"],
+    ],
+)
+def test_a_prompt_cut_inside_a_character_and_not_healed_gets_a_message(command):
+    # the shell passes b"caf\xc3" (a cut "é"); healing conditions on its bytes, the other paths cannot
+    done = subprocess.run(
+        [sys.executable, "-m", "vocablab", *command, "--prompt", b"caf\xc3"], capture_output=True, timeout=600
+    )
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2, stderr
+    assert "--prompt is not valid UTF-8 (at character 3)" in stderr and "Traceback" not in stderr
