@@ -134,14 +134,13 @@ def test_sinkhorn_plan_has_the_top_k_marginals(seed):
 def test_sinkhorn_approaches_the_exact_plan_as_regularization_shrinks(seed):
     a, b, cost = random_case(seed)
     exact = ot.emd2(a, b, cost)
-    regs = (0.3, 0.1, 0.03, 0.01, 0.003, MIN_SINKHORN_REG)
+    regs = (0.3, 0.1, 0.03, 0.01, MIN_SINKHORN_REG, 0.003)  # the library solves below the app's floor
     gaps = [float((sinkhorn_plan(a, b, cost, reg) * cost).sum()) - exact for reg in regs]
     assert all(gap >= -1e-7 for gap in gaps)  # never below the optimum
     assert gaps == sorted(gaps, reverse=True)
     assert gaps[-1] < 1e-3
 
 
-@pytest.mark.filterwarnings("ignore")  # POT's overflow warnings on the way to the NaN plan
 def test_sinkhorn_refuses_a_regularization_it_cannot_solve_instead_of_a_nan_plan():
     a, b, cost = random_case(0)
     with pytest.raises(ValueError, match="use a larger one"):

@@ -107,7 +107,7 @@ def test_number_boxes_empty_or_out_of_range_get_messages_that_name_them(app):
     assert "the temperature must be a positive number" in alignment(0, 0.05)
     assert "'Sinkhorn regularization' is empty" in alignment(1.0, None)
     assert "the Sinkhorn regularization must be a positive number" in alignment(1.0, -1)
-    assert "the Sinkhorn regularization must be at least 0.001" in alignment(1.0, 1e-9)  # NaN plans before
+    assert "the Sinkhorn regularization must be at least 0.005" in alignment(1.0, 1e-9)  # NaN plans before
 
 
 def test_a_bad_model_while_typing_numbers_is_said_under_the_highlight_not_in_a_toast(app):

@@ -115,3 +115,10 @@ def test_a_prompt_cut_inside_a_character_and_not_healed_gets_a_message(command):
     stderr = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 2, stderr
     assert "--prompt is not valid UTF-8 (at character 3)" in stderr and "Traceback" not in stderr
+
+
+def test_align_refuses_a_regularization_its_solver_cannot_converge_at():
+    # --reg 0.001 on real models gave plans of NaN and exit status 0 (a new user's report)
+    done = vocablab("align", "gemma3-270m", "smollm2-135m", "--text", "The committee approved homes.", "--reg", "0.001")
+    assert done.returncode == 2, done.stderr
+    assert "the Sinkhorn regularization must be at least 0.005" in done.stderr and "Traceback" not in done.stderr

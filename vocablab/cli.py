@@ -647,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reg",
         type=float,
         default=options.SINKHORN_REG,
-        help="Sinkhorn entropic regularization, at least 0.001 (default 0.05)",
+        help="Sinkhorn entropic regularization, at least 0.005 (default 0.05)",
     )
     align.add_argument(
         "--transplant",

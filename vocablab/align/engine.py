@@ -256,7 +256,10 @@ def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vo
     matrix = _cost_matrix(result.cost_kind, top_a, top_b, vocab_a, vocab_b, mapping)
     mass_a = np.array([t.prob for t in top_a]) / sum(t.prob for t in top_a)
     mass_b = np.array([t.prob for t in top_b]) / sum(t.prob for t in top_b)
-    plan = sinkhorn_plan(mass_a, mass_b, matrix, result.reg)
+    try:
+        plan = sinkhorn_plan(mass_a, mass_b, matrix, result.reg)
+    except ValueError as exc:
+        raise VocabLabError(f"position {pair.index_a} of {vocab_a.name}: {exc}") from None
     order = np.argsort(plan, axis=None)[::-1][:N_FLOWS]
     flows = [
         Flow(top_a[r].token, top_b[c].token, float(plan[r, c]), float(matrix[r, c]))

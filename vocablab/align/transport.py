@@ -10,6 +10,7 @@ Special tokens have no bytes: two specials of the same name cost 0, anything els
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -78,9 +79,15 @@ def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) ->
     a = np.maximum(np.asarray(a, dtype=np.float64) / np.sum(a), MIN_MASS)
     b = np.maximum(np.asarray(b, dtype=np.float64) / np.sum(b), MIN_MASS)
     a, b = a / a.sum(), b / b.sum()
-    plan = ot.sinkhorn(
-        a, b, np.asarray(cost, dtype=np.float64), reg, method="sinkhorn_stabilized", numItermax=20_000, stopThr=1e-9
-    )
-    if not np.isfinite(plan).all():  # the scalings overflowed: reg too small for these costs
-        raise ValueError(f"the Sinkhorn solver failed at regularization {reg:g}; use a larger one")
-    return plan
+    cost = np.asarray(cost, dtype=np.float64)
+    for method in ("sinkhorn_stabilized", "sinkhorn_log"):  # the log-domain one is slower but never overflows
+        with warnings.catch_warnings():  # a plan that failed is said below, in one message
+            warnings.simplefilter("ignore")
+            plan = ot.sinkhorn(a, b, cost, reg, method=method, numItermax=20_000, stopThr=1e-9)
+        if np.isfinite(plan).all() and _has_marginals(plan, a, b):
+            return plan
+    raise ValueError(f"the Sinkhorn solver did not converge at regularization {reg:g}; use a larger one")
+
+
+def _has_marginals(plan: np.ndarray, a: np.ndarray, b: np.ndarray, tolerance: float = 1e-6) -> bool:
+    return bool(np.abs(plan.sum(axis=1) - a).max() <= tolerance and np.abs(plan.sum(axis=0) - b).max() <= tolerance)
