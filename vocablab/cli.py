@@ -207,20 +207,6 @@ def _decoding(args: argparse.Namespace):
     )
 
 
-def _prompt(args: argparse.Namespace) -> str:
-    """--prompt as given. Bytes that are not UTF-8 (a character cut by the shell) are conditioned on as
-    bytes by prompt healing; a prompt that is not healed (--no-heal, --chat, before-after) must be UTF-8."""
-    try:
-        args.prompt.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        if getattr(args, "no_heal", True) or getattr(args, "chat", False):
-            raise VocabLabError(
-                f"--prompt is not valid UTF-8 (at character {exc.start}); give it as UTF-8 "
-                "(only a healed prompt may end in a cut character)"
-            ) from None
-    return args.prompt
-
-
 def _shown(args: argparse.Namespace, data: bytes) -> str:
     """What a generation prints: with --chat, the reply alone (the prompt went into a chat turn, so
     prompt and reply do not join up as one text); otherwise the prompt and its continuation, joined
@@ -255,7 +241,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     result = generate_reduced(
         args.model,
-        _prompt(args),
+        args.prompt,
         subvocab=args.subvocab,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
@@ -269,7 +255,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
 
     result = generate_ensemble(
         args.models,
-        _prompt(args),
+        args.prompt,
         space=args.space,
         weights=args.weights,
         device=args.device,
@@ -285,7 +271,7 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
     results = generate_side_by_side(
         args.models[0],
         args.models[1],
-        _prompt(args),
+        args.prompt,
         subvocab=args.subvocab,
         decoding=_decoding(args),
         weight_a=args.weight_a,
@@ -310,7 +296,7 @@ def cmd_before_after(args: argparse.Namespace) -> None:
 
     text = _text(args)
     result = compare_before_after(
-        args.base, args.transplanted, text, _prompt(args), device=args.device, trust_remote_code=args.trust_remote_code
+        args.base, args.transplanted, text, args.prompt, device=args.device, trust_remote_code=args.trust_remote_code
     )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))

@@ -150,7 +150,17 @@ class Vocabulary:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` without BOS/EOS (special tokens typed in the text still match)."""
-        return self.backend.encode(text, add_special_tokens=False).ids
+        try:
+            return self.backend.encode(text, add_special_tokens=False).ids
+        except TypeError:  # lone surrogates: bytes that were not UTF-8 (a command line's surrogateescape)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise VocabLabError(
+                    f"the text is not valid UTF-8 (at character {exc.start}); give it as UTF-8 "
+                    "(a generation prompt may end in a cut character only when it is healed)"
+                ) from None
+            raise
 
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode(ids, skip_special_tokens=False)
