@@ -197,7 +197,7 @@ def align_text(
     if reg < MIN_SINKHORN_REG:
         raise VocabLabError(
             f"the Sinkhorn regularization must be at least {MIN_SINKHORN_REG:g}: below it the solver's plans "
-            "are not accurate (each position also shows the exact optimal cost, the limit as it shrinks)"
+            "do not converge (each position also shows the exact optimal cost, the limit as it shrinks)"
         )
     check_options(text, top_k, temperature)
     if transplant and cost != "embedding":
