@@ -57,7 +57,7 @@ class TokenizerPreset:
     title: str
     npm_package: str
     sha256: str  # of the npm tarball
-    digits: str  # what the family is documented to do, for the README; the app detects it
+    digits: str  # what the family is documented to do, for the docs; the app detects it
 
 
 def _manifest() -> dict:
