@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 from vocablab.presets import DEFAULT_MODELS, is_cached
-from vocablab.ui.serve import serve_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/app_server.py
+from tests.app_server import serve_app  # noqa: E402
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "vocablab"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -24,7 +25,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from vocablab.presets import DEFAULT_MODELS
-from vocablab.ui.serve import serve_app, visitor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/app_server.py
+from tests.app_server import serve_app, visitor  # noqa: E402
 
 TEXT = (
     "On 2024-03-15 the committee approved a budget of $1,234,567.89, up 12.5% from last year. "

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from vocablab.ui.serve import answers_200, free_port, stop_group
+from .app_server import answers_200, free_port, stop_group
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "vocablab tests",

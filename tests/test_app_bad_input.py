@@ -11,8 +11,8 @@ import pytest
 
 from vocablab.options import MAX_TEXT_CHARS
 from vocablab.presets import DEFAULT_MODELS
-from vocablab.ui.serve import serve_app, visitor
 
+from .app_server import serve_app, visitor
 from .conftest import tiny_llama
 
 pytestmark = pytest.mark.slow

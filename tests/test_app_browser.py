@@ -10,8 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from vocablab.ui.serve import serve_app
-
+from .app_server import serve_app
 from .conftest import chromium_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

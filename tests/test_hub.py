@@ -19,8 +19,8 @@ from playwright.sync_api import expect
 
 from vocablab.presets import preset_dir
 from vocablab.sources import TOKENIZER_FILES, load_vocabulary
-from vocablab.ui.serve import serve_app, visitor
 
+from .app_server import serve_app, visitor
 from .conftest import chromium_page, tiny_llama
 from .hub_server import hub_repo, serve_hub
 

@@ -3,9 +3,14 @@ packages, and the files the app ships beside the code are there."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from vocablab.examples import EXAMPLES, example_text
 from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TEXT_PRESETS, TOKENIZER_PRESETS
@@ -45,3 +50,32 @@ def test_preset_manifest_pins_versions_and_hashes():
     for preset in TOKENIZER_PRESETS.values():
         assert re.search(r"@\d+\.\d+\.\d+$", preset.npm_package), preset.name
     assert set(DEFAULT_MODELS) <= set(MODEL_PRESETS)
+
+
+@pytest.mark.slow
+def test_a_built_wheel_lists_the_presets(tmp_path):
+    """A non-editable install carries the preset manifest and the example texts: build the wheel,
+    install it alone in a new virtual environment and list the presets from outside the repository.
+    (Listing needs only the standard library, so the wheel is installed without its dependencies.)"""
+    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(wheels)], check=True)
+    (wheel,) = wheels.glob("vocablab-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "-q", "install", "--no-deps", str(wheel)], check=True)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    listed = subprocess.run(
+        [python, "-m", "vocablab", "presets"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    for name in [*MODEL_PRESETS, *TOKENIZER_PRESETS]:
+        assert name in listed, name
+    where = subprocess.run(
+        [python, "-c", "import vocablab.examples as e; print(e.__file__); print(e.example_text('numbers'))"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert where.startswith(str(venv)) and example_text("numbers") in where

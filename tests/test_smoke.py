@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from vocablab.presets import DEFAULT_MODELS
-from vocablab.ui.serve import serve_app, visitor
+
+from .app_server import serve_app, visitor
 
 pytestmark = pytest.mark.slow
 

@@ -1,8 +1,8 @@
-"""The example texts the views open with, shipped in assets/examples/."""
+"""The example texts the views open with, shipped in vocablab/data/examples/."""
 
 from __future__ import annotations
 
-from vocablab.presets import ASSETS
+from vocablab.presets import DATA
 
 EXAMPLES = {
     "numbers": "number-heavy text",
@@ -14,4 +14,4 @@ EXAMPLES = {
 
 def example_text(name: str) -> str:
     """The text of one example, e.g. ``example_text("numbers")``."""
-    return (ASSETS / "examples" / f"{name}.txt").read_text(encoding="utf-8")
+    return (DATA / "examples" / f"{name}.txt").read_text(encoding="utf-8")

