@@ -98,9 +98,15 @@ class Ensemble:
         return {**dict(zip(self.names, members, strict=True)), "ensemble": mixed}
 
     def advance(self, symbol: int) -> float:
+        """Emit ``symbol`` in every member. A member whose pruned cover gives it no mass (another
+        member picked it) recovers it first (:meth:`ReducedModel.ready`); all recover before any
+        moves on, so no member is left a step ahead. Returns the mixture's log-probability of it."""
         log_p = self.distribution()[symbol].item()
-        for member, index in zip(self.members, self.shared.member_index, strict=True):
-            member.advance(int(index[symbol]))
+        own = [int(index[symbol]) for index in self.shared.member_index]
+        for member, s in zip(self.members, own, strict=True):
+            member.ready(s)
+        for member, s in zip(self.members, own, strict=True):
+            member.advance(s)
         return log_p
 
 
