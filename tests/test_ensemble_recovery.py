@@ -8,6 +8,7 @@ with SmolLM2, reproduce the byte ensembles that stopped mid-generation (issue 32
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
 import torch
@@ -194,3 +195,55 @@ def sample_with_recovery(seed: int) -> int:
             assert log_p[m] + member.log_kept == pytest.approx(log_mass, rel=1e-9)
             assert member.log_kept <= 1e-12
     return recoveries
+
+
+FAMILIES = ["llama3", "gpt2", "deepseek-v3"]  # the byte ensembles with SmolLM2 that stopped mid-run (issue 32)
+
+
+@pytest.fixture(scope="module")
+def tiny_family_models(tmp_path_factory):
+    """Tiny random Llamas (2 layers, hidden size 32, one row per tokenizer id) carrying each real
+    preset tokenizer, saved as a user would, and SmolLM2-135M, loaded once."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from vocablab.sources import load_causal_lm, load_vocabulary, resolve
+
+    folders = {}
+    for preset in FAMILIES:
+        folder = tmp_path_factory.mktemp(preset)
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(resolve(preset).path / name, folder / name)
+        torch.manual_seed(0)
+        config = LlamaConfig(
+            vocab_size=len(load_vocabulary(preset)),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=256,
+        )
+        LlamaForCausalLM(config).save_pretrained(folder)
+        folders[preset] = str(folder)
+    return folders, load_causal_lm("smollm2-135m")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("greedy", [True, False], ids=["greedy", "sampled"])
+@pytest.mark.parametrize("preset", FAMILIES)
+def test_byte_ensembles_of_real_tokenizers_never_stop_mid_run(tiny_family_models, preset, greedy):
+    """The issue's command: before recovery, each of these six runs ended with "the pruned cover
+    cannot emit ... here" within 12 bytes."""
+    from vocablab.reduce.generate import generate_ensemble
+
+    folders, smollm2 = tiny_family_models
+    result = generate_ensemble(
+        [folders[preset], "smollm2-135m"],
+        "The capital of France is",
+        space="bytes",
+        max_new_bytes=12,
+        greedy=greedy,
+        models=[None, smollm2],
+    )
+    assert result.ended_by == "eos" or (result.ended_by == "budget" and len(result.data) >= 12)
+    assert result.pruned_bits >= 0
