@@ -197,7 +197,9 @@ def sample_with_recovery(seed: int) -> int:
     return recoveries
 
 
-FAMILIES = ["llama3", "gpt2", "deepseek-v3"]  # the byte ensembles with SmolLM2 that stopped mid-run (issue 32)
+# the byte ensembles with SmolLM2 that stopped mid-run (issue 32), and a random initialization with
+# which each one did, greedy and sampled, before recovery
+FAMILIES = {"llama3": 0, "gpt2": 2, "deepseek-v3": 1}
 
 
 @pytest.fixture(scope="module")
@@ -209,11 +211,11 @@ def tiny_family_models(tmp_path_factory):
     from vocablab.sources import load_causal_lm, load_vocabulary, resolve
 
     folders = {}
-    for preset in FAMILIES:
+    for preset, seed in FAMILIES.items():
         folder = tmp_path_factory.mktemp(preset)
         for name in ("tokenizer.json", "tokenizer_config.json"):
             shutil.copy(resolve(preset).path / name, folder / name)
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         config = LlamaConfig(
             vocab_size=len(load_vocabulary(preset)),
             hidden_size=32,
@@ -230,7 +232,7 @@ def tiny_family_models(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("greedy", [True, False], ids=["greedy", "sampled"])
-@pytest.mark.parametrize("preset", FAMILIES)
+@pytest.mark.parametrize("preset", list(FAMILIES))
 def test_byte_ensembles_of_real_tokenizers_never_stop_mid_run(tiny_family_models, preset, greedy):
     """The issue's command: before recovery, each of these six runs ended with "the pruned cover
     cannot emit ... here" within 12 bytes."""
