@@ -82,25 +82,42 @@ class Ensemble:
         return any(m.ended for m in self.members)
 
     def member_distributions(self) -> list[torch.Tensor]:
-        """Each member's reduced distribution over the shared symbols (log, renormalized)."""
+        """Each member's reduced distribution over the shared symbols (log, renormalized). A member
+        whose cover gives no shared symbol any mass here gets a row of -inf (it sits out the mixture)."""
         out = []
         for member, index in zip(self.members, self.shared.member_index, strict=True):
             restricted = member.distribution()[index]
-            out.append(restricted - torch.logsumexp(restricted, 0))
+            total = torch.logsumexp(restricted, 0)
+            out.append(restricted - total if total > -math.inf else restricted)
         return out
 
     def distribution(self) -> torch.Tensor:
-        return torch.logsumexp(torch.stack(self.member_distributions()) + self.log_weights, 0)
+        return self._mix(self.member_distributions())
 
     def views(self) -> dict[str, torch.Tensor]:
         members = self.member_distributions()
-        mixed = torch.logsumexp(torch.stack(members) + self.log_weights, 0)
-        return {**dict(zip(self.names, members, strict=True)), "ensemble": mixed}
+        return {**dict(zip(self.names, members, strict=True)), "ensemble": self._mix(members)}
+
+    def _mix(self, members: list[torch.Tensor]) -> torch.Tensor:
+        """The weighted mixture, over the members that can emit a shared symbol (weights renormalized
+        among them); the others recover the symbol picked when they advance."""
+        able = torch.tensor([bool(d.max() > -math.inf) for d in members]).unsqueeze(1)
+        log_weights = self.log_weights.masked_fill(~able, -math.inf)
+        if log_weights.max() == -math.inf:
+            raise VocabLabError("no model of the ensemble can emit a symbol the others share here")
+        stacked = torch.stack(members).masked_fill(~able, 0.0)  # rows left out carry weight 0
+        return torch.logsumexp(stacked + log_weights - log_weights.logsumexp(0), 0)
 
     def advance(self, symbol: int) -> float:
+        """Emit ``symbol`` in every member. A member whose pruned cover gives it no mass (another
+        member picked it) recovers it first (:meth:`ReducedModel.ready`); all recover before any
+        moves on, so no member is left a step ahead. Returns the mixture's log-probability of it."""
         log_p = self.distribution()[symbol].item()
-        for member, index in zip(self.members, self.shared.member_index, strict=True):
-            member.advance(int(index[symbol]))
+        own = [int(index[symbol]) for index in self.shared.member_index]
+        for member, s in zip(self.members, own, strict=True):
+            member.ready(s)
+        for member, s in zip(self.members, own, strict=True):
+            member.advance(s)
         return log_p
 
 

@@ -33,6 +33,7 @@ from vocablab.reduce.subvocab import SubVocabulary
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
 LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
 COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (README, "Pruning")
+RESERVE = 4  # closing entries pruning drops that are kept apart, without a forward pass, for recovery
 
 
 def check_pruning(beam: int | None, min_weight: float) -> None:
@@ -107,7 +108,8 @@ class ReducedModel:
         self.forward_passes = 1  # tokens run through the model
         self.batches = 1  # calls to the model: a batch of passes counts once
         self.log_kept = 0.0  # log of the cover mass kept by pruning (0 when nothing was pruned)
-        self._reserve: tuple | None = None  # the heaviest closing entry when pruning dropped them all
+        self._aside: list[tuple] = []  # closing entries pruning dropped, for recovery (:meth:`_set_aside`)
+        self._since: list[int] = []  # the symbols emitted since they were set aside
         self.ended = False
         self._distribution: torch.Tensor | None = None
         self._ahead: dict[tuple[int, int], tuple[object, object]] = {}  # (id(state), token) -> (state, next state)
@@ -139,10 +141,10 @@ class ReducedModel:
         return self._distribution
 
     def ready(self, symbol: int) -> torch.Tensor:
-        """:meth:`distribution`, after bringing back the closing entry pruning dropped last if
-        without it ``symbol`` could not be emitted (scoring a given text can meet this)."""
-        if self._reserve is not None and self.distribution()[symbol].item() == -math.inf:
-            self._restore()
+        """:meth:`distribution`, after recovering ``symbol`` if the pruned cover gives it no mass
+        (another ensemble member picked it, or a scored text holds it): :meth:`_recover`."""
+        if self.distribution()[symbol].item() == -math.inf:
+            self._recover(symbol)
         return self.distribution()
 
     def views(self) -> dict[str, torch.Tensor]:
@@ -158,10 +160,39 @@ class ReducedModel:
         return masses.log() - masses.sum().log()
 
     def advance(self, symbol: int) -> float:
-        """Emit ``symbol``; returns its log-probability under the reduced model."""
+        """Emit ``symbol``; returns its log-probability under the reduced model (after any recovery)."""
         log_p = self.ready(symbol)[symbol].item()
-        self._distribution, self._reserve = None, None
-        groups: list[OpenGroup] = []
+        self._distribution = None
+        groups, to_close = self._match(self.closed, self.groups, symbol, self.keep_closing)
+        if symbol == self.sub.eos_symbol:
+            self.ended = True
+            return log_p
+        open_mass = [g.logw.logsumexp(0).item() for g in groups]
+        before = math.fsum(math.exp(w) for w in [*open_mass, *[c[0] for c in to_close]])
+        kept = self._prune(groups, to_close)
+        aside = self._dropped(symbol, to_close, kept)  # reads the closed entries before they are replaced
+        closing = max((c[0] for c in kept), default=-math.inf)
+        states = self._extend([(s, t) for _, s, _, t in kept], groups, closing)
+        self.closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(kept, states, strict=True)]
+        self.groups = groups
+        held = len({id(e.state) for e in self.closed} | {id(g.state) for g in groups})
+        if held > MAX_STATES:
+            raise CoverLimit(
+                f"the cover holds {held:,} model states, past the limit of {MAX_STATES:,}: with nothing pruned it "
+                "grows exponentially here; keep K next tokens per entry (leave exact mode) or ask for fewer bytes"
+            )
+        total = math.log(math.fsum(math.exp(w) for w in [*open_mass, *[e.logw for e in self.closed]]))
+        self.log_kept += total - math.log(before)
+        self._normalize(total)
+        self._set_aside(symbol, aside, bool(kept), total)
+        return log_p
+
+    def _match(
+        self, closed: list[Closed], groups: list[OpenGroup], symbol: int, keep_closing: bool
+    ) -> tuple[list[OpenGroup], list[tuple[float, object, tuple[int, ...], int]]]:
+        """The entries that go on after ``symbol``: open groups (weights not renormalized), and the
+        entries it closes as (weight, parent state, tokens, last token), each to run a forward pass."""
+        out: list[OpenGroup] = []
         to_close: list[tuple[float, object, tuple[int, ...], int]] = []
 
         def split(logw, state, tokens, ids, emitted, pending=None):
@@ -172,48 +203,30 @@ class ReducedModel:
             )
             if not done.all():
                 rest = None if pending is None else pending[~done]
-                groups.append(OpenGroup(logw[~done], state, tokens, ids[~done], emitted, rest))
+                out.append(OpenGroup(logw[~done], state, tokens, ids[~done], emitted, rest))
 
-        for g in self.groups:
+        for g in groups:
             match = self._pieces(g) == symbol
             if match.any():
                 pending = None if g.pending is None else g.pending[match]
                 split(g.logw[match], g.state, g.tokens, g.ids[match], g.emitted + 1, pending)
-        for e in self.closed:
-            ids, logprobs = self._children(e, symbol)
+        for e in closed:
+            ids, logprobs = self._children(e, symbol, keep_closing)
             if len(ids):
                 split(logprobs + e.logw, e.state, e.tokens, ids, 1)
-        if not groups and not to_close:
-            raise VocabLabError(
-                f"the pruned cover cannot emit {self.sub.symbols[symbol]} here; use a larger K or exact mode"
-            )
-        if symbol == self.sub.eos_symbol:
-            self.ended = True
-            return log_p
-        open_mass = [g.logw.logsumexp(0).item() for g in groups]
-        before = math.fsum(math.exp(w) for w in [*open_mass, *[c[0] for c in to_close]])
-        kept = self._prune(groups, to_close)
-        reserve = max(to_close, key=lambda c: c[0]) if to_close and not kept else None
-        to_close = kept
-        closing = max((c[0] for c in to_close), default=-math.inf)
-        states = self._extend([(s, t) for _, s, _, t in to_close], groups, closing)
-        self.closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(to_close, states, strict=True)]
-        self.groups = groups
-        held = len({id(e.state) for e in self.closed} | {id(g.state) for g in groups})
-        if held > MAX_STATES:
-            raise CoverLimit(
-                f"the cover holds {held:,} model states, past the limit of {MAX_STATES:,}: with nothing pruned it "
-                "grows exponentially here; keep K next tokens per entry (leave exact mode) or ask for fewer bytes"
-            )
-        total = math.log(math.fsum(math.exp(w) for w in [*open_mass, *[e.logw for e in self.closed]]))
-        self.log_kept += total - math.log(before)
+        return out, to_close
+
+    def _normalize(self, total: float) -> None:
+        """Divide every cover weight by exp(``total``)."""
         for e in self.closed:
             e.logw -= total
-        for g in groups:
+        for g in self.groups:
             g.logw = g.logw - total
-        if reserve is not None:
-            self._reserve = (reserve[0] - total, *reserve[1:])
-        return log_p
+
+    def _mass(self) -> float:
+        """log of the cover's total weight."""
+        masses = [e.logw for e in self.closed] + [g.logw.logsumexp(0).item() for g in self.groups]
+        return torch.tensor(masses, dtype=torch.float64).logsumexp(0).item() if masses else -math.inf
 
     def _extend(self, requests: list[tuple[object, int]], groups: list[OpenGroup], closing: float) -> list[object]:
         """The states after ``requests`` (state, token), by one batch of forward passes. Open entries
@@ -237,21 +250,6 @@ class ReducedModel:
         live = {id(g.state) for g in groups}  # a key's state is held by its value, so its id stays its own
         self._ahead = {key: value for key, value in ahead.items() if key[0] in live}
         return out
-
-    def _restore(self) -> None:
-        """Bring back the closing entry pruning dropped last (one forward pass), and renormalize."""
-        w, state, tokens, token = self._reserve
-        (new_state,) = self.model.extend([(state, token)])
-        self.forward_passes += 1
-        self.batches += 1
-        self.closed.append(self._closed(w, new_state, tokens))
-        total = math.log1p(math.exp(w))  # the other entries' weights sum to 1
-        self.log_kept += total
-        for e in self.closed:
-            e.logw -= total
-        for g in self.groups:
-            g.logw = g.logw - total
-        self._reserve, self._distribution = None, None
 
     def condition(self, tail: bytes) -> None:
         """Condition the cover on ``tail``, the end of the prompt after its last boundary that no
@@ -296,23 +294,26 @@ class ReducedModel:
             g.logw = g.logw - total
         self.closed, self.groups, self._distribution = closed, groups, None
 
-    def _children(self, e: Closed, symbol: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _children(self, e: Closed, symbol: int, keep_closing: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens a closed entry is extended with when ``symbol`` is emitted, with log-probs."""
         ids, logprobs = e.top
         chosen = self.sub.first_piece[ids] == symbol
         ids, logprobs = ids[chosen], logprobs[chosen]
-        if self.keep_closing:
-            have = set(ids.tolist())
-            extra = torch.tensor([t for t in self.sub.by_nested.get((symbol,), ()) if t not in have], dtype=torch.long)
+        if keep_closing:
+            extra = self._beyond(e, symbol)
             ids, logprobs = torch.cat([ids, extra]), torch.cat([logprobs, self._logprobs(e.state)[extra]])
         return ids, logprobs
+
+    def _beyond(self, e: Closed, symbol: int) -> torch.Tensor:
+        """The tokens outside ``e``'s top K whose whole nesting is ``symbol``: they close at once."""
+        extra = torch.tensor(self.sub.by_nested.get((symbol,), ()), dtype=torch.long)
+        return extra[~torch.isin(extra, e.top[0])] if len(e.top[0]) < len(self.sub.nested) else extra[:0]
 
     def _prune(self, groups: list[OpenGroup], to_close: list) -> list:
         """Drop entries about to close (each costs a forward pass) that are lighter than
         ``min_weight`` times the heaviest entry, then keep the ``beam`` heaviest of them. Open
-        entries cost nothing and are never dropped. Both are off in exact mode. When none is kept,
-        the heaviest is held in reserve without a forward pass: :meth:`advance` runs it only if the
-        next symbol cannot be emitted otherwise."""
+        entries cost nothing and are never dropped. Both are off in exact mode. What is dropped is
+        set aside without a forward pass (:meth:`_set_aside`), for :meth:`_recover`."""
         if not to_close:
             return to_close
         heaviest = max([g.logw.max().item() for g in groups] + [c[0] for c in to_close])
@@ -320,3 +321,80 @@ class ReducedModel:
         if self.beam is not None:
             kept = kept[: self.beam]
         return kept
+
+    def _dropped(self, symbol: int, to_close: list, kept: list) -> list:
+        """The closing entries pruning dropped; when it kept none, also the children of the closed
+        entries outside their top K that ``symbol`` closes at once (kept apart, they cost nothing)."""
+        kept_ids = {id(c) for c in kept}
+        dropped = [c for c in to_close if id(c) not in kept_ids]
+        if not kept and not self.keep_closing:
+            for e in self.closed:
+                extra = self._beyond(e, symbol)
+                weights = (self._logprobs(e.state)[extra] + e.logw).tolist()
+                dropped += [(w, e.state, (*e.tokens, u), u) for w, u in zip(weights, extra.tolist(), strict=True)]
+        return [c for c in dropped if c[0] > -math.inf]
+
+    def _set_aside(self, symbol: int, dropped: list, kept_any: bool, total: float) -> None:
+        """Keep the :data:`RESERVE` heaviest entries set aside at the last step that closed any, with
+        the symbols emitted since. A cover with a closed entry can emit any symbol by widening it
+        (:meth:`_widen`); one with only open entries needs these, so they are kept until a step
+        closes an entry again."""
+        if dropped or kept_any:
+            pool, self._since = dropped, []
+        else:
+            pool = self._aside
+            self._since.append(symbol)
+        self._aside = [(w - total, *rest) for w, *rest in sorted(pool, key=lambda c: -c[0])[:RESERVE]]
+
+    def _recover(self, symbol: int) -> None:
+        """Give ``symbol`` mass when the pruned cover gives it none: widen the closed entries past
+        their top K (no forward pass), else bring back the entries pruning set aside, heaviest first,
+        until one can emit it. Restored mass is added back to :attr:`log_kept`."""
+        self._widen(symbol)
+        while self.distribution()[symbol].item() == -math.inf and self._aside:
+            self._restore(self._aside.pop(0))
+            self._widen(symbol)
+        if self.distribution()[symbol].item() == -math.inf:
+            raise VocabLabError(
+                f"no token path of this model that the cover holds or set aside can emit {self.sub.symbols[symbol]} "
+                "here; use exact mode"
+            )
+
+    def _widen(self, symbol: int) -> None:
+        """Add to each closed entry's top K its other children whose first piece is ``symbol``."""
+        for e in self.closed:
+            if len(e.top[0]) == len(self.sub.nested):
+                continue
+            logprobs = self._logprobs(e.state)
+            extra = (self.sub.first_piece == symbol).nonzero().flatten()
+            extra = extra[~torch.isin(extra, e.top[0]) & (logprobs[extra] > -math.inf)]
+            if len(extra):
+                e.top = (torch.cat([e.top[0], extra]), torch.cat([e.top[1], logprobs[extra]]))
+                self._distribution = None
+
+    def _restore(self, entry: tuple[float, object, tuple[int, ...], int]) -> None:
+        """Bring back a set-aside closing entry with its descendants along the symbols emitted since
+        it was set aside (pruned as the cover is, keeping at least one closed entry each step so the
+        next symbol can be reached), and renormalize."""
+        w, state, tokens, token = entry
+        closed, groups = [self._closed(w, self._run([(state, token)])[0], tokens)], []
+        for symbol in self._since:
+            groups, to_close = self._match(closed, groups, symbol, keep_closing=True)
+            kept = self._prune(groups, to_close) or sorted(to_close, key=lambda c: -c[0])[:1]
+            states = self._run([(s, t) for _, s, _, t in kept])
+            closed = [self._closed(w, s, t) for (w, _, t, _), s in zip(kept, states, strict=True)]
+        before = self._mass()
+        self.closed += closed
+        self.groups += groups
+        total = self._mass()
+        self.log_kept += total - before
+        self._normalize(total)
+        self._distribution = None
+
+    def _run(self, requests: list[tuple[object, int]]) -> list[object]:
+        """Forward passes outside the cover's own batches (recovery)."""
+        if not requests:
+            return []
+        self.forward_passes += len(requests)
+        self.batches += 1
+        return self.model.extend(requests)
