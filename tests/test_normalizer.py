@@ -66,7 +66,7 @@ def llama(tmp_path_factory) -> str:
 
 
 def token_bytes(tokenizer) -> list[bytes | None]:
-    """Each id's bytes read through the GPT-2 byte alphabet (None for special tokens), by the tokenizer's own strings."""
+    """Each id's bytes, its token string read through the GPT-2 byte alphabet (None for special tokens)."""
     alphabet = {char: byte for byte, char in bytes_to_unicode().items()}
     special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
     out: list[bytes | None] = []
@@ -139,7 +139,9 @@ def test_the_reduced_next_byte_after_a_prompt_nfc_changes_is_the_brute_force_one
 
 @pytest.mark.parametrize("subvocab", ["bytes", "maxlen:3", "mcv:llama3"])
 def test_generate_runs_over_every_sub_vocabulary(qwen, subvocab, capsys):
-    assert main(["generate", qwen, "--subvocab", subvocab, "--prompt", DECOMPOSED, "--max-new-bytes", "4", "--json"]) == 0
+    assert (
+        main(["generate", qwen, "--subvocab", subvocab, "--prompt", DECOMPOSED, "--max-new-bytes", "4", "--json"]) == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["subvocab"] == subvocab.replace("llama3", load_vocabulary("llama3").name)
     assert sum(result["piece_bytes"]) >= 4 or result["ended_by"] == "eos"
@@ -159,23 +161,24 @@ def test_the_cli_says_so_exactly_when_the_normalizer_changed_the_prompt(qwen, ca
 
 # over bytes, exact: with K-LVR's pruning this flat random pair can still stop mid-run (issue 32, item 4)
 @pytest.mark.parametrize(("space", "k"), [("mcv", 300), ("bytes", None)])
-def test_an_ensemble_with_a_qwen_tokenizer_member_runs_each_member_on_its_own_form(qwen, llama, space, k, capsys):
+def test_an_ensemble_with_a_qwen_tokenizer_member_conditions_each_member_on_its_own_form(qwen, llama, space, k, capsys):
     names = [load_vocabulary(f).name for f in (qwen, llama)]
-    result = generate_ensemble([qwen, llama], "cafe\u0301", space=space, k=k, max_new_bytes=4)
+    result = generate_ensemble([qwen, llama], "cafe\u0301", space=space, k=k, max_new_bytes=2)
     assert result.steps > 0 and result.ended_by in ("budget", "eos", "state limit")
     # Qwen conditions on "café" (NFC); Llama 3, with no normalizer, on the accent as typed
     assert result.prompt_normalized == {names[0]: "caf\u00e9"}
     assert result.prompt_tail[0] == "caf\u00e9" and result.prompt_tail[1].endswith("\u0301")
-    options = ["--space", space, "--max-new-bytes", "4", *(["--exact"] if k is None else [])]
-    assert main(["ensemble", qwen, llama, *options, "--prompt", DECOMPOSED]) == 0
-    err = capsys.readouterr().err
-    assert f"prompt normalized by {names[0]}'s tokenizer" in err and f"by {names[1]}'s" not in err
-    assert main(["ensemble", qwen, llama, *options, "--prompt", COMPOSED]) == 0
-    assert "prompt normalized" not in capsys.readouterr().err
+    assert generate_ensemble([qwen, llama], "caf\u00e9", space=space, k=k, max_new_bytes=1).prompt_normalized is None
+    if space == "mcv":  # the command line says which member's tokenizer changed the prompt
+        assert main(["ensemble", qwen, llama, "--prompt", DECOMPOSED, "--max-new-bytes", "2"]) == 0
+        err = capsys.readouterr().err
+        assert f"prompt normalized by {names[0]}'s tokenizer" in err and f"by {names[1]}'s" not in err
 
 
-def test_a_document_the_normalizer_changes_is_scored_on_its_normalized_form_on_every_side(qwen, llama, tmp_path, capsys):
-    documents = ["Un cafe\u0301 noir.", "A plain line."]
+def test_a_document_the_normalizer_changes_is_scored_on_its_normalized_form_on_every_side(
+    qwen, llama, tmp_path, capsys
+):
+    documents = ["cafe\u0301.", "ok"]
     nfc = [unicodedata.normalize("NFC", d) for d in documents]
     assert nfc[0] != documents[0] and nfc[1] == documents[1]
     model = load_causal_lm(qwen, device="cpu")
