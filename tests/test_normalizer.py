@@ -245,6 +245,7 @@ def test_lowercasing_is_no_reason_to_refuse_and_the_prompt_is_taken_lowered(tmp_
         (decoders.WordPiece(), "WordPiece step puts a space between two tokens"),
         (decoders.CTC(), "CTC step drops a token that repeats"),
         (None, "has no decoder"),
+        (decoders.Replace("t", "d"), "has a Replace step"),  # a rewrite the byte view does not apply
     ],
 )
 def test_a_decoder_whose_text_is_not_the_tokens_bytes_joined_is_refused(tmp_path, decoder, reason):

@@ -241,10 +241,15 @@ def check_reducible(vocab: Vocabulary) -> None:
         kind = step["type"]
         if kind in PER_TOKEN_DECODERS or _spells_spaces(step) or _strips_dummy_prefix(step):
             continue
-        reason = JOINING_DECODERS.get(kind, "is not one vocablab reads token bytes through")
+        if kind in JOINING_DECODERS:
+            raise VocabLabError(
+                f"{vocab.name} cannot be reduced: its decoder's {kind} step {JOINING_DECODERS[kind]}, so its text "
+                "is not the concatenation of its tokens' own bytes, which reduction re-spells"
+            )
         raise VocabLabError(
-            f"{vocab.name} cannot be reduced: its decoder's {kind} step {reason}, so its text is not the "
-            "concatenation of its tokens' own bytes, which reduction re-spells"
+            f"{vocab.name} cannot be reduced: its decoder has a {kind} step ({ascii(step)[:120]}), and the text of "
+            "its tokens is read only through ByteLevel, ByteFallback, Fuse, Metaspace, a Replace of the word "
+            "marker and a Strip of the dummy-prefix space"
         )
 
 
