@@ -286,19 +286,19 @@ def _piece_bytes(generated: dict) -> list[bytes]:
 
 
 def test_bad_input_gets_clear_messages(smol, tmp_path, capsys):
-    from tokenizers import normalizers
+    from tokenizers import decoders
 
     from vocablab.cli import main
     from vocablab.reduce.ensemble import shared_space
     from vocablab.reduce.subvocab import build_subvocabulary
 
     model, vocab = smol
-    lower = tiny_byte_level_bpe()
-    lower.normalizer = normalizers.Lowercase()
-    (tmp_path / "lower").mkdir()
-    lower.save(str(tmp_path / "lower" / "tokenizer.json"))
-    assert main(["generate", str(tmp_path / "lower"), "--prompt", "Hi"]) == 2
-    assert "cannot be reduced exactly" in capsys.readouterr().err
+    joined = tiny_byte_level_bpe()
+    joined.decoder = decoders.WordPiece()  # its text has a space between two tokens (a normalizer is no reason)
+    (tmp_path / "joined").mkdir()
+    joined.save(str(tmp_path / "joined" / "tokenizer.json"))
+    assert main(["generate", str(tmp_path / "joined"), "--prompt", "Hi"]) == 2
+    assert "WordPiece step puts a space between two tokens" in capsys.readouterr().err
     (tmp_path / "no-eos").mkdir()
     tiny_byte_level_bpe().save(str(tmp_path / "no-eos" / "tokenizer.json"))
     with pytest.raises(VocabLabError, match="no EOS token"):

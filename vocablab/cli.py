@@ -154,6 +154,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                 "   weight of the first model -> bits per byte: "
                 + ", ".join(f"{w:.1f}: {b:.4f}" for w, b in result.weight_sweep)
             )
+        _print_normalized_documents(result.normalized_documents)
         return
     if args.subvocab:
         from vocablab.reduce.score import reduced_bits_per_byte
@@ -167,6 +168,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"the {result.segmentation}; own tokenization: {result.canonical_bits_per_byte:.4f} "
             f"({result.n_bytes:,} bytes, {result.steps:,} steps, {result.forward_passes:,} forward passes)",
         )
+        _print_normalized_documents(result.normalized_documents)
         return
     result = bits_per_byte(args.models[0], documents, device=args.device, trust_remote_code=args.trust_remote_code)
     if args.json:
@@ -176,6 +178,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
         f"{result.model}: {result.bits_per_byte:.4f} bits per byte ({plural(result.n_documents, 'document')}, "
         f"{result.n_bytes:,} bytes, {result.n_tokens:,} tokens)"
     )
+
+
+def _print_normalized_documents(numbers: list[int]) -> None:
+    if numbers:
+        shown = ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
+        print(
+            f"   {plural(len(numbers), 'document')} ({shown}) scored as the tokenizers normalize them, on every side "
+            "and per byte of that text: a tokenizer scores the text its normalizer makes, not the one given"
+        )
+
+
+def _normalized_prompt_lines(prompt: str, result) -> list[str]:
+    """A line per model whose tokenizer changed the prompt's bytes (escaped, so that "é" and "e" + U+0301 differ)."""
+    return [
+        f"-- prompt normalized by {name}'s tokenizer: {ascii(prompt)} -> {ascii(text)}, which the model conditions on"
+        for name, text in (result.prompt_normalized or {}).items()
+    ]
 
 
 def _fmt(weights: list[float]) -> str:
@@ -226,6 +245,8 @@ def _print_generation(args: argparse.Namespace, result) -> None:
     if result.prompt_tail:
         tails = " / ".join(repr(tail) for tail in dict.fromkeys(result.prompt_tail))
         print(f"-- prompt healed: its end {tails} conditioned on as text", file=sys.stderr)
+    for line in _normalized_prompt_lines(args.prompt, result):
+        print(line, file=sys.stderr)
     weights = f" (weights {_fmt(result.weights)})" if result.weights else ""
     print(
         f"-- {result.model} over {result.subvocab}{weights}: {result.steps} steps, {result.forward_passes} forward "
@@ -288,6 +309,8 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
         )
         if r.ended_by == "state limit":
             print(f"-- {STATE_LIMIT_NOTE}; --k N keeps going")
+        for line in _normalized_prompt_lines(args.prompt, r):
+            print(line)
         print(_shown(args, r.data))
 
 

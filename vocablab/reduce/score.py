@@ -7,24 +7,30 @@ pruned to the ``beam`` heaviest entries about to close, within ``min_weight`` of
 keeps the cost near one forward pass per token; the mass pruning removes is charged to the text,
 so the score is the probability of the paths kept: a lower bound on the exact reduced probability
 (bits per byte: an upper bound). ``beam=None, min_weight=0`` is the exact reduction (exponential).
+
+A document a model's normalizer changes (Qwen's NFC composes "e" + U+0301 into "é") is scored, on
+every side (reduced, own tokenizer, every member of an ensemble), as the tokenizers make of it: its
+own-tokenizer score is that text's anyway. The result lists such documents (docs/methods.md §4).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
+from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte, start_token
 from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
-from vocablab.reduce.generate import HFTokenModel
+from vocablab.reduce.generate import HFTokenModel, as_tokenized
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
 from vocablab.sources import causal_lm, causal_lms, load_vocabulary
 
 BEAM, MIN_WEIGHT = 8, 1e-3
+NORMALIZING_ROUNDS = 4  # passes of every tokenizer over a document before their forms must agree
 LN2 = math.log(2)
 
 
@@ -40,6 +46,7 @@ class ReducedScore:
     forward_passes: int
     beam: int | None
     min_weight: float
+    normalized_documents: list[int] = field(default_factory=list)  # numbers (from 1) of those scored normalized
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,9 +66,34 @@ class EnsembleScore:
     n_bytes: int
     steps: int
     forward_passes: int
+    normalized_documents: list[int] = field(default_factory=list)  # numbers (from 1) of those scored normalized
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def scored_texts(vocabs, documents: list[str]) -> tuple[list[str], list[int]]:
+    """Each document as every one of the tokenizers leaves it unchanged (each applied in turn until
+    none changes it), and the numbers (from 1) of the documents that this changed. A document whose
+    tokenizers never agree is refused, named by its number."""
+    texts, changed = [], []
+    for number, text in enumerate(documents, 1):
+        for _ in range(NORMALIZING_ROUNDS):
+            forms = [text]
+            for vocab in vocabs:
+                forms.append(as_tokenized(vocab, forms[-1]))
+            if forms[-1] == text and len(set(forms)) == 1:
+                break
+            text = forms[-1]
+        else:
+            raise VocabLabError(
+                f"document {number} ({documents[number - 1][:40]!r}...) is rewritten by the tokenizers' normalizers "
+                "in turn without end, so there is no one text that every model scores; normalize it first"
+            )
+        texts.append(text)
+        if text != documents[number - 1]:
+            changed.append(number)
+    return texts, changed
 
 
 def _segmentation(vocab, sub: SubVocabulary, text: str) -> list[int]:
@@ -111,6 +143,7 @@ def reduced_bits_per_byte(
     """Bits per byte of ``documents`` under ``model_spec`` reduced to ``subvocab``, next to its own."""
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
+    documents, normalized = scored_texts([vocab], documents)
     sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
     model = causal_lm(model_spec, model, device=device)
     lm = HFTokenModel(model)
@@ -133,6 +166,7 @@ def reduced_bits_per_byte(
         passes,
         beam,
         min_weight,
+        normalized,
     )
 
 
@@ -156,6 +190,7 @@ def ensemble_bits_per_byte(
     vocabs = [load_vocabulary(spec) for spec in model_specs]
     for vocab in vocabs:
         check_reducible(vocab)
+    documents, normalized = scored_texts(vocabs, documents)
     weights = normalized_weights(weights, len(vocabs))
     shared = shared_space(vocabs, space)
     models = causal_lms(model_specs, models, device=device)
@@ -193,4 +228,5 @@ def ensemble_bits_per_byte(
         n_bytes=n_bytes,
         steps=per_step.shape[1],
         forward_passes=passes,
+        normalized_documents=normalized,
     )

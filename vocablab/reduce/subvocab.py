@@ -7,6 +7,7 @@ to the shared "<eos>" symbol, so that models with different EOS tokens agree on 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -214,19 +215,49 @@ def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabula
     raise VocabLabError(f"unknown sub-vocabulary {spec!r}; use bytes, maxlen:N, mcv:OTHER or file:PATH")
 
 
-# characters a normalizer tends to change: casing, a ligature, a combining accent, a full-width
-# digit, tabs and runs of spaces, a newline
-PROBE = "Hello WORLD. ﬁne cafe\u0301 ２0 \tx   y\nz"
+# Decoder components under which the text is the concatenation of each token's own bytes (what the
+# byte view reads from the token strings): why each other kind is not, for the refusal's message.
+PER_TOKEN_DECODERS = {"ByteLevel", "ByteFallback", "Fuse", "Metaspace"}
+JOINING_DECODERS = {
+    "WordPiece": "puts a space between two tokens unless the second starts with ##",
+    "BPEDecoder": "turns a token's end-of-word suffix into a space, except on the last token",
+    "CTC": "drops a token that repeats the one before it",
+}
 
 
 def check_reducible(vocab: Vocabulary) -> None:
-    """Exact reduction needs decode(encode(x)) == x: a normalizer that rewrites text (lower-casing,
-    Unicode normalization, whitespace folding) makes the model's text law differ from its
-    token law, so the reduced model could not be lossless."""
-    got = vocab.text_bytes(vocab.encode(PROBE))
-    if got != PROBE.encode("utf-8"):
+    """Reduction re-spells the model's tokens and never touches decoding, so it is exact whenever the
+    text of a token sequence is the concatenation of its tokens' bytes. A normalizer does not matter
+    here (it only rewrites text being encoded: see :func:`vocablab.reduce.generate.split_prompt` and
+    :mod:`vocablab.reduce.score`); a decoder whose output for a token depends on its neighbours does."""
+    decoder = vocab.backend.decoder
+    if decoder is None:  # the tokenizers library joins the token strings with spaces
         raise VocabLabError(
-            f"{vocab.name}'s tokenizer rewrites text (its normalizer turns {ascii(PROBE)} into "
-            f"{ascii(got.decode('utf-8', errors='replace'))}), so it cannot be reduced exactly; use the model with "
-            "its own tokenizer (vocablab eval) or a model whose tokenizer round-trips text"
+            f"{vocab.name} cannot be reduced: its tokenizer has no decoder, so its text puts a space between "
+            "every two tokens and is not the concatenation of their bytes"
         )
+    state = json.loads(decoder.__getstate__())
+    for step in state["decoders"] if state["type"] == "Sequence" else [state]:
+        kind = step["type"]
+        if kind in PER_TOKEN_DECODERS or _spells_spaces(step) or _strips_dummy_prefix(step):
+            continue
+        if kind in JOINING_DECODERS:
+            raise VocabLabError(
+                f"{vocab.name} cannot be reduced: its decoder's {kind} step {JOINING_DECODERS[kind]}, so its text "
+                "is not the concatenation of its tokens' own bytes, which reduction re-spells"
+            )
+        raise VocabLabError(
+            f"{vocab.name} cannot be reduced: its decoder has a {kind} step ({ascii(step)[:120]}), and the text of "
+            "its tokens is read only through ByteLevel, ByteFallback, Fuse, Metaspace, a Replace of the word "
+            "marker and a Strip of the dummy-prefix space"
+        )
+
+
+def _spells_spaces(step: dict) -> bool:
+    """SentencePiece's "▁" written back as a space (the byte view does the same)."""
+    return step["type"] == "Replace" and step.get("pattern") == {"String": "▁"} and step.get("content") == " "
+
+
+def _strips_dummy_prefix(step: dict) -> bool:
+    """Llama 2 and Mistral take off the one space their normalizer put in front (``Vocabulary.dummy_prefix``)."""
+    return step["type"] == "Strip" and step.get("content") == " " and step.get("start", 0) <= 1 and not step.get("stop")

@@ -56,6 +56,11 @@ def render_generation(title: str, result: Generation) -> str:
     if result.prompt_tail:
         tails = " / ".join(f"<code>{escape(repr(tail))}</code>" for tail in dict.fromkeys(result.prompt_tail))
         healed = f'<br><small class="vl-healed">prompt healed: its end {tails} conditioned on as text</small>'
+    for name, text in (result.prompt_normalized or {}).items():  # escaped: "é" and "e" + U+0301 look alike
+        healed += (
+            f'<br><small class="vl-normalized">prompt normalized by {escape(name)}\'s tokenizer to '
+            f"<code>{escape(ascii(text))}</code>, which the model conditions on</small>"
+        )
     return (
         f'<div class="vl-col" data-run="{escape(title)}"><div class="vl-head"><b>{escape(title)}</b> · '
         f"{escape(result.model)} over {escape(result.subvocab)}<br><small>{stats}</small>{healed}</div>"
