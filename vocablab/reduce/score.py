@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from vocablab.evaluate import bits_per_byte, start_token
+from vocablab.options import MCV_RULE, McvRule
 from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
 from vocablab.reduce.generate import HFTokenModel
@@ -103,6 +104,7 @@ def reduced_bits_per_byte(
     documents: list[str],
     *,
     subvocab: str | SubVocabulary = "bytes",
+    mcv_rule: McvRule = MCV_RULE,
     beam: int | None = BEAM,
     min_weight: float = MIN_WEIGHT,
     model=None,
@@ -111,7 +113,7 @@ def reduced_bits_per_byte(
     """Bits per byte of ``documents`` under ``model_spec`` reduced to ``subvocab``, next to its own."""
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
-    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
+    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab, mcv_rule=mcv_rule)
     model = causal_lm(model_spec, model, device=device)
     lm = HFTokenModel(model)
     nats, steps, passes = 0.0, 0, 0
@@ -145,6 +147,7 @@ def ensemble_bits_per_byte(
     documents: list[str],
     *,
     space: str = "mcv",
+    mcv_rule: McvRule = MCV_RULE,
     weights: list[float] | None = None,
     beam: int | None = BEAM,
     min_weight: float = MIN_WEIGHT,
@@ -157,7 +160,7 @@ def ensemble_bits_per_byte(
     for vocab in vocabs:
         check_reducible(vocab)
     weights = normalized_weights(weights, len(vocabs))
-    shared = shared_space(vocabs, space)
+    shared = shared_space(vocabs, space, mcv_rule)
     models = causal_lms(model_specs, models, device=device)
     lms = [HFTokenModel(m) for m in models]
     member_nats = [0.0] * len(vocabs)
