@@ -190,12 +190,12 @@ def string_of(vocab: Vocabulary, piece: bytes) -> str:
 
 @pytest.mark.slow
 def test_both_rules_give_valid_subvocabularies_on_real_presets():
-    """SmolLM2 (byte-level BPE) and Gemma 3 (SentencePiece BPE, byte fallback): under each rule,
+    """SmolLM2 (byte-level BPE) and Mistral (SentencePiece BPE, byte fallback): under each rule,
     every token nests into the MCV (it holds every byte the tokens use) and every MCV string is
     produced by each model's nesting (greedy longest match keeps it whole: it is a token of each);
     under the merge-closed rule, the tokenizers library's BPE restricted to the set rebuilds each
     string (one in seven, to stay quick)."""
-    vocabs = [load_vocabulary("smollm2-135m"), load_vocabulary("gemma3")]
+    vocabs = [load_vocabulary("smollm2-135m"), load_vocabulary("mistral")]
     sets = {rule: maximal_common_vocabulary(vocabs, rule) for rule in MCV_RULES}
     assert sets["merge-closed"] < sets["shared"]
     for rule, mcv in sets.items():
@@ -203,12 +203,12 @@ def test_both_rules_give_valid_subvocabularies_on_real_presets():
         for vocab in vocabs:
             assert {piece[i : i + 1] for piece in vocab.byte_set for i in range(len(piece))} <= allowed
             assert all(naive_greedy(s, allowed) == [s] and s in vocab.byte_set for s in mcv - ALL_BYTES)
-        sub = parse_subvocab("mcv:gemma3", vocabs[0], mcv_rule=rule)  # (Gemma's 262k tokens nest slowly)
+        sub = parse_subvocab("mcv:mistral", vocabs[0], mcv_rule=rule)
         assert {s.data for s in sub.symbols if s.data is not None} == mcv & vocabs[0].byte_set, rule
         assert compare_vocabularies(vocabs, rule).mcv_size == len(mcv)
     closed = sets["merge-closed"] - ALL_BYTES
     for vocab in vocabs:
-        # the restricted model: the set's strings, and the single bytes (Gemma: its characters of one
+        # the restricted model: the set's strings, and the single bytes (Mistral: its characters of one
         # byte and its byte-fallback tokens; a character of several bytes only if the set holds it)
         strings = {string_of(vocab, p) for p in closed}
         strings |= {vocab.strings[i] for i in vocab.text_ids if len(vocab.pieces[i]) == 1}
