@@ -228,3 +228,16 @@ def test_ensemble_space_under_each_rule():
         sub = parse_subvocab("mcv:B", a, load_other=lambda _: b, mcv_rule=rule)
         assert {s.data.decode() for s in sub.symbols if s.data and len(s.data) > 1} == expected[rule]
     assert shared_space([a, b], "bytes", "merge-closed").name == "bytes"
+
+
+def test_tokenizer_view_takes_the_rule(tmp_path):
+    from vocablab.ui.tokenizers_tab import tokenize_side_by_side
+
+    folders = []
+    for name, merges in (("A", MERGES_A), ("B", MERGES_B)):
+        (tmp_path / name).mkdir()
+        bpe(merges).save(str(tmp_path / name / "tokenizer.json"))
+        folders.append(str(tmp_path / name))
+    for rule, size in (("shared", "260"), ("merge-closed", "258")):
+        out = tokenize_side_by_side("abcd", False, *folders, None, None, rule, None, progress=lambda *a, **k: None)
+        assert out[2]["MCV"].tolist() == [size]
