@@ -241,3 +241,44 @@ def test_tokenizer_view_takes_the_rule(tmp_path):
     for rule, size in (("shared", "260"), ("merge-closed", "258")):
         out = tokenize_side_by_side("abcd", False, *folders, None, None, rule, None, progress=lambda *a, **k: None)
         assert out[2]["MCV"].tolist() == [size]
+
+
+def test_cli_parses_the_rule_where_the_mcv_is_used():
+    from vocablab.cli import build_parser
+
+    parser = build_parser()
+    for argv in (
+        ["generate", "m", "--prompt", "x", "--subvocab", "mcv:o"],
+        ["ensemble", "m", "o", "--prompt", "x"],
+        ["eval", "m", "o", "--text", "lee_background"],
+        ["compare", "m", "o", "--text", "x"],
+    ):
+        assert parser.parse_args(argv).mcv_rule == MCV_RULE
+        assert parser.parse_args([*argv, "--mcv-rule", "merge-closed"]).mcv_rule == "merge-closed"
+
+
+@pytest.mark.slow
+def test_cli_generate_over_the_merge_closed_mcv():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vocablab",
+            "generate",
+            "smollm2-135m",
+            "--prompt",
+            "The capital of France is",
+            "--subvocab",
+            "mcv:mistral",
+            "--mcv-rule",
+            "merge-closed",
+            "--max-new-bytes",
+            "3",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "over mcv:mistral (merge-closed):" in out.stderr

@@ -47,7 +47,7 @@ COST_HELP = {
 }
 MCV_RULE_HELP = {
     "shared": "every byte string both vocabularies hold, plus all single bytes",
-    "merge-closed": "only shared strings each model's BPE merges rebuild inside the set (smaller, slower)",
+    "merge-closed": "only the shared strings each model's BPE rebuilds with merges inside the set (slow to build)",
 }
 ALIGNMENT_HELP = {"bytes": "same byte offset", "index": "same token index"}
 SUBVOCAB_KINDS = {
