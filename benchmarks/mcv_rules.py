@@ -1,7 +1,7 @@
 """The two MCV rules side by side (docs/methods.md §5): sizes, steps per byte, segmentation
 agreement, and the speed of the MCV ensemble under each.
 
-    python benchmarks/mcv_rules.py [--docs 100] [--bytes 32] [--repeats 2] [--no-ensemble]
+    python benchmarks/mcv_rules.py [--docs 100] [--bytes 32] [--repeats 2] [--no-ensemble | --no-sizes]
 
 For each tokenizer pair: the MCV size under the shared and the merge-closed rule, the seconds to
 build it (first time; it is cached after), and on the first --docs lee_background articles (the
@@ -121,9 +121,11 @@ def main() -> None:
     parser.add_argument("--bytes", type=int, default=32, help="bytes generated per prompt by the ensemble")
     parser.add_argument("--repeats", type=int, default=2, help="times each prompt is generated under each rule")
     parser.add_argument("--no-ensemble", action="store_true", help="skip the ensemble timing")
+    parser.add_argument("--no-sizes", action="store_true", help="skip the sizes and segmentation table")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    sizes_table(read_documents(ensure_text("lee_background"), limit=args.docs))
+    if not args.no_sizes:
+        sizes_table(read_documents(ensure_text("lee_background"), limit=args.docs))
     if not args.no_ensemble:
         ensemble_table(args.bytes, args.repeats)
 
