@@ -40,7 +40,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from vocablab.vocab import display_token
 
     text = _text(args)
-    result = compare_tokenization(_vocabularies(args.models, args.trust_remote_code), text)
+    result = compare_tokenization(_vocabularies(args.models, args.trust_remote_code), text, mcv_rule=args.mcv_rule)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
         return
@@ -57,7 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
             f"== overlap {p.a} ({overlap.sizes[p.a]:,}) vs {p.b} ({overlap.sizes[p.b]:,}): "
             f"shared by string {p.shared_by_string:,}, by bytes {p.shared_by_bytes:,}, "
             f"only in first {p.only_a_by_bytes:,}, only in second {p.only_b_by_bytes:,}, "
-            f"MCV {p.mcv_size:,}"
+            f"MCV {p.mcv_size:,} ({p.mcv_rule} rule)"
         )
         for role, (a, b) in p.special_roles.items():
             print(f"   {role}: {a} / {b}")
@@ -128,7 +128,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
             raise VocabLabError("--subvocab scores one model; an ensemble of several uses --space mcv|bytes")
 
         result = ensemble_bits_per_byte(
-            args.models, documents, space=args.space or "mcv", weights=args.weights, device=args.device
+            args.models,
+            documents,
+            space=args.space or "mcv",
+            mcv_rule=args.mcv_rule,
+            weights=args.weights,
+            device=args.device,
         )
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
@@ -159,7 +164,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.subvocab:
         from vocablab.reduce.score import reduced_bits_per_byte
 
-        result = reduced_bits_per_byte(args.models[0], documents, subvocab=args.subvocab, device=args.device)
+        result = reduced_bits_per_byte(
+            args.models[0], documents, subvocab=args.subvocab, mcv_rule=args.mcv_rule, device=args.device
+        )
         if args.json:
             print(json.dumps(result.to_dict(), indent=1))
             return
@@ -264,6 +271,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         args.model,
         args.prompt,
         subvocab=args.subvocab,
+        mcv_rule=args.mcv_rule,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
         **_decoding(args).reduced(),
@@ -278,6 +286,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
         args.models,
         args.prompt,
         space=args.space,
+        mcv_rule=args.mcv_rule,
         weights=args.weights,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
@@ -525,6 +534,15 @@ def build_parser() -> argparse.ArgumentParser:
         if remote_code:
             p.add_argument("--trust-remote-code", action="store_true", help="allow a model's own Python code")
 
+    def mcv_rule_option(p):
+        p.add_argument(
+            "--mcv-rule",
+            choices=options.MCV_RULES,
+            default=options.MCV_RULE,
+            help=f"which shared strings the MCV keeps (default {options.MCV_RULE}): "
+            + _choices_help(options.MCV_RULE_HELP),
+        )
+
     def text_input(p, limit: str):
         text = p.add_mutually_exclusive_group(required=True)
         text.add_argument("--text", help=f"the text ({limit})")
@@ -534,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", "tokenize a text side by side and compare vocabularies", cmd_compare, models="+", bounds=(2, None)
     )
     text_input(compare, f"up to {options.MAX_TEXT_CHARS:,} characters")
+    mcv_rule_option(compare)
     common(compare, remote_code=True)
 
     numbers = command("numbers", "how two tokenizers split numbers", cmd_numbers, models="+", bounds=(2, 2))
@@ -560,6 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="score only the first N documents")
     evaluate.add_argument("--subvocab", help=f"score one model reduced to {options.SUBVOCAB_SPEC}")
     evaluate.add_argument("--space", choices=options.SPACES, help="ensemble space (default mcv)")
+    mcv_rule_option(evaluate)
     evaluate.add_argument("--weights", type=_weights, help="ensemble weights, e.g. 0.5,0.5 (default uniform)")
     common(evaluate, device=True, remote_code=True)
 
@@ -607,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = command("generate", "generate over a sub-vocabulary (lossless vocabulary reduction)", cmd_generate)
     gen.add_argument("model")
     gen.add_argument("--subvocab", default="bytes", help=f"{options.SUBVOCAB_SPEC} (default bytes)")
+    mcv_rule_option(gen)
     decoding_options(gen)
 
     ens = command(
@@ -617,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
         bounds=(2, None),
     )
     ens.add_argument("--space", choices=options.SPACES, default="mcv", help="shared space (default mcv)")
+    mcv_rule_option(ens)
     ens.add_argument("--weights", type=_weights, help="one weight per model, e.g. 0.5,0.5 (default uniform)")
     decoding_options(ens)
 

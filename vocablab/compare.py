@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from vocablab.errors import VocabLabError
-from vocablab.options import MAX_TEXT_CHARS, check_length
+from vocablab.options import MAX_TEXT_CHARS, MCV_RULE, McvRule, check_length
 from vocablab.vocab import VocabOverlap, Vocabulary, as_vocabularies, compare_vocabularies
 
 
@@ -111,8 +111,11 @@ def tokenize_text(vocab: Vocabulary, text: str) -> TokenizedText:
     )
 
 
-def compare_tokenization(vocabs: list[Vocabulary | str], text: str, *, with_overlap: bool = True) -> TokenComparison:
-    """Tokenize ``text`` with each vocabulary and find the cuts they do not all share.
+def compare_tokenization(
+    vocabs: list[Vocabulary | str], text: str, *, with_overlap: bool = True, mcv_rule: McvRule = MCV_RULE
+) -> TokenComparison:
+    """Tokenize ``text`` with each vocabulary and find the cuts they do not all share; the overlap
+    counts the MCV under ``mcv_rule`` (docs/methods.md §5).
 
     >>> from vocablab import load_vocabulary
     >>> smol, gemma = load_vocabulary("smollm2-135m"), load_vocabulary("gemma3-270m")
@@ -127,5 +130,5 @@ def compare_tokenization(vocabs: list[Vocabulary | str], text: str, *, with_over
     tokenized = [tokenize_text(v, text) for v in vocabs]
     cuts = [t.boundaries() for t in tokenized]
     disagreeing = sorted(set.union(*cuts) - set.intersection(*cuts)) if len(cuts) > 1 else []
-    overlap = compare_vocabularies(vocabs) if with_overlap and len(vocabs) > 1 else None
+    overlap = compare_vocabularies(vocabs, mcv_rule) if with_overlap and len(vocabs) > 1 else None
     return TokenComparison(text, tokenized, disagreeing, overlap)

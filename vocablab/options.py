@@ -15,6 +15,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Method = Literal["omp", "mean", "zero", "subword", "knn"]  # how new rows of a transplant are made
 MatchMode = Literal["bytes", "string"]  # when a donor token counts as one the base already has
 Space = Literal["mcv", "bytes"]  # the shared space of an ensemble
+McvRule = Literal["shared", "merge-closed"]  # which shared strings the maximal common vocabulary keeps
 Alignment = Literal["bytes", "index"]  # how positions of two tokenizations are paired
 CostKind = Literal["edit", "exact", "embedding"]  # token cost of a transport plan
 
@@ -23,6 +24,8 @@ METHODS: tuple[str, ...] = get_args(Method)
 ANCHOR_METHODS = ("omp", "knn")  # build each new row from k shared anchors, found in the donor's embedding
 MATCH_MODES: tuple[str, ...] = get_args(MatchMode)
 SPACES: tuple[str, ...] = get_args(Space)
+MCV_RULES: tuple[str, ...] = get_args(McvRule)
+MCV_RULE: McvRule = "shared"  # docs/methods.md §5 gives the figures behind this default
 ALIGNMENTS: tuple[str, ...] = get_args(Alignment)
 COSTS: tuple[str, ...] = get_args(CostKind)
 
@@ -41,6 +44,10 @@ COST_HELP = {
     "edit": "byte edit distance",
     "exact": "exact byte match",
     "embedding": "embedding distance through a transplant",
+}
+MCV_RULE_HELP = {
+    "shared": "every byte string both vocabularies hold, plus all single bytes",
+    "merge-closed": "only the shared strings each model's BPE rebuilds with merges inside the set (slow to build)",
 }
 ALIGNMENT_HELP = {"bytes": "same byte offset", "index": "same token index"}
 SUBVOCAB_KINDS = {

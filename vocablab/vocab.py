@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from vocablab.bpe import MergeTable, merge_closed
 from vocablab.errors import VocabLabError
+from vocablab.options import MCV_RULE, MCV_RULES, McvRule
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -289,18 +291,6 @@ def greedy_segment(piece: bytes, allowed: frozenset[bytes] | set[bytes], max_len
     return out
 
 
-def producible_pieces(vocab: Vocabulary, allowed: frozenset[bytes]) -> set[bytes]:
-    """Every element of ``allowed`` that the nested tokenizer of ``vocab`` can emit."""
-    max_len = max(map(len, allowed))
-    produced: set[bytes] = set()
-    for piece in vocab.ids_by_bytes():
-        if piece in allowed:
-            produced.add(piece)  # greedy longest match keeps an allowed token whole
-        else:
-            produced.update(greedy_segment(piece, allowed, max_len))
-    return produced
-
-
 ALL_BYTES = frozenset(bytes([b]) for b in range(256))
 
 
@@ -313,23 +303,42 @@ def as_vocabularies(items) -> list[Vocabulary]:
     return [v if isinstance(v, Vocabulary) else load_vocabulary(v) for v in items]
 
 
-def maximal_common_vocabulary(vocabs: list[Vocabulary | str]) -> frozenset[bytes]:
-    """Byte strings every vocabulary has, plus all single bytes, keeping a multi-byte string only
-    if every model's nested tokenizer can produce it (specials are matched by role separately).
+def maximal_common_vocabulary(vocabs: list[Vocabulary | str], rule: McvRule = MCV_RULE) -> frozenset[bytes]:
+    """The byte strings every vocabulary holds (specials excluded), plus all single bytes; specials
+    are matched by role separately (docs/methods.md §5).
 
-    Dropping a string changes other segmentations, so the filter runs until nothing changes.
+    ``rule="shared"`` keeps every such string: each is a token of every model, so each model's
+    nested tokenizer (greedy longest match) keeps it whole. ``rule="merge-closed"`` keeps only those
+    each model's BPE, with its merges restricted to the set, rebuilds (:func:`merge_table`).
     """
     vocabs = as_vocabularies(vocabs)
     if not vocabs:
         raise VocabLabError("give at least one vocabulary")
-    candidates = ALL_BYTES | frozenset.intersection(*[v.byte_set for v in vocabs])
-    while True:
-        kept = candidates
-        for v in vocabs:
-            kept = ALL_BYTES | (kept & producible_pieces(v, kept))
-        if kept == candidates:
-            return candidates
-        candidates = kept
+    check_mcv_rule(rule)
+    shared = ALL_BYTES | frozenset.intersection(*[v.byte_set for v in vocabs])
+    if rule == "shared":
+        return shared
+    return merge_closed([merge_table(v) for v in vocabs], shared)
+
+
+def check_mcv_rule(rule: str) -> None:
+    if rule not in MCV_RULES:
+        raise VocabLabError(f"unknown MCV rule {rule!r}; use {' or '.join(MCV_RULES)}")
+
+
+@lru_cache(maxsize=8)
+def merge_table(vocab: Vocabulary) -> MergeTable:
+    """The BPE merges of ``vocab`` in bytes (refused, naming the model type, if it is not BPE)."""
+    try:
+        model = json.loads(vocab.backend.to_str())["model"]
+        return MergeTable.from_model(
+            model,
+            lambda token: piece_to_bytes(token, set(vocab.decoder_kinds)),
+            "ByteLevel" in vocab.decoder_kinds,
+            literal={vocab.pieces[i] for i in vocab.text_ids if vocab.strings[i] not in model.get("vocab", {})},
+        )
+    except VocabLabError as exc:
+        raise VocabLabError(f"{vocab.name}: {exc}") from None
 
 
 def strip_word_marker(token: str) -> str:
@@ -350,8 +359,9 @@ class PairOverlap:
     shared_by_bytes: int
     only_a_by_bytes: int
     only_b_by_bytes: int
-    mcv_size: int
+    mcv_size: int  # under ``mcv_rule``
     special_roles: dict[str, tuple[str | None, str | None]]
+    mcv_rule: str = MCV_RULE
 
 
 @dataclass
@@ -367,6 +377,7 @@ class VocabOverlap:
     common_to_all_by_string: int
     common_to_all_by_bytes: int
     mcv_size: int
+    mcv_rule: str = MCV_RULE
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -374,17 +385,18 @@ class VocabOverlap:
         return asdict(self)
 
 
-def compare_vocabularies(vocabs: list[Vocabulary | str]) -> VocabOverlap:
-    """Sizes, shared tokens by string and by bytes, the MCV and the special tokens by role (the
-    work is cached per set of vocabularies; each call returns its own copy)."""
+def compare_vocabularies(vocabs: list[Vocabulary | str], mcv_rule: McvRule = MCV_RULE) -> VocabOverlap:
+    """Sizes, shared tokens by string and by bytes, the MCV under ``mcv_rule`` and the special
+    tokens by role (the work is cached per set of vocabularies; each call returns its own copy)."""
     vocabs = as_vocabularies(vocabs)
     if len(vocabs) < 2:
         raise VocabLabError("compare needs at least two tokenizers")
-    return copy.deepcopy(_compare_vocabularies(tuple(vocabs)))
+    check_mcv_rule(mcv_rule)
+    return copy.deepcopy(_compare_vocabularies(tuple(vocabs), mcv_rule))
 
 
 @lru_cache(maxsize=32)
-def _compare_vocabularies(vocabs: tuple[Vocabulary, ...]) -> VocabOverlap:
+def _compare_vocabularies(vocabs: tuple[Vocabulary, ...], mcv_rule: McvRule) -> VocabOverlap:
     pairs = []
     for i, a in enumerate(vocabs):
         for b in vocabs[i + 1 :]:
@@ -397,13 +409,14 @@ def _compare_vocabularies(vocabs: tuple[Vocabulary, ...]) -> VocabOverlap:
                     shared_by_bytes=len(a_bytes & b_bytes),
                     only_a_by_bytes=len(a_bytes - b_bytes),
                     only_b_by_bytes=len(b_bytes - a_bytes),
-                    mcv_size=len(cached_mcv(a, b)),
+                    mcv_size=len(cached_mcv(a, b, mcv_rule)),
                     special_roles={r: (a.role_token(r), b.role_token(r)) for r in ROLES},
+                    mcv_rule=mcv_rule,
                 )
             )
     all_strings = frozenset.intersection(*[v.string_set for v in vocabs])
     all_bytes = frozenset.intersection(*[v.byte_set for v in vocabs])
-    mcv = pairs[0].mcv_size if len(vocabs) == 2 else len(maximal_common_vocabulary(vocabs))
+    mcv = pairs[0].mcv_size if len(vocabs) == 2 else len(maximal_common_vocabulary(vocabs, mcv_rule))
     return VocabOverlap(
         names=[v.name for v in vocabs],
         sizes={v.name: len(v) for v in vocabs},
@@ -414,12 +427,16 @@ def _compare_vocabularies(vocabs: tuple[Vocabulary, ...]) -> VocabOverlap:
         common_to_all_by_string=len(all_strings),
         common_to_all_by_bytes=len(all_bytes),
         mcv_size=mcv,
+        mcv_rule=mcv_rule,
     )
 
 
 @lru_cache(maxsize=16)
-def cached_mcv(a: Vocabulary, b: Vocabulary) -> frozenset[bytes]:
-    return maximal_common_vocabulary([a, b])
+def cached_mcv(a: Vocabulary, b: Vocabulary, rule: McvRule = MCV_RULE) -> frozenset[bytes]:
+    """The MCV of two vocabularies, computed once per pair and rule (either order)."""
+    if id(b) < id(a):  # both orders share one entry
+        return cached_mcv(b, a, rule)
+    return maximal_common_vocabulary([a, b], rule)
 
 
 def token_membership(

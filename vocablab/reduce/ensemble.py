@@ -15,10 +15,10 @@ from functools import lru_cache
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.options import SPACES
+from vocablab.options import MCV_RULE, SPACES, McvRule
 from vocablab.reduce.lvr import ReducedModel
-from vocablab.reduce.subvocab import EOS, SubVocabulary, Symbol, build_subvocabulary, common_with
-from vocablab.vocab import ALL_BYTES, Vocabulary, maximal_common_vocabulary
+from vocablab.reduce.subvocab import EOS, SubVocabulary, Symbol, build_subvocabulary, common_with, mcv_name
+from vocablab.vocab import ALL_BYTES, Vocabulary, check_mcv_rule, maximal_common_vocabulary
 
 
 @dataclass
@@ -43,26 +43,29 @@ class SharedSpace:
             ) from None
 
 
-def shared_space(vocabs: list[Vocabulary], space: str) -> SharedSpace:
-    return _shared_space(tuple(vocabs), space)
+def shared_space(vocabs: list[Vocabulary], space: str, mcv_rule: McvRule = MCV_RULE) -> SharedSpace:
+    """The space the models are reduced to: their MCV under ``mcv_rule``, or bytes (no rule then)."""
+    check_mcv_rule(mcv_rule)
+    return _shared_space(tuple(vocabs), space, mcv_rule if space == "mcv" else MCV_RULE)
 
 
 @lru_cache(maxsize=8)
-def _shared_space(vocabs: tuple[Vocabulary, ...], space: str) -> SharedSpace:
+def _shared_space(vocabs: tuple[Vocabulary, ...], space: str, mcv_rule: McvRule) -> SharedSpace:
     if space not in SPACES:
         raise VocabLabError(f"unknown ensemble space {space!r}; use mcv or bytes")
     if len(vocabs) < 2:
         raise VocabLabError("an ensemble needs at least two models")
+    name = mcv_name(space, mcv_rule)
     if space == "mcv" and len(vocabs) == 2:  # the sub-vocabularies each model is reduced to (built once)
-        subs = [common_with(vocabs[0], vocabs[1]), common_with(vocabs[1], vocabs[0])]
+        subs = [common_with(vocabs[0], vocabs[1], mcv_rule), common_with(vocabs[1], vocabs[0], mcv_rule)]
     else:
-        allowed = maximal_common_vocabulary(list(vocabs)) if space == "mcv" else ALL_BYTES
-        subs = [build_subvocabulary(v, allowed, space) for v in vocabs]
+        allowed = maximal_common_vocabulary(list(vocabs), mcv_rule) if space == "mcv" else ALL_BYTES
+        subs = [build_subvocabulary(v, allowed, name) for v in vocabs]
     common = set.intersection(*(set(sub.symbols) for sub in subs))
     shared = sorted((s for s in common if s.data is not None), key=lambda s: (len(s.data), s.data))
     symbols = [Symbol(None, EOS), *shared]
     member_index = [torch.tensor([sub.index[s] for s in symbols]) for sub in subs]
-    return SharedSpace(space, symbols, subs, member_index)
+    return SharedSpace(name, symbols, subs, member_index)
 
 
 class Ensemble:

@@ -23,7 +23,7 @@ from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
-from vocablab.options import MAX_PROMPT_CHARS, Decoding, check_length
+from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, Decoding, McvRule, check_length
 from vocablab.progress import bar, check_stop
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, MAX_STATES, CoverLimit, ReducedModel, check_pruning
@@ -458,6 +458,7 @@ def generate_reduced(
     prompt: str,
     *,
     subvocab: str | SubVocabulary = "bytes",
+    mcv_rule: McvRule = MCV_RULE,
     k: int | None = 300,
     beam: int | None = COVER_BEAM,
     min_weight: float = COVER_MIN_WEIGHT,
@@ -489,7 +490,7 @@ def generate_reduced(
     load = functools.partial(load_vocabulary, trust_remote_code=trust_remote_code)
     vocab = load(model_spec)
     check_reducible(vocab)
-    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab, load)
+    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab, load, mcv_rule)
     _needs_eos(vocab)
     lm = HFTokenModel(causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code))
     started = time.perf_counter()
@@ -509,6 +510,7 @@ def generate_ensemble(
     prompt: str,
     *,
     space: str = "mcv",
+    mcv_rule: McvRule = MCV_RULE,
     weights: list[float] | None = None,
     k: int | None = 300,
     beam: int | None = COVER_BEAM,
@@ -541,7 +543,7 @@ def generate_ensemble(
     for vocab in vocabs:
         check_reducible(vocab)
         _needs_eos(vocab)
-    shared = shared_space(vocabs, space)
+    shared = shared_space(vocabs, space, mcv_rule)
     models = causal_lms(model_specs, models, device=device, trust_remote_code=trust_remote_code)
     started = time.perf_counter()
     if k is None:

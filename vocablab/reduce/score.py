@@ -22,6 +22,7 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte, start_token
+from vocablab.options import MCV_RULE, McvRule
 from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
 from vocablab.reduce.generate import HFTokenModel, as_tokenized
@@ -135,6 +136,7 @@ def reduced_bits_per_byte(
     documents: list[str],
     *,
     subvocab: str | SubVocabulary = "bytes",
+    mcv_rule: McvRule = MCV_RULE,
     beam: int | None = BEAM,
     min_weight: float = MIN_WEIGHT,
     model=None,
@@ -144,7 +146,7 @@ def reduced_bits_per_byte(
     vocab = load_vocabulary(model_spec)
     check_reducible(vocab)
     documents, normalized = scored_texts([vocab], documents)
-    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab)
+    sub = subvocab if isinstance(subvocab, SubVocabulary) else parse_subvocab(subvocab, vocab, mcv_rule=mcv_rule)
     model = causal_lm(model_spec, model, device=device)
     lm = HFTokenModel(model)
     nats, steps, passes = 0.0, 0, 0
@@ -179,6 +181,7 @@ def ensemble_bits_per_byte(
     documents: list[str],
     *,
     space: str = "mcv",
+    mcv_rule: McvRule = MCV_RULE,
     weights: list[float] | None = None,
     beam: int | None = BEAM,
     min_weight: float = MIN_WEIGHT,
@@ -192,7 +195,7 @@ def ensemble_bits_per_byte(
         check_reducible(vocab)
     documents, normalized = scored_texts(vocabs, documents)
     weights = normalized_weights(weights, len(vocabs))
-    shared = shared_space(vocabs, space)
+    shared = shared_space(vocabs, space, mcv_rule)
     models = causal_lms(model_specs, models, device=device)
     lms = [HFTokenModel(m) for m in models]
     member_nats = [0.0] * len(vocabs)

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.vocab import ALL_BYTES, Vocabulary, cached_mcv, display_token, greedy_segment
+from vocablab.options import MCV_RULE, McvRule
+from vocablab.vocab import ALL_BYTES, Vocabulary, cached_mcv, check_mcv_rule, display_token, greedy_segment
 
 EOS = "<eos>"
 
@@ -170,8 +171,15 @@ def max_length(vocab: Vocabulary, n: int) -> SubVocabulary:
     return build_subvocabulary(vocab, ALL_BYTES | {p for p in vocab.byte_set if len(p) <= n}, f"maxlen:{n}")
 
 
-def common_with(vocab: Vocabulary, other: Vocabulary) -> SubVocabulary:
-    return build_subvocabulary(vocab, cached_mcv(vocab, other), f"mcv:{other.name}")
+def common_with(vocab: Vocabulary, other: Vocabulary, rule: McvRule = MCV_RULE) -> SubVocabulary:
+    """The MCV of ``vocab`` and ``other`` under ``rule`` (docs/methods.md §5), as ``vocab``'s S."""
+    check_mcv_rule(rule)
+    return build_subvocabulary(vocab, cached_mcv(vocab, other, rule), mcv_name(f"mcv:{other.name}", rule))
+
+
+def mcv_name(name: str, rule: McvRule) -> str:
+    """How an MCV is named in results: the default rule goes unsaid."""
+    return name if rule == MCV_RULE else f"{name} ({rule})"
 
 
 def from_file(vocab: Vocabulary, path: str | Path) -> SubVocabulary:
@@ -199,8 +207,9 @@ def from_file(vocab: Vocabulary, path: str | Path) -> SubVocabulary:
     return build_subvocabulary(vocab, frozenset(allowed), f"file:{Path(path).name}")
 
 
-def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabulary:
-    """``bytes``, ``maxlen:N``, ``mcv:OTHER`` (OTHER is any model source) or ``file:PATH``."""
+def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None, mcv_rule: McvRule = MCV_RULE) -> SubVocabulary:
+    """``bytes``, ``maxlen:N``, ``mcv:OTHER`` (OTHER is any model source; its MCV with ``vocab``
+    under ``mcv_rule``) or ``file:PATH``."""
     kind, _, arg = spec.partition(":")
     if kind == "bytes" and not arg:
         return bytes_only(vocab)
@@ -209,7 +218,7 @@ def parse_subvocab(spec: str, vocab: Vocabulary, load_other=None) -> SubVocabula
     if kind == "mcv" and arg:
         if load_other is None:
             from vocablab.sources import load_vocabulary as load_other
-        return common_with(vocab, load_other(arg))
+        return common_with(vocab, load_other(arg), mcv_rule)
     if kind == "file" and arg:
         return from_file(vocab, arg)
     raise VocabLabError(f"unknown sub-vocabulary {spec!r}; use bytes, maxlen:N, mcv:OTHER or file:PATH")

@@ -10,7 +10,7 @@ import pandas as pd
 from vocablab.compare import compare_tokenization
 from vocablab.errors import VocabLabError
 from vocablab.examples import EXAMPLES, example_text
-from vocablab.options import check_length
+from vocablab.options import MCV_RULE, MCV_RULE_HELP, MCV_RULES, check_length
 from vocablab.plots import overlap_chart
 from vocablab.sources import load_vocabulary
 from vocablab.ui.common import MAX_TEXT_CHARS, chosen, report_failures, user_errors
@@ -61,13 +61,16 @@ def specials_table(overlap: VocabOverlap) -> pd.DataFrame:
 
 
 @user_errors
-def tokenize_side_by_side(text, show_ids, a, b, c, d, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+def tokenize_side_by_side(
+    text, show_ids, a, b, c, d, mcv_rule, request: gr.Request, progress=gr.Progress(track_tqdm=True)
+):
+    # mcv_rule comes last: API callers that omit it get the radio's default
     specs = chosen(a, b, c, d)
     if len(specs) < 2:
         raise VocabLabError("choose at least two different tokenizers")
     progress(0, desc="loading tokenizers")  # not progress.tqdm: a hub download's own bar would nest in it
     vocabs = [load_vocabulary(spec) for spec in specs]
-    result = compare_tokenization(vocabs, text)
+    result = compare_tokenization(vocabs, text, mcv_rule=mcv_rule or MCV_RULE)
     return (
         render_comparison(result, show_ids=show_ids),
         summary_table(result),
@@ -140,8 +143,14 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
         gr.Markdown(
             "Tokens are the same when their UTF-8 bytes are equal (docs/methods.md §1); "
             "raw string matching under-counts across byte-level BPE and SentencePiece. "
-            "MCV: the maximal common vocabulary (shared byte strings, all single bytes, "
-            "kept when each model's nested tokenizer can produce them)."
+            "MCV: the maximal common vocabulary, all single bytes plus the shared byte strings the rule keeps "
+            "(docs/methods.md §5). The merge-closed rule takes up to a minute for a large pair, once."
+        )
+        mcv_rule = gr.Radio(
+            [(f"{rule}: {MCV_RULE_HELP[rule]}", rule) for rule in MCV_RULES],
+            value=MCV_RULE,
+            label="MCV rule",
+            elem_id="mcv-rule",
         )
         overlap = gr.Dataframe(
             headers=OVERLAP_COLUMNS, label="Overlap of each pair", elem_id="overlap-table", interactive=False
@@ -163,14 +172,15 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
             interactive=False,
         )
 
-    inputs = [text, show_ids, *pickers]
+    inputs = [text, show_ids, *pickers, mcv_rule]
     outputs = [tokens_html, summary, overlap, specials, chart, cut_note]
     example.input(example_text, example, text)
     upload.upload(read_upload, upload, text)
     search = (search_tokens, [query, which, pickers[0], pickers[1]], found)
     tokenized = run.click(tokenize_side_by_side, inputs, outputs)
     tokenized.success(*search)  # a bad model: one message, not two
-    report_failures(failed, tokenized, show_ids.change(tokenize_side_by_side, inputs, outputs))
+    changed = [trigger(tokenize_side_by_side, inputs, outputs) for trigger in (show_ids.change, mcv_rule.change)]
+    report_failures(failed, tokenized, *changed)
     for trigger in (query.submit, which.change):
         trigger(*search)
     return {"text": text}
