@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import sys
 import time
 
 import torch
@@ -46,7 +47,7 @@ PROMPTS = [
     "今天天气很好，我们去",
     "東京は、日本の首",
     "Привет, как де",
-    "Москва — столица",
+    "Москва — сто",
     "I love pizza 🍕",
     "Good night 🌙",
     "Το όνομά μου είναι Γιά",
@@ -76,7 +77,7 @@ def settings_from(text: str) -> dict[str, dict]:
     return out
 
 
-def two_laws(lm, sub, split, chosen: int | None, **pruning) -> tuple[torch.Tensor, torch.Tensor, ReducedModel, float]:
+def two_laws(lm, sub, split, chosen: int | None, **pruning) -> tuple:
     """The first next-byte distribution, the one after ``chosen`` (None: its own likeliest byte),
     the reduced model, and the seconds it all took."""
     started = time.perf_counter()
@@ -99,6 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--settings", default="default", help="comma-separated: default, exact-heal, BEAM:MIN_WEIGHT")
+    parser.add_argument("--prompts", default=":", help="a slice START:END of the prompt list, to split a run")
+    parser.add_argument("--no-exact", action="store_true", help="time the settings only (no distances)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     has_heal = "heal_beam" in inspect.signature(ReducedModel).parameters
@@ -107,16 +110,25 @@ def main() -> None:
     lm, sub = HFTokenModel(model), bytes_only(vocab)
     lm.start([0])  # the first forward pass is slower: not in any row
     rows = {label: [] for label in settings}
-    for prompt in PROMPTS:
+    start, _, end = args.prompts.partition(":")
+    for prompt in PROMPTS[int(start or 0) : int(end or len(PROMPTS))]:
         split = split_prompt(vocab, prompt)
-        exact_first, exact_second, exact, exact_s, chosen = two_laws(lm, sub, split, None, k=None)
+        exact_first = exact_second = chosen = None
+        exact_s = math.nan
+        if not args.no_exact:
+            exact_first, exact_second, _, exact_s, chosen = two_laws(lm, sub, split, None, k=None)
         for label, heal in settings.items():
             first, second, reduced, seconds, _ = two_laws(
                 lm, sub, split, chosen, k=300, beam=COVER_BEAM, min_weight=COVER_MIN_WEIGHT, **heal
             )
-            tv = (distance(first, exact_first), distance(second, exact_second))
+            tv = (
+                (distance(first, exact_first), distance(second, exact_second))
+                if chosen is not None
+                else (math.nan,) * 2
+            )
             pruned = -reduced.log_kept / math.log(2)
             rows[label].append((prompt, split.tail, *tv, pruned, reduced.forward_passes, seconds, exact_s))
+            print(f"{prompt!r} {label}: {rows[label][-1][2:]}", file=sys.stderr, flush=True)
     first_label = next(iter(settings))
     print(f"{args.model}, over bytes, K = 300, cover beam {COVER_BEAM} within {COVER_MIN_WEIGHT}; at the prompt's end")
     print(f"{first_label}; exact mode is the reference\n")
@@ -124,7 +136,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for prompt, tail, tv1, tv2, pruned, passes, seconds, exact_s in rows[first_label]:
         shown = prompt.replace("\n", "\\n").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        print(f"| `{shown}` | {len(tail)} | {tv1:.2g} | {tv2:.2g} | {pruned:.2g} | {passes} | {seconds:.2f} | {exact_s:.2f} |")
+        cells = f"{tv1:.2g} | {tv2:.2g} | {pruned:.2g} | {passes} | {seconds:.2f} | {exact_s:.2f}"
+        print(f"| `{shown}` | {len(tail)} | {cells} |")
     print("\n| setting at the prompt's end | max TV 1st | max TV 2nd | mean TV 1st | passes | seconds |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, table in rows.items():

@@ -3,8 +3,9 @@
 The oracle is the definition, in float64, sharing no code with ``vocablab.reduce``: the law of the
 bytes after a prompt is the model's law over token paths after the fixed head tokens, restricted to
 the paths whose bytes begin with the tail. Every such path is enumerated: the paths whose bytes are
-a prefix of the tail (each needs the model's next-token distribution, one forward pass of the whole
-sequence, without a cache) and, after each, the tokens that run past the tail's end.
+a prefix of the tail (each needs the model's next-token distribution: the model runs in float64,
+one token per path after its parent's cache, the paths of one length batched with no padding) and,
+after each, the tokens that run past the tail's end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import defaultdict
 
 import pytest
 import torch
+from transformers import DynamicCache
 
 from vocablab.reduce.generate import HFTokenModel, heal_pruning, split_prompt
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel
@@ -42,16 +44,20 @@ class BruteForce:
     """Next-byte laws after ``head`` given that the text begins with some bytes, by enumeration."""
 
     def __init__(self, model, vocab, head: list[int]) -> None:
-        self.model, self.head = model, head
-        self.pieces = vocab.pieces
+        self.model, self.size, self.pieces = model, len(vocab.pieces), vocab.pieces
         self.by_bytes: dict[bytes, list[int]] = defaultdict(list)
         for token, piece in enumerate(self.pieces):
             if piece:
                 self.by_bytes[piece].append(token)
         self.longest = max(map(len, self.by_bytes))
-        first = [END if p is None and t in vocab.stop_ids else SPECIAL if not p else p[0] for t, p in enumerate(self.pieces)]
-        self.first_key = torch.tensor(first)
-        self.next_logprobs: dict[tuple[int, ...], torch.Tensor] = {}
+        stop = vocab.stop_ids
+        keys = [END if p is None and t in stop else SPECIAL if not p else p[0] for t, p in enumerate(self.pieces)]
+        self.first_key = torch.tensor(keys)
+        self.crossing: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([head]), use_cache=True)
+        self.caches = {(): [(layer.keys, layer.values) for layer in out.past_key_values.layers]}
+        self.next_logprobs = {(): torch.log_softmax(out.logits[0, -1, : self.size].double(), dim=-1)}
         self.weight: dict[tuple[int, ...], float] = {(): 0.0}  # log P(path | head)
 
     def prefix_paths(self, data: bytes) -> list[tuple[int, ...]]:
@@ -67,41 +73,55 @@ class BruteForce:
 
     @torch.no_grad()
     def run(self, paths: list[tuple[int, ...]]) -> None:
-        """Next-token log-probs after head + path, for each path not run yet (shortest first, so a
-        path's weight can be read off its parent's distribution)."""
-        todo = sorted((p for p in paths if p not in self.next_logprobs), key=len)
-        for start in range(0, len(todo), BATCH):
-            chunk = todo[start : start + BATCH]
-            rows = [self.head + list(p) for p in chunk]
-            width = max(map(len, rows))
-            ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
-            mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
-            last = logits[torch.arange(len(rows)), mask.sum(1) - 1, : len(self.pieces)]
-            for path, row in zip(chunk, torch.log_softmax(last.double(), dim=-1), strict=True):
-                self.next_logprobs[path] = row
+        """Next-token log-probs after head + path for each path not run yet, shortest first: the
+        paths of one length run as one batch (same length, so no padding), each after its parent's
+        cache. A path's weight is read off its parent's distribution."""
+        levels: dict[int, list[tuple[int, ...]]] = defaultdict(list)
+        for path in paths:
+            if path not in self.next_logprobs:
+                levels[len(path)].append(path)
+        for length in sorted(levels):
+            for start in range(0, len(levels[length]), BATCH):
+                self.run_batch(levels[length][start : start + BATCH])
         for path in sorted(paths, key=len):
             if path:
                 self.weight[path] = self.weight[path[:-1]] + self.next_logprobs[path[:-1]][path[-1]].item()
+
+    @torch.no_grad()
+    def run_batch(self, chunk: list[tuple[int, ...]]) -> None:
+        """One token more for paths of one length, after their parents' caches, batched."""
+        cache = DynamicCache(config=self.model.config)
+        for n, layer in enumerate(cache.layers):
+            layer.update(*(torch.cat(kv) for kv in zip(*(self.caches[p[:-1]][n] for p in chunk), strict=True)))
+        out = self.model(input_ids=torch.tensor([[p[-1]] for p in chunk]), past_key_values=cache, use_cache=True)
+        logprobs = torch.log_softmax(out.logits[:, -1, : self.size].double(), dim=-1)
+        for row, path in enumerate(chunk):
+            self.caches[path] = [(x.keys[row : row + 1], x.values[row : row + 1]) for x in out.past_key_values.layers]
+            self.next_logprobs[path] = logprobs[row]
 
     def next_law(self, data: bytes) -> dict[int, float]:
         """P(next byte, or end, | the text after the head begins with ``data``)."""
         paths = self.prefix_paths(data)
         self.run(paths)
-        law: dict[int, float] = defaultdict(float)
+        law = torch.zeros(258, dtype=torch.float64)
         for path in paths:
             offset = sum(len(self.pieces[t]) for t in path)
             probs = (self.next_logprobs[path] + self.weight[path]).exp()
             if offset == len(data):  # every next token: its first byte comes next
-                for key, mass in zip(range(258), torch.zeros(258, dtype=torch.float64).scatter_add_(0, self.first_key, probs).tolist(), strict=True):
-                    law[key] += mass
-                continue
-            rest = data[offset:]
-            for token, piece in enumerate(self.pieces):
-                if piece and len(piece) > len(rest) and piece.startswith(rest):
-                    law[piece[len(rest)]] += probs[token].item()
-        total = math.fsum(law.values())
-        return {key: mass / total for key, mass in law.items() if mass > 0}
+                law.scatter_add_(0, self.first_key, probs)
+            else:  # the tokens that run past the end: the byte of theirs at the end
+                ids, after = self.tokens_past(data[offset:])
+                law.scatter_add_(0, after, probs[ids])
+        law /= law.sum()
+        return {key: p for key, p in enumerate(law.tolist()) if p > 0}
+
+    def tokens_past(self, rest: bytes) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tokens whose bytes begin with ``rest`` and run past it, and their byte after it."""
+        if rest not in self.crossing:
+            ids = [t for t, p in enumerate(self.pieces) if p and len(p) > len(rest) and p.startswith(rest)]
+            after = [self.pieces[t][len(rest)] for t in ids]
+            self.crossing[rest] = torch.tensor(ids, dtype=torch.long), torch.tensor(after, dtype=torch.long)
+        return self.crossing[rest]
 
 
 def reduced_law(reduced: ReducedModel) -> dict[int, float]:
@@ -123,17 +143,21 @@ def smol():
 
 @pytest.fixture(scope="module")
 def brute_force_laws(smol):
-    """Per prompt: the head and tail, the first next-byte law, the byte that is likeliest there,
-    and the law of the byte after it."""
+    """Per prompt, computed once: the head and tail, the first next-byte law, the byte that is
+    likeliest there, and the law of the byte after it."""
     _, model64, vocab = smol
-    out = {}
-    for name, prompt in PROMPTS.items():
-        split = split_prompt(vocab, prompt)
-        oracle = BruteForce(model64, vocab, split.ids)
-        first = oracle.next_law(split.tail)
-        chosen = max((key for key in first if key < END), key=first.get)
-        out[name] = split, first, chosen, oracle.next_law(split.tail + bytes([chosen]))
-    return out
+    done = {}
+
+    def laws(name: str):
+        if name not in done:
+            split = split_prompt(vocab, PROMPTS[name])
+            oracle = BruteForce(model64, vocab, split.ids)
+            first = oracle.next_law(split.tail)
+            chosen = max((key for key in first if key < END), key=first.get)
+            done[name] = split, first, chosen, oracle.next_law(split.tail + bytes([chosen]))
+        return done[name]
+
+    return laws
 
 
 def reduced_laws(model, vocab, split, chosen: int, **pruning) -> tuple[dict, dict, ReducedModel]:
@@ -149,7 +173,7 @@ def reduced_laws(model, vocab, split, chosen: int, **pruning) -> tuple[dict, dic
 @pytest.mark.parametrize("name", PROMPTS)
 def test_exact_mode_is_the_law_of_every_token_path_after_the_head(smol, brute_force_laws, name):
     model, _, vocab = smol
-    split, first, chosen, second = brute_force_laws[name]
+    split, first, chosen, second = brute_force_laws(name)
     assert split.tail  # the prompt's end is conditioned on as text
     got_first, got_second, reduced = reduced_laws(model, vocab, split, chosen, k=None)
     # float32 forward passes with a KV cache against float64 ones without
@@ -163,7 +187,7 @@ def test_exact_mode_is_the_law_of_every_token_path_after_the_head(smol, brute_fo
 def test_the_default_pruning_stays_near_the_law_and_counts_what_it_drops(smol, brute_force_laws, name):
     """generate_reduced's defaults: K = 300, the cover's beam, and the prompt's end's own pruning."""
     model, _, vocab = smol
-    split, first, chosen, second = brute_force_laws[name]
+    split, first, chosen, second = brute_force_laws(name)
     pruning = dict(k=300, beam=COVER_BEAM, min_weight=COVER_MIN_WEIGHT, **heal_pruning(300))
     got_first, got_second, reduced = reduced_laws(model, vocab, split, chosen, **pruning)
     assert total_variation(got_first, first) < 1e-2
