@@ -7,8 +7,9 @@ generation splits it (its tokens up to the last boundary later text cannot move,
 it), the cover over bytes is conditioned on the tail, and two next-byte distributions are taken:
 the first, and the one after the byte exact mode finds likeliest. Exact mode (no K, no pruning) is
 the reference; each setting is K = 300 with the cover's default beam and min_weight, and at the
-prompt's end the beam and min_weight given as ``BEAM:MIN_WEIGHT`` (``default``: the library's
-HEAL_BEAM and HEAL_MIN_WEIGHT; ``exact-heal``: no pruning at the prompt's end). Prints, per prompt,
+prompt's end the beam and min_weight given as ``BEAM:MIN_WEIGHT[:K]``, the paths closed at the
+tail's end keeping K next tokens (all if not given; ``default``: the library's HEAL_BEAM,
+HEAL_MIN_WEIGHT and HEAL_K; ``exact-heal``: no pruning at the prompt's end). Prints, per prompt,
 the total variation from exact of both distributions under the default, the mass pruning dropped
 (bits, as ``Generation.pruned_bits``), forward passes and seconds; then one summary line per
 setting. Greedy-free: nothing is sampled. Run with PYTHONPATH at an older checkout to measure its
@@ -68,12 +69,13 @@ def settings_from(text: str) -> dict[str, dict]:
     out = {}
     for label in text.split(","):
         if label == "default":
-            out[label] = {"heal_beam": lvr.HEAL_BEAM, "heal_min_weight": lvr.HEAL_MIN_WEIGHT}
+            out[label] = {"heal_beam": lvr.HEAL_BEAM, "heal_min_weight": lvr.HEAL_MIN_WEIGHT, "heal_k": lvr.HEAL_K}
         elif label == "exact-heal":
-            out[label] = {"heal_beam": None, "heal_min_weight": 0.0}
+            out[label] = {"heal_beam": None, "heal_min_weight": 0.0, "heal_k": None}
         else:
-            beam, _, weight = label.partition(":")
-            out[label] = {"heal_beam": int(beam), "heal_min_weight": float(weight)}
+            beam, weight, k = (label.split(":") + ["all"])[:3]
+            k = None if k == "all" else int(k)
+            out[label] = {"heal_beam": int(beam), "heal_min_weight": float(weight), "heal_k": k}
     return out
 
 
@@ -99,7 +101,9 @@ def distance(p: torch.Tensor, q: torch.Tensor) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--settings", default="default", help="comma-separated: default, exact-heal, BEAM:MIN_WEIGHT")
+    parser.add_argument(
+        "--settings", default="default", help="comma-separated: default, exact-heal, BEAM:MIN_WEIGHT[:K]"
+    )
     parser.add_argument("--prompts", default=":", help="a slice START:END of the prompt list, to split a run")
     parser.add_argument("--no-exact", action="store_true", help="time the settings only (no distances)")
     args = parser.parse_args()

@@ -30,6 +30,7 @@ from vocablab.reduce.lvr import (
     COVER_BEAM,
     COVER_MIN_WEIGHT,
     HEAL_BEAM,
+    HEAL_K,
     HEAL_MIN_WEIGHT,
     MAX_STATES,
     CoverLimit,
@@ -425,8 +426,8 @@ def _result(label, sub_name, symbols, emitted, inspector, covers, started, ended
 def heal_pruning(k: int | None) -> dict:
     """How the paths ending inside the prompt's tail are pruned: not at all in exact mode."""
     if k is None:
-        return {"heal_beam": None, "heal_min_weight": 0.0}
-    return {"heal_beam": HEAL_BEAM, "heal_min_weight": HEAL_MIN_WEIGHT}
+        return {"heal_beam": None, "heal_min_weight": 0.0, "heal_k": None}
+    return {"heal_beam": HEAL_BEAM, "heal_min_weight": HEAL_MIN_WEIGHT, "heal_k": HEAL_K}
 
 
 def _needs_eos(vocab: Vocabulary) -> None:

@@ -36,6 +36,9 @@ COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries
 # ... and of the paths ending inside the prompt's tail (:meth:`ReducedModel.condition`): wider, since a
 # path's weight there does not yet include the rest of the tail (docs/benchmarks.md, "The prompt's end")
 HEAL_BEAM, HEAL_MIN_WEIGHT = 4, 1e-2
+# the paths closed at the tail's end keep every next token (K = None): their truncated next-token laws, not the
+# pruning, held most of K-LVR's distance from the exact law after a prompt (docs/benchmarks.md, "The prompt's end")
+HEAL_K = None
 
 
 def check_pruning(beam: int | None, min_weight: float) -> None:
@@ -100,14 +103,16 @@ class ReducedModel:
         keep_closing: bool = False,
         heal_beam: int | None = None,
         heal_min_weight: float = 0.0,
+        heal_k: int | None = HEAL_K,
     ) -> None:
         """``beam``/``min_weight`` prune the entries about to close (each costs a forward pass);
-        ``heal_beam``/``heal_min_weight`` the paths ending inside the prompt's tail (:meth:`condition`).
+        ``heal_beam``/``heal_min_weight`` the paths ending inside the prompt's tail (:meth:`condition`),
+        and the paths closed at its end keep their ``heal_k`` likeliest next tokens (None: all).
         ``keep_closing``: also keep, beyond the top K, the children that close at once (the token
         spelled by the emitted symbol alone), so the cover survives any symbol another model picks."""
         check_pruning(beam, min_weight)
         check_pruning(heal_beam, heal_min_weight)
-        self.heal_beam = heal_beam
+        self.heal_beam, self.heal_k = heal_beam, heal_k
         self.log_heal_min_weight = math.log(heal_min_weight) if heal_min_weight > 0 else -math.inf
         self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
@@ -121,11 +126,12 @@ class ReducedModel:
         self._distribution: torch.Tensor | None = None
         self._ahead: dict[tuple[int, int], tuple[object, object]] = {}  # (id(state), token) -> (state, next state)
 
-    def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Closed:
+    def _closed(self, logw: float, state: object, tokens: tuple[int, ...], *, at_prompt_end: bool = False) -> Closed:
         logprobs = self._logprobs(state)
-        if self.k is None or self.k >= len(logprobs):
+        k = self.heal_k if at_prompt_end else self.k
+        if k is None or k >= len(logprobs):
             return Closed(logw, state, tokens, (torch.arange(len(logprobs)), logprobs))
-        values, ids = logprobs.topk(self.k)
+        values, ids = logprobs.topk(k)
         return Closed(logw, state, tokens, (ids, values))
 
     def _logprobs(self, state: object) -> torch.Tensor:
@@ -283,7 +289,10 @@ class ReducedModel:
                 states = self.model.extend([(s, u) for _, s, _, u in requests]) if requests else []
                 self.forward_passes += len(requests)
                 self.batches += bool(requests)
-                entries = [self._closed(w, s, t) for (w, _, t, _), s in zip(requests, states, strict=True)]
+                end = offset == len(tail)
+                entries = [
+                    self._closed(w, s, t, at_prompt_end=end) for (w, _, t, _), s in zip(requests, states, strict=True)
+                ]
             if offset == len(tail):
                 closed = entries
                 break
