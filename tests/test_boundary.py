@@ -186,9 +186,9 @@ def test_exact_mode_is_the_law_of_every_token_path_after_the_head(smol, brute_fo
 @pytest.mark.parametrize("name", PROMPTS)
 def test_the_default_pruning_stays_near_the_law(smol, brute_force_laws, name):
     """generate_reduced's defaults: K = 300, the cover's beam, and the prompt's end's own pruning
-    (the 4 heaviest paths at each offset; the paths closed at the tail's end keep every next token). The first byte depends only on the
-    prompt's end; the second also on K = 300 at the entries that close with the first byte, K-LVR's
-    own approximation (docs/benchmarks.md, "The prompt's end", has its distances)."""
+    (the 4 heaviest paths at each offset; the paths closed at the tail's end keep every next token).
+    The first byte depends only on the prompt's end; the second also on K = 300 at the entries that
+    close with the first byte, K-LVR's own approximation (docs/benchmarks.md, "The prompt's end")."""
     model, _, vocab = smol
     split, first, chosen, second = brute_force_laws(name)
     pruning = dict(k=300, beam=COVER_BEAM, min_weight=COVER_MIN_WEIGHT, **heal_pruning(300))
