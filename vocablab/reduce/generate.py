@@ -26,7 +26,17 @@ from vocablab.evaluate import start_token
 from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, Decoding, McvRule, check_length
 from vocablab.progress import bar, check_stop
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
-from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, MAX_STATES, CoverLimit, ReducedModel, check_pruning
+from vocablab.reduce.lvr import (
+    COVER_BEAM,
+    COVER_MIN_WEIGHT,
+    HEAL_BEAM,
+    HEAL_K,
+    HEAL_MIN_WEIGHT,
+    MAX_STATES,
+    CoverLimit,
+    ReducedModel,
+    check_pruning,
+)
 from vocablab.reduce.subvocab import SubVocabulary, Symbol, check_reducible, parse_subvocab
 from vocablab.sources import causal_lm, causal_lms, load_vocabulary
 from vocablab.vocab import Vocabulary
@@ -445,6 +455,13 @@ def _result(label, sub_name, symbols, emitted, inspector, covers, started, ended
     )
 
 
+def heal_pruning(k: int | None) -> dict:
+    """How the paths ending inside the prompt's tail are pruned: not at all in exact mode."""
+    if k is None:
+        return {"heal_beam": None, "heal_min_weight": 0.0, "heal_k": None}
+    return {"heal_beam": HEAL_BEAM, "heal_min_weight": HEAL_MIN_WEIGHT, "heal_k": HEAL_K}
+
+
 def _needs_eos(vocab: Vocabulary) -> None:
     if vocab.roles.get("eos") is None:
         raise VocabLabError(
@@ -497,7 +514,7 @@ def generate_reduced(
     if k is None:
         beam, min_weight = None, 0.0
     split = _split(vocab, prompt, chat, heal)
-    reduced = ReducedModel(lm, sub, split.ids, k=k, beam=beam, min_weight=min_weight)
+    reduced = ReducedModel(lm, sub, split.ids, k=k, beam=beam, min_weight=min_weight, **heal_pruning(k))
     reduced.condition(split.tail)
     emitted, inspector, ended = decode(reduced, sub.symbols, decoding)
     return _result(
@@ -550,7 +567,9 @@ def generate_ensemble(
         beam, min_weight = None, 0.0
     splits = [_split(v, prompt, chat, heal) for v in vocabs]
     members = [
-        ReducedModel(HFTokenModel(m), sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=True)
+        ReducedModel(
+            HFTokenModel(m), sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=True, **heal_pruning(k)
+        )
         for m, split, sub in zip(models, splits, shared.subs, strict=True)
     ]
     for member, split in zip(members, splits, strict=True):

@@ -32,7 +32,15 @@ from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
 LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
-COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's default pruning of the entries about to close (README, "Pruning")
+COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's pruning of entries about to close (docs/benchmarks.md)
+# ... and of the paths ending at one offset inside the prompt's tail (:meth:`ReducedModel.condition`): the 4
+# heaviest, whatever their weight, since the rest of the tail can overturn any ratio: after "日本の首都は",
+# SmolLM2's path through "日" as three bytes holds 99.9% of the mass, yet was under 1e-4 of the heaviest
+# after its first byte (docs/benchmarks.md, "The prompt's end")
+HEAL_BEAM, HEAL_MIN_WEIGHT = 4, 0.0
+# the paths closed at the tail's end keep every next token (K = None): their truncated next-token laws, not the
+# pruning, held most of K-LVR's distance from the exact law after a prompt (docs/benchmarks.md, "The prompt's end")
+HEAL_K = None
 RESERVE = 4  # closing entries pruning drops that are kept apart, without a forward pass, for recovery
 
 
@@ -96,11 +104,19 @@ class ReducedModel:
         beam: int | None = None,
         min_weight: float = 0.0,
         keep_closing: bool = False,
+        heal_beam: int | None = None,
+        heal_min_weight: float = 0.0,
+        heal_k: int | None = HEAL_K,
     ) -> None:
-        """``beam``/``min_weight`` prune the entries about to close (each costs a forward pass).
+        """``beam``/``min_weight`` prune the entries about to close (each costs a forward pass);
+        ``heal_beam``/``heal_min_weight`` the paths ending inside the prompt's tail (:meth:`condition`),
+        and the paths closed at its end keep their ``heal_k`` likeliest next tokens (None: all).
         ``keep_closing``: also keep, beyond the top K, the children that close at once (the token
         spelled by the emitted symbol alone), so the cover survives any symbol another model picks."""
         check_pruning(beam, min_weight)
+        check_pruning(heal_beam, heal_min_weight)
+        self.heal_beam, self.heal_k = heal_beam, heal_k
+        self.log_heal_min_weight = math.log(heal_min_weight) if heal_min_weight > 0 else -math.inf
         self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
         self.closed = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
@@ -114,11 +130,12 @@ class ReducedModel:
         self._distribution: torch.Tensor | None = None
         self._ahead: dict[tuple[int, int], tuple[object, object]] = {}  # (id(state), token) -> (state, next state)
 
-    def _closed(self, logw: float, state: object, tokens: tuple[int, ...]) -> Closed:
+    def _closed(self, logw: float, state: object, tokens: tuple[int, ...], *, at_prompt_end: bool = False) -> Closed:
         logprobs = self._logprobs(state)
-        if self.k is None or self.k >= len(logprobs):
+        k = self.heal_k if at_prompt_end else self.k
+        if k is None or k >= len(logprobs):
             return Closed(logw, state, tokens, (torch.arange(len(logprobs)), logprobs))
-        values, ids = logprobs.topk(self.k)
+        values, ids = logprobs.topk(k)
         return Closed(logw, state, tokens, (ids, values))
 
     def _logprobs(self, state: object) -> torch.Tensor:
@@ -257,33 +274,44 @@ class ReducedModel:
         path from the single closed entry whose bytes begin with ``tail``: paths that end exactly at
         its end are closed; a path whose last token runs past it is open, with tau_S of the bytes
         past the end as its pending pieces. Paths that end inside the tail are extended (a forward
-        pass each; pruned like closing entries, none in exact mode)."""
+        pass each), offset by offset: all paths ending at one offset face the same rest of the tail,
+        so only they are pruned against each other and the cover spelling the tail so far
+        (:meth:`_heal_prune`); a path is never judged by its weight before the rest of the tail, which
+        it may spell far likelier than its rivals (" ca" given " caf")."""
         if not tail:
             return
         (root,) = self.closed
-        frontier, closed, groups = [(root, tail)], [], []
-        while frontier:
-            requests = []  # (weight, parent state, tokens, token, tail still to spell)
-            for entry, rest in frontier:
+        entries, closed, groups = [root], [], []
+        arriving: dict[int, list] = {}  # offset -> paths ending there: (weight, parent state, tokens, token)
+        for offset in range(len(tail) + 1):
+            if offset:
+                requests = self._heal_prune(arriving.pop(offset, []), arriving, groups)
+                states = self.model.extend([(s, u) for _, s, _, u in requests]) if requests else []
+                self.forward_passes += len(requests)
+                self.batches += bool(requests)
+                end = offset == len(tail)
+                entries = [
+                    self._closed(w, s, t, at_prompt_end=end) for (w, _, t, _), s in zip(requests, states, strict=True)
+                ]
+            if offset == len(tail):
+                closed = entries
+                break
+            for entry in entries:
                 logprobs = self._logprobs(entry.state)
-                within, ids, pending = self.sub.tokens_along(rest)
+                within, ids, pending = self.sub.tokens_along(tail[offset:])
                 if len(ids):
                     groups.append(OpenGroup(logprobs[ids] + entry.logw, entry.state, entry.tokens, ids, 0, pending))
                 for u in within:
                     w = entry.logw + logprobs[u].item()
-                    requests.append((w, entry.state, (*entry.tokens, u), u, rest[len(self.sub.token_bytes[u]) :]))
-            live = [r for r in requests if r[0] > -math.inf]
-            requests = self._prune(groups, live) or sorted(live, key=lambda r: -r[0])[:1]
-            states = self.model.extend([(s, u) for _, s, _, u, _ in requests])
-            self.forward_passes += len(requests)
-            self.batches += bool(requests)
-            frontier = []
-            for (w, _, tokens, _, rest), state in zip(requests, states, strict=True):
-                entry = self._closed(w, state, tokens)
-                if rest:
-                    frontier.append((entry, rest))
-                else:
-                    closed.append(entry)
+                    if w > -math.inf:
+                        end = offset + len(self.sub.token_bytes[u])
+                        arriving.setdefault(end, []).append((w, entry.state, (*entry.tokens, u), u))
+            held = sum(map(len, arriving.values())) + len({id(g.state) for g in groups})
+            if held > MAX_STATES and self.heal_beam is None:
+                raise CoverLimit(
+                    f"conditioning on the prompt's last {len(tail)} bytes needs more than {MAX_STATES:,} model states "
+                    "in exact mode: keep K next tokens per entry (leave exact mode), or end the prompt elsewhere"
+                )
         masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
         if not masses or max(masses) == -math.inf:
             raise VocabLabError("no token path of this model spells the end of the prompt")
@@ -293,6 +321,26 @@ class ReducedModel:
         for g in groups:
             g.logw = g.logw - total
         self.closed, self.groups, self._distribution = closed, groups, None
+
+    def _heal_prune(self, requests: list, arriving: dict[int, list], groups: list[OpenGroup]) -> list:
+        """The paths ending at one offset of the prompt's tail kept for a forward pass: those within
+        ``heal_min_weight`` of the heaviest path that spells the tail up to there (these, the paths
+        ending later in the tail, ``arriving``, and those running past it, ``groups``), at most
+        ``heal_beam`` of them. What is dropped is charged to :attr:`log_kept`, as in :meth:`advance`."""
+        if not requests or (self.heal_beam is None and self.log_heal_min_weight == -math.inf):
+            return requests
+        later = [r[0] for rs in arriving.values() for r in rs] + [g.logw.max().item() for g in groups]
+        heaviest = max([r[0] for r in requests] + later)
+        kept = sorted((r for r in requests if r[0] >= heaviest + self.log_heal_min_weight), key=lambda r: -r[0])
+        kept = kept[: self.heal_beam] if self.heal_beam is not None else kept
+        if not kept and not later:  # nothing else spells the tail: the heaviest path goes on
+            kept = [max(requests, key=lambda r: r[0])]
+        if len(kept) < len(requests):
+            others = [r[0] for rs in arriving.values() for r in rs] + [g.logw.logsumexp(0).item() for g in groups]
+            before = torch.tensor([r[0] for r in requests] + others, dtype=torch.float64).logsumexp(0).item()
+            after = torch.tensor([r[0] for r in kept] + others, dtype=torch.float64).logsumexp(0).item()
+            self.log_kept += after - before
+        return kept
 
     def _children(self, e: Closed, symbol: int, keep_closing: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The tokens a closed entry is extended with when ``symbol`` is emitted, with log-probs."""
