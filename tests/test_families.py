@@ -43,6 +43,13 @@ ITEM1 = "issue 32 item 1 (normalizer)"  # Qwen's tokenizer is refused by reducti
 ITEM4 = "issue 32 item 4 (ensemble)"  # a byte ensemble stops when a pruned cover cannot emit a byte
 
 
+KNOWN = {ITEM1: "cannot be reduced exactly", ITEM4: "the pruned cover cannot emit"}  # today's messages
+
+
+class KnownFailure(Exception):
+    """A cell failing today for a reason issue 32 names: any other failure of the cell is reported."""
+
+
 @dataclass(frozen=True)
 class Expect:
     refusal: str | None = None  # None: the cell works; else a substring of the true reason
@@ -108,7 +115,8 @@ def matrix():
     for family in FAMILIES:
         for cell in CELLS:
             expect = expectation(family, cell)
-            marks = [pytest.mark.xfail(strict=True, reason=expect.xfail)] if expect.xfail else []
+            known = pytest.mark.xfail(strict=True, reason=expect.xfail, raises=KnownFailure)
+            marks = [known] if expect.xfail else []
             yield pytest.param(family, cell, id=f"{family}-{cell}", marks=marks)
 
 
@@ -199,9 +207,9 @@ def run_compare(families: Families, family: str):
     status, out, err = cli(["compare", families(family), PARTNER, "--text", TEXT, "--json"])
     if status:
         return status, err
-    tokenized = json.loads(out)["tokenized"]
+    tokenized = json.loads(out)["tokenizers"]
     tokenizer, _ = hf_pair(families(family))
-    assert tokenized[0]["n_tokens"] == len(tokenizer(TEXT, add_special_tokens=False)["input_ids"])
+    assert tokenized[0]["ids"] == tokenizer(TEXT, add_special_tokens=False)["input_ids"]
     assert tokenized[0]["round_trips"]
     return status, err
 
@@ -547,6 +555,8 @@ RUN = {cell: globals()[f"run_{cell.replace('-', '_')}"] for cell in CELLS}
 def test_family_cell(families: Families, family: str, cell: str) -> None:
     status, message = RUN[cell](families, family)
     expect = expectation(family, cell)
+    if status and expect.xfail and KNOWN[expect.xfail] in message:
+        raise KnownFailure(message)
     if expect.refusal is None:
         assert status == 0, message
     else:
