@@ -43,7 +43,10 @@ ITEM1 = "issue 32 item 1 (normalizer)"  # Qwen's tokenizer is refused by reducti
 ITEM4 = "issue 32 item 4 (ensemble)"  # a byte ensemble stops when a pruned cover cannot emit a byte
 
 
-KNOWN = {ITEM1: "cannot be reduced exactly", ITEM4: "the pruned cover cannot emit"}  # today's messages
+# found by this matrix, reported: a folder whose config.json says qwen2 makes transformers 5 load any
+# tokenizer.json as Qwen2Tokenizer, which adds <|endoftext|> (one id past the model's rows) to a donor's
+QWEN_CLASS = "a transplant onto a Qwen2 base loads the donor's tokenizer as Qwen2Tokenizer"
+KNOWN = {ITEM1: "cannot be reduced exactly", ITEM4: "the pruned cover cannot emit", QWEN_CLASS: "Qwen2Tokenizer"}
 
 
 class KnownFailure(Exception):
@@ -104,6 +107,8 @@ EXPECT: dict[tuple[str, str], Expect] = {
         for c in ("ensemble-bytes", "side-by-side", "view-generation")
     },
     **{(f, "generate-chat"): Expect(NO_CHAT) for f in ["mistral", "gpt2", "gptneox"]},
+    ("qwen2", "transplant-base"): Expect(xfail=QWEN_CLASS),
+    ("llama3", "transplant-donor"): Expect(xfail=QWEN_CLASS),  # the same run: qwen2 given llama3's tokenizer
 }
 
 
@@ -239,6 +244,9 @@ def check_transplant(families: Families, base: str, donor: str):
     base_tokenizer, base_model = hf_pair(families(base))
     donor_tokenizer, _ = hf_pair(families(donor))
     assert model.get_input_embeddings().num_embeddings == len(donor_tokenizer) == result["rows"]
+    extra = sorted(set(tokenizer.get_vocab()) - set(donor_tokenizer.get_vocab()))
+    if extra:
+        return 1, f"transformers loads the output's tokenizer as {type(tokenizer).__name__}, with {extra} added"
     assert tokenizer.get_vocab() == donor_tokenizer.get_vocab()
     # a token both spell the same way keeps the base's rows, bit for bit (the head's too when untied)
     shared = "a"
