@@ -24,7 +24,15 @@ from vocablab.errors import VocabLabError
 from vocablab.outputs import DISK_FULL
 from vocablab.sources import TOKENIZER_FILES
 
-EMBEDDING_SUFFIXES = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "tok_embeddings.weight")
+# input embeddings by family: Llama and most (embed_tokens), GPT-2 (wte), BLOOM (word_embeddings),
+# InternLM (tok_embeddings), GPT-NeoX and Pythia (gpt_neox.embed_in, with its head embed_out)
+EMBEDDING_SUFFIXES = (
+    "embed_tokens.weight",
+    "wte.weight",
+    "word_embeddings.weight",
+    "tok_embeddings.weight",
+    "embed_in.weight",
+)
 HEAD_NAMES = ("lm_head.weight", "embed_out.weight", "output.weight")
 COPY_BLOCK = 16 << 20
 MAX_HEADER = 100 << 20  # the safetensors format's own limit on a header
