@@ -1,0 +1,268 @@
+"""Speculative decoding across tokenizers: its law of texts against brute-force enumeration of the
+target's token sequences on tiny models; greedy against plain reduced generation; the acceptance
+rate against the alpha formula; bad input through the command line."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models
+
+from vocablab.cli import main
+from vocablab.reduce.ensemble import shared_space
+from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.speculate import CountingModel, SeededDraws, Speculator, acceptance
+from vocablab.vocab import Vocabulary
+
+from .conftest import tiny_llama
+
+# The target has "ab", the draft lacks it; the draft has "ba", the target lacks it; both have "aa"
+# (their MCV: a, b, aa).
+TARGET_PIECES = ["a", "b", "ab", "aa"]
+DRAFT_PIECES = ["a", "b", "ba", "aa"]
+
+
+def word_vocab(pieces: list[str], name: str) -> Vocabulary:
+    table = {"<eos>": 0, **{p: i + 1 for i, p in enumerate(pieces)}}
+    tokenizer = Tokenizer(models.WordLevel(table, unk_token="<eos>"))
+    tokenizer.add_special_tokens(["<eos>"])
+    return Vocabulary.from_backend(tokenizer, name, roles={"eos": 0})
+
+
+class TableModel:
+    """Explicit next-token probabilities for every prefix of fewer than ``max_tokens`` tokens (then
+    EOS only), drawn once from a seed; some tokens get none, so some texts have probability zero
+    under one model and not under the other."""
+
+    def __init__(self, size: int, max_tokens: int, seed: int) -> None:
+        self.size, self.max_tokens, self.table = size, max_tokens, {}
+        gen = torch.Generator().manual_seed(seed)
+        frontier = [()]
+        while frontier:
+            prefix = frontier.pop()
+            if len(prefix) >= max_tokens:
+                continue
+            weights = torch.rand(size, generator=gen, dtype=torch.float64) ** 2
+            weights[torch.rand(size, generator=gen) < 0.2] = 0.0  # tokens this prefix never continues with
+            weights[0] += 0.05  # EOS is always possible, so every prefix ends
+            self.table[prefix] = weights / weights.sum()
+            frontier.extend((*prefix, t) for t in range(1, size) if weights[t] > 0)
+
+    def start(self, prompt_ids):
+        return tuple(prompt_ids)
+
+    def logprobs(self, state):
+        if state not in self.table:
+            out = torch.full((self.size,), -math.inf, dtype=torch.float64)
+            out[0] = 0.0
+            return out
+        return self.table[state].log()
+
+    def extend(self, requests):
+        return [(*state, token) for state, token in requests]
+
+
+def text_law(model: TableModel, vocab: Vocabulary) -> dict[bytes, float]:
+    """Brute force: every token sequence to EOS, its probability summed by the text it spells."""
+    law: dict[bytes, float] = defaultdict(float)
+    stack = [((), 1.0)]
+    while stack:
+        prefix, p = stack.pop()
+        probs = model.logprobs(prefix).exp()
+        for token in (probs > 0).nonzero().flatten().tolist():
+            if token == 0:
+                law[b"".join(vocab.pieces[t] for t in prefix)] += p * probs[0].item()
+            else:
+                stack.append(((*prefix, token), p * probs[token].item()))
+    return law
+
+
+class Branch(Exception):
+    def __init__(self, probs: torch.Tensor) -> None:
+        self.probs = probs
+
+
+class Script:
+    """Draws that follow a list of choices, multiply their probabilities, and raise Branch at the
+    first draw past the list: the procedure is run again once per outcome of that draw."""
+
+    def __init__(self, choices: list[int]) -> None:
+        self.choices, self.at, self.probability = choices, 0, 1.0
+
+    def draw(self, probs: torch.Tensor) -> int:
+        assert probs.min() >= 0 and probs.sum().item() == pytest.approx(1.0, abs=1e-12)
+        if self.at == len(self.choices):
+            raise Branch(probs)
+        choice = self.choices[self.at]
+        self.at += 1
+        self.probability *= probs[choice].item()
+        return choice
+
+
+def round_outcomes(speculator: Speculator) -> list[tuple[float, Speculator]]:
+    """Every outcome of one round with its probability, by running it once per path of its draws."""
+    outcomes, stack = [], [[]]
+    while stack:
+        choices = stack.pop()
+        trial, script = speculator.fork(), Script(choices)
+        try:
+            trial.round(script)
+        except Branch as branch:
+            stack.extend([*choices, c] for c in (branch.probs > 0).nonzero().flatten().tolist())
+            continue
+        outcomes.append((script.probability, trial))
+    assert math.fsum(p for p, _ in outcomes) == pytest.approx(1.0, abs=1e-12)
+    return outcomes
+
+
+def speculative_law(speculator: Speculator, memo: dict) -> dict[bytes, float]:
+    """The exact law of the texts the speculative procedure makes from here: each round's outcomes,
+    then the law from each of them (memoized on the symbols emitted and whether the draft follows)."""
+    key = (tuple(e.symbol for e in speculator.emitted), speculator.draft_lost_at is None)
+    if key in memo:
+        return memo[key]
+    if speculator.ended_by is not None:
+        sub = speculator.target.sub
+        symbols = [e.symbol for e in speculator.emitted]
+        assert symbols[-1] == sub.eos_symbol
+        memo[key] = {sub.text(symbols): 1.0}
+        return memo[key]
+    law: dict[bytes, float] = defaultdict(float)
+    for probability, after in round_outcomes(speculator):
+        for text, p in speculative_law(after, memo).items():
+            law[text] += probability * p
+    memo[key] = law
+    return law
+
+
+def tiny_pair(seed: int = 0):
+    vocab_t, vocab_d = word_vocab(TARGET_PIECES, "tiny-target"), word_vocab(DRAFT_PIECES, "tiny-draft")
+    target = TableModel(len(vocab_t), max_tokens=3, seed=seed)
+    draft = TableModel(len(vocab_d), max_tokens=3, seed=seed + 100)
+    return vocab_t, vocab_d, target, draft
+
+
+def speculator(vocab_t, vocab_d, target, draft, space, gamma, **decoding) -> Speculator:
+    shared = shared_space([vocab_t, vocab_d], space)
+    covers = [
+        ReducedModel(CountingModel(model), sub, [], k=None, keep_closing=n == 1)
+        for n, (model, sub) in enumerate(zip([target, draft], shared.subs, strict=True))
+    ]
+    return Speculator(*covers, shared, gamma, **decoding)
+
+
+def test_the_pair_differs_both_ways_and_the_mcv_is_larger_than_bytes():
+    vocab_t, vocab_d, _, _ = tiny_pair()
+    assert b"ab" in vocab_t.byte_set - vocab_d.byte_set and b"ba" in vocab_d.byte_set - vocab_t.byte_set
+    mcv = shared_space([vocab_t, vocab_d], "mcv")
+    assert {s.data for s in mcv.symbols} == {None, b"a", b"b", b"aa"}
+
+
+@pytest.mark.parametrize("space", ["mcv", "bytes"])
+@pytest.mark.parametrize("gamma", [1, 2, 4])
+@pytest.mark.parametrize("roles", ["as built", "swapped"])
+def test_speculative_sampling_has_the_targets_law_of_texts(space, gamma, roles):
+    vocab_t, vocab_d, target, draft = tiny_pair()
+    if roles == "swapped":  # the draft's vocabulary as the target's: differences in the other direction
+        vocab_t, vocab_d, target, draft = vocab_d, vocab_t, draft, target
+    expected = text_law(target, vocab_t)
+    assert math.fsum(expected.values()) == pytest.approx(1.0, abs=1e-12)
+    got = speculative_law(speculator(vocab_t, vocab_d, target, draft, space, gamma), {})
+    assert set(got) == set(expected)
+    for text, probability in expected.items():
+        assert got[text] == pytest.approx(probability, rel=1e-9, abs=1e-12), text
+
+
+def test_with_temperature_and_top_p_the_law_is_the_targets_sampled_law():
+    """Sampling at a temperature with a nucleus cut samples, at every step, the cut and sharpened
+    next-symbol law: the brute-force conditionals of the target's reduced law, warped the same way."""
+    vocab_t, vocab_d, target, draft = tiny_pair(seed=3)
+    temperature, top_p = 0.7, 0.8
+    spec = speculator(vocab_t, vocab_d, target, draft, "bytes", 2, temperature=temperature, top_p=top_p)
+    sub = spec.target.sub
+    prefixes: dict[tuple[int, ...], float] = defaultdict(float)  # brute force: the reduced law of symbol prefixes
+    stack = [((), 1.0)]
+    while stack:
+        tokens, p = stack.pop()
+        probs = target.logprobs(tokens).exp()
+        for token in (probs > 0).nonzero().flatten().tolist():
+            if token == 0:
+                symbols = (*[s for t in tokens for s in sub.nested[t]], sub.eos_symbol)
+                for n in range(len(symbols) + 1):
+                    prefixes[symbols[:n]] += p * probs[0].item()
+            else:
+                stack.append(((*tokens, token), p * probs[token].item()))
+
+    def warped(prefix):  # written from the definition: p^(1/T), then the smallest head of mass >= top_p
+        conditional = {s: prefixes.get((*prefix, s), 0.0) / prefixes[prefix] for s in range(len(sub.symbols))}
+        powered = {s: p ** (1 / temperature) for s, p in conditional.items() if p > 0}
+        total, kept, mass = sum(powered.values()), {}, 0.0
+        for s, p in sorted(powered.items(), key=lambda sp: -sp[1]):
+            if mass >= top_p:
+                break
+            kept[s], mass = p / total, mass + p / total
+        return {s: p / sum(kept.values()) for s, p in kept.items()}
+
+    expected: dict[bytes, float] = defaultdict(float)
+    stack = [((), 1.0)]
+    while stack:
+        prefix, p = stack.pop()
+        for s, q in warped(prefix).items():
+            if s == sub.eos_symbol:
+                expected[sub.text(list(prefix))] += p * q
+            else:
+                stack.append(((*prefix, s), p * q))
+    got = speculative_law(spec, {})
+    assert set(got) == set(expected)
+    for text, probability in expected.items():
+        assert got[text] == pytest.approx(probability, rel=1e-9, abs=1e-12), text
+
+
+@pytest.mark.parametrize("space", ["mcv", "bytes"])
+def test_greedy_is_the_targets_reduced_greedy_text(space):
+    for seed in range(5):
+        vocab_t, vocab_d, target, draft = tiny_pair(seed)
+        spec = speculator(vocab_t, vocab_d, target, draft, space, 3, greedy=True)
+        while spec.ended_by is None:
+            spec.round(SeededDraws(0))
+        alone, symbols = ReducedModel(target, spec.target.sub, [], k=None), []  # plain reduced greedy decoding
+        while not alone.ended:
+            symbols.append(int(alone.distribution().argmax()))
+            alone.advance(symbols[-1])
+        assert [e.symbol for e in spec.emitted] == symbols
+
+
+def test_the_acceptance_rate_agrees_with_the_alpha_formula():
+    """gamma = 1: each round proposes one symbol, accepted with probability alpha = sum_x min(p_T, p_D)
+    at that prefix, with p_T and p_D the brute-force conditionals of the two reduced laws."""
+    vocab_t, vocab_d, target, draft = tiny_pair(seed=5)
+    predicted, accepted = [], 0
+    for seed in range(300):
+        spec, draws = speculator(vocab_t, vocab_d, target, draft, "bytes", 1), SeededDraws(seed)
+        while spec.ended_by is None and spec.draft_lost_at is None:
+            p, q = spec.target_probs(), spec.draft_probs(spec.draft)
+            before = spec.accepted
+            spec.round(draws)
+            predicted.append(torch.minimum(p, q).sum().item())
+            assert acceptance(p, q) == pytest.approx(predicted[-1], abs=1e-12)
+            accepted += spec.accepted - before
+    n, mean = len(predicted), sum(predicted) / len(predicted)
+    sigma = math.sqrt(sum(a * (1 - a) for a in predicted)) / n
+    assert n > 300 and 0.2 < mean < 0.95  # a test with room to fail either way
+    assert abs(accepted / n - mean) < 4 * sigma
+
+
+def test_batched_verification_saves_target_calls():
+    """The target's tokens along the drafted symbols run ahead in one call per depth (one call in
+    all with a transformers model), so verifying several drafted symbols costs fewer target calls."""
+    vocab_t, _, target, _ = tiny_pair(seed=2)
+    calls = {}
+    for gamma in (1, 4):  # the target as its own draft: every proposal is accepted
+        spec = speculator(vocab_t, vocab_t, target, target, "bytes", gamma, greedy=True)
+        while spec.ended_by is None:
+            spec.round(SeededDraws(0))
+        calls[gamma] = spec.target.model.calls
+    assert calls[4] < calls[1]
