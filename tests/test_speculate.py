@@ -255,14 +255,44 @@ def test_the_acceptance_rate_agrees_with_the_alpha_formula():
     assert abs(accepted / n - mean) < 4 * sigma
 
 
+class ChainingTableModel(TableModel):
+    """Runs several tokens after each of several states in one call, as ChainedHFModel does."""
+
+    def extend_chains(self, chains):
+        return [[(*state, *tokens[: n + 1]) for n in range(len(tokens))] for state, tokens in chains]
+
+
 def test_batched_verification_saves_target_calls():
-    """The target's tokens along the drafted symbols run ahead in one call per depth (one call in
-    all with a transformers model), so verifying several drafted symbols costs fewer target calls."""
-    vocab_t, _, target, _ = tiny_pair(seed=2)
-    calls = {}
+    """The target's tokens along the drafted symbols run ahead in one call, so verifying several
+    drafted symbols costs fewer target calls."""
+    vocab_t, _, table, _ = tiny_pair(seed=2)
+    target = ChainingTableModel(len(vocab_t), 3, seed=2)
+    calls, texts = {}, set()
     for gamma in (1, 4):  # the target as its own draft: every proposal is accepted
-        spec = speculator(vocab_t, vocab_t, target, target, "bytes", gamma, greedy=True)
+        spec = speculator(vocab_t, vocab_t, target, table, "bytes", gamma, greedy=True)
         while spec.ended_by is None:
             spec.round(SeededDraws(0))
         calls[gamma] = spec.target.model.calls
-    assert calls[4] < calls[1]
+        texts.add(spec.target.sub.text([e.symbol for e in spec.emitted]))
+    assert len(texts) == 1 and calls[4] < calls[1]
+
+
+def test_chains_of_tokens_in_one_batch_give_the_states_of_one_token_at_a_time(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.speculate import ChainedHFModel
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama("gpt2", tmp_path / "m", tied=True)).eval()
+    chained, plain = ChainedHFModel(model), HFTokenModel(model)
+    starts = [chained.start([50256, 464, 3797]), chained.start([50256, 40])]
+    chains = [(starts[0], [318, 257, 1332]), (starts[1], [716]), (starts[0], [373, 11])]
+    for (state, tokens), row in zip(chains, chained.extend_chains(chains), strict=True):
+        assert len(row) == len(tokens)
+        for token, got in zip(tokens, row, strict=True):
+            (state,) = plain.extend([(state, token)])
+            assert got.length == state.length
+            assert torch.allclose(got.logprobs, state.logprobs, atol=1e-4)
+            # a state from a chain extends like any other
+            (after_got,), (after_plain,) = plain.extend([(got, 13)]), plain.extend([(state, 13)])
+            assert torch.allclose(after_got.logprobs, after_plain.logprobs, atol=1e-4)
