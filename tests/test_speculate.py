@@ -296,3 +296,102 @@ def test_chains_of_tokens_in_one_batch_give_the_states_of_one_token_at_a_time(tm
             # a state from a chain extends like any other
             (after_got,), (after_plain,) = plain.extend([(got, 13)]), plain.extend([(state, 13)])
             assert torch.allclose(after_got.logprobs, after_plain.logprobs, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A 1-layer Llama with GPT-2's tokenizer (the target) and one with Mistral's (the draft)."""
+    root = tmp_path_factory.mktemp("speculate")
+    return str(tiny_llama("gpt2", root / "target", tied=True)), str(tiny_llama("mistral", root / "draft", tied=True))
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("space", ["mcv", "bytes"])
+def test_cli_greedy_equals_generate_over_the_mcv_on_tiny_models(tiny_models, capsys, space):
+    import json
+
+    target, draft = tiny_models
+    prompt = ["--prompt", "the cat sat on", "--max-new-bytes", "12", "--json"]
+    code, out, _ = run_cli(["speculate", target, draft, "--space", space, "--gamma", "3", *prompt], capsys)
+    assert code == 0
+    result = json.loads(out)
+    subvocab = f"mcv:{draft}" if space == "mcv" else "bytes"
+    code, out, _ = run_cli(["generate", target, "--subvocab", subvocab, *prompt], capsys)
+    assert code == 0
+    assert result["text"] == json.loads(out)["text"] == result["alone"]["text"] and result["same_as_alone"]
+    assert sum(result["piece_bytes"]) >= 12 and result["drafted"] >= result["accepted"]
+    assert result["target_calls"] > 0 and result["draft_calls"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["--gamma", "0"], "gamma (symbols drafted per round) must be a whole number from 1 to 16"),
+        (["--gamma", "17"], "gamma (symbols drafted per round) must be a whole number from 1 to 16"),
+        (["--max-new-bytes", "0"], "byte budget"),
+    ],
+)
+def test_cli_refuses_bad_decoding_options(tiny_models, capsys, argv, reason):
+    code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", *argv], capsys)
+    assert code == 2 and reason in err and "Traceback" not in err
+
+
+def test_cli_refuses_a_draft_that_is_the_target(tiny_models, tmp_path, capsys):
+    target, _ = tiny_models
+    (tmp_path / "text.txt").write_text("the cat", encoding="utf-8")
+    fit = ["draft-fit", target, target, "--text", str(tmp_path / "text.txt")]
+    for command in (["speculate", target, target, "--prompt", "the"], fit):
+        code, _, err = run_cli(command, capsys)
+        assert code == 2 and "is the target itself" in err
+
+
+def test_cli_refuses_a_pair_whose_mcv_cannot_be_built(tiny_models, tmp_path, capsys):
+    """Qwen3's normalizer rewrites text, so its model has no exact reduction to share symbols with."""
+    rewriting = str(tiny_llama("qwen3", tmp_path / "qwen", tied=True))
+    code, _, err = run_cli(["speculate", tiny_models[0], rewriting, "--prompt", "the"], capsys)
+    assert code == 2 and "rewrites text" in err and "cannot be reduced exactly" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cli_refuses_a_draft_on_another_device(tiny_models, capsys):
+    code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", "--draft-device", "cuda"], capsys)
+    assert code == 2 and "no CUDA GPU" in err
+
+
+def test_a_draft_loaded_on_another_device_is_refused(tiny_models):
+    from transformers import AutoModelForCausalLM
+
+    from vocablab.errors import VocabLabError
+    from vocablab.reduce.speculate import speculate
+
+    target, draft = tiny_models
+    on_meta = AutoModelForCausalLM.from_pretrained(draft).to("meta")
+    with pytest.raises(VocabLabError, match="the draft is on meta and the target on cpu: put both on one device"):
+        speculate(target, draft, "the", draft_model=on_meta, device="cpu")
+
+
+def test_draft_fit_on_tiny_models(tiny_models, tmp_path, capsys):
+    """alpha along the text from the exact reduced laws; the own-token route for a draft with the
+    target's tokenizer, where alpha is the overlap of the two next-token distributions."""
+    import json
+
+    target, draft = tiny_models
+    same_tokenizer = str(tiny_llama("gpt2", tmp_path / "sibling", tied=True, seed=1))
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat\n", encoding="utf-8")
+    code, out, _ = run_cli(["draft-fit", target, draft, same_tokenizer, "--text", str(text), "--json"], capsys)
+    assert code == 0
+    reduced, own = json.loads(out)["drafts"]
+    assert reduced["route"] == "mcv" and own["route"] == "own tokens"
+    for row in (reduced, own):
+        assert all(0 <= a <= 1 + 1e-9 for a in row["alphas"]) and row["positions"] == len(row["alphas"])
+        a, c = row["alpha_mean"], row["cost_ratio"]
+        assert row["speed_up"]["4"] == pytest.approx((1 - a**5) / (1 - a) / (4 * c + 1), rel=1e-3)
+    assert own["bytes_per_symbol"] == pytest.approx(22 / own["positions"], rel=1e-3)
+    code, out, _ = run_cli(["draft-fit", target, draft, "--text", str(text)], capsys)
+    assert code == 0 and "g=8" in out and "alpha needed" in out

@@ -333,12 +333,12 @@ class Speculator:
         if self.ended_by:
             return False
         if draft is not None:
-            self.draft = draft if self._follow(draft, symbol) else self.draft
+            self.draft = draft if self.follow(draft, symbol) else self.draft
         elif not drafted and self.draft_lost_at is None:  # the draft stopped short of this point (a limit)
             self.draft_lost_at = len(self.emitted) - 1
         return True
 
-    def _follow(self, draft: ReducedModel, symbol: int) -> bool:
+    def follow(self, draft: ReducedModel, symbol: int) -> bool:
         """Advance ``draft`` along the target's ``symbol``: its shared symbol, or, for a symbol the
         draft lacks, its bytes in the draft's own symbols. A draft that cannot follow (its law gives
         the text no probability, or a limit is met) is dropped: the target goes on alone, which
