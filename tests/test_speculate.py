@@ -395,3 +395,49 @@ def test_draft_fit_on_tiny_models(tiny_models, tmp_path, capsys):
     assert own["bytes_per_symbol"] == pytest.approx(22 / own["positions"], rel=1e-3)
     code, out, _ = run_cli(["draft-fit", target, draft, "--text", str(text)], capsys)
     assert code == 0 and "g=8" in out and "alpha needed" in out
+
+
+PROMPTS = [
+    "The capital of France is",
+    "Once upon a time",
+    "def fibonacci(n):",
+    "The weather today is",
+    "1, 2, 3, 4,",
+    "My favourite food is",
+    "In 1969, astronauts",
+    "The quick brown fox",
+    "Water boils at",
+    "import numpy as",
+]
+
+
+@pytest.mark.slow
+def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
+    """gemma3-270m drafted by smollm2-135m: the same text as generate_reduced over the MCV, for 10 prompts."""
+    from vocablab.reduce.generate import generate_reduced
+    from vocablab.reduce.speculate import speculate
+    from vocablab.sources import load_causal_lm
+
+    target, draft = load_causal_lm("gemma3-270m", device="cpu"), load_causal_lm("smollm2-135m", device="cpu")
+    drafted = accepted = 0
+    for prompt in PROMPTS:
+        result = speculate(
+            "gemma3-270m", "smollm2-135m", prompt, max_new_bytes=16, alone=False, target_model=target, draft_model=draft
+        )
+        alone = generate_reduced("gemma3-270m", prompt, subvocab="mcv:smollm2-135m", max_new_bytes=16, model=target)
+        assert result.text == alone.text, prompt
+        drafted, accepted = drafted + result.drafted, accepted + result.accepted
+    assert 0 < accepted < drafted  # the draft's proposals were tested both ways
+
+
+def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_path):
+    """A draft with the target's weights and tokenizer proposes from the target's own law: alpha = 1."""
+    import shutil
+
+    from vocablab.reduce.draft_fit import draft_fit
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_models[0], copy)
+    (row,) = draft_fit(tiny_models[0], [str(copy)], "the cat sat on the mat", device="cpu").drafts
+    assert row.route == "own tokens" and row.alphas == pytest.approx([1.0] * row.positions, abs=1e-6)
+    assert row.expected_symbols[4] == pytest.approx(5.0, abs=1e-4)

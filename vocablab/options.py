@@ -112,6 +112,7 @@ class Decoding:
         """Keyword arguments of ``generate_plain`` (no K: the model as is)."""
         return {key: value for key, value in asdict(self).items() if key != "k"}
 
+
 # Speculative decoding across tokenizers (vocablab speculate, draft-fit)
 SPECULATE_GAMMA = 4  # symbols the draft proposes per round
 MAX_GAMMA = 16  # each drafted symbol costs a draft step; past this the target rarely accepts them all

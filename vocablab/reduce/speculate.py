@@ -116,34 +116,40 @@ class CountingModel:
 
     def extend(self, requests: list[tuple[object, int]]) -> list[object]:
         misses = [(s, t) for s, t in requests if (id(s), t) not in self._ready]
+        made = {}  # kept for this call only: a model that never prefetches holds no states
         if misses:
             self.calls += 1
             self.passes += len(misses)
-            for (state, token), new in zip(misses, self.inner.extend(misses), strict=True):
-                self._ready[(id(state), token)] = (state, new)
-        return [self._ready[(id(s), t)][1] for s, t in requests]
+            made = {(id(s), t): new for (s, t), new in zip(misses, self.inner.extend(misses), strict=True)}
+        return [made[(id(s), t)] if (id(s), t) in made else self._ready[(id(s), t)][1] for s, t in requests]
 
     def prefetch(self, chains: list[tuple[object, list[int]]]) -> None:
-        """Run each (state, tokens) chain in one call (rows of several tokens) when the model can,
-        else one call per depth; each state along a chain is kept for :meth:`extend`."""
+        """Run each (state, tokens) chain in one call (rows of several tokens) when the model can run
+        chains, else one call per depth; each state along a chain is kept for :meth:`extend`."""
         self._ready = {}  # the previous round's states are not asked for again
         chains = [(s, t) for s, t in chains if t]
         if not chains:
             return
-        if hasattr(self.inner, "extend_chains") and (states := self.inner.extend_chains(chains)) is not None:
+        if not hasattr(self.inner, "extend_chains"):
+            states = self._by_depth(chains)
+        elif (states := self.inner.extend_chains(chains)) is None:
+            return  # the model cannot run these rows together: no use running them one by one ahead
+        else:
             self.calls += 1
             self.passes += sum(len(t) for _, t in chains)
-        else:
-            states = [[] for _ in chains]
-            for depth in range(max(len(t) for _, t in chains)):
-                rows = [n for n, (_, t) in enumerate(chains) if len(t) > depth]
-                asked = [(states[n][-1] if depth else chains[n][0], chains[n][1][depth]) for n in rows]
-                for n, new in zip(rows, self.extend(asked), strict=True):
-                    states[n].append(new)
-            return
         for (state, tokens), row in zip(chains, states, strict=True):
             for parent, token, new in zip([state, *row[:-1]], tokens, row, strict=True):
                 self._ready[(id(parent), token)] = (parent, new)
+
+    def _by_depth(self, chains: list[tuple[object, list[int]]]) -> list[list[object]]:
+        """The chains' states by one batch of single tokens per depth (a model without chains)."""
+        states = [[] for _ in chains]
+        for depth in range(max(len(t) for _, t in chains)):
+            rows = [n for n, (_, t) in enumerate(chains) if len(t) > depth]
+            asked = [(states[n][-1] if depth else chains[n][0], chains[n][1][depth]) for n in rows]
+            for n, new in zip(rows, self.extend(asked), strict=True):
+                states[n].append(new)
+        return states
 
 
 class ChainedHFModel(HFTokenModel):
