@@ -441,3 +441,27 @@ def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_p
     (row,) = draft_fit(tiny_models[0], [str(copy)], "the cat sat on the mat", device="cpu").drafts
     assert row.route == "own tokens" and row.alphas == pytest.approx([1.0] * row.positions, abs=1e-6)
     assert row.expected_symbols[4] == pytest.approx(5.0, abs=1e-4)
+
+
+def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
+    """The app's handlers, called as Gradio calls them: a fit (chart and table), a run (the speculative
+    output and the target alone), and messages, not tracebacks, for bad input."""
+    import gradio as gr
+
+    from vocablab.ui import speculate_tab
+    from vocablab.ui.app import VIEWS, build_app
+
+    target, draft = tiny_models
+    chart, table = speculate_tab.fit(target, draft, "the cat sat on the mat", "mcv", None)
+    assert len(chart.data[0].y) > 3 and "predicted speed-up" in table
+    html = speculate_tab.run(target, draft, "the cat", 2, "bytes", False, 1.0, 1.0, 0, 8, None)
+    assert "the target alone" in html and "the same text" in html and "drafted by" in html
+    for args, reason in [
+        ((target, target, "the cat", 2, "mcv", False, 1.0, 1.0, 0, 8), "pick two different models"),
+        ((target, draft, "the cat", 0, "mcv", False, 1.0, 1.0, 0, 8), "gamma"),
+        ((target, draft, "", 2, "mcv", False, 1.0, 1.0, 0, 8), "type a prompt"),
+    ]:
+        with pytest.raises(gr.Error, match=reason):
+            speculate_tab.run(*args, None)
+    assert "speculate" in [tab for tab, *_ in VIEWS]
+    build_app()  # the view assembles with the others

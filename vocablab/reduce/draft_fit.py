@@ -174,6 +174,8 @@ def draft_fit(
     *,
     space: str = "mcv",
     max_bytes: int = DRAFT_FIT_BYTES,
+    target_model=None,
+    draft_models: list | None = None,
     device: str = "auto",
     trust_remote_code: bool = False,
 ) -> DraftFit:
@@ -199,10 +201,13 @@ def draft_fit(
     for vocab in [target_vocab, *draft_vocabs]:
         check_reducible(vocab)
         _needs_eos(vocab)
-    target_lm = causal_lm(target, device=device, trust_remote_code=trust_remote_code)
+    target_lm = causal_lm(target, target_model, device=device, trust_remote_code=trust_remote_code)
     rows, n_bytes = [], len(text.encode("utf-8"))
-    for draft, vocab in zip(drafts, draft_vocabs, strict=True):
-        draft_lm = causal_lm(draft, device=device, trust_remote_code=trust_remote_code)
+    given = draft_models if draft_models is not None else [None] * len(drafts)
+    if len(given) != len(drafts):
+        raise VocabLabError(f"{len(given)} draft models given for {len(drafts)} drafts")
+    for draft, vocab, model in zip(drafts, draft_vocabs, given, strict=True):
+        draft_lm = causal_lm(draft, model, device=device, trust_remote_code=trust_remote_code)
         if vocab.pieces == target_vocab.pieces:
             alphas, draft_s, target_s = _own_token_route(target_lm, draft_lm, target_vocab, text)
             route = "own tokens"

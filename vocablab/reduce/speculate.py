@@ -32,6 +32,7 @@ from vocablab.options import LVR_K, MAX_GAMMA, SPACES, SPECULATE_GAMMA, Decoding
 from vocablab.progress import check_stop
 from vocablab.reduce.ensemble import SharedSpace, shared_space
 from vocablab.reduce.generate import (
+    _TIME_LIMIT,
     ContextLimit,
     HFTokenModel,
     _needs_eos,
@@ -552,9 +553,12 @@ def speculate(
     speculator = Speculator(
         *covers, shared, gamma, greedy=greedy, temperature=temperature, top_p=top_p, max_new_bytes=max_new_bytes
     )
-    draws = SeededDraws(seed)
+    draws, limit = SeededDraws(seed), _TIME_LIMIT.get()  # the app's guard (generate.time_limit)
     while speculator.ended_by is None:
         check_stop()
+        if limit is not None and time.perf_counter() - started > limit:
+            speculator.ended_by = "time limit"
+            break
         speculator.round(draws)
     result = _speculation(vocabs, shared, speculator, target_model_, draft_model_, started)
     if alone:
