@@ -9,7 +9,8 @@ the MCV, greedy and sampling, with the target's plain reduced generation in the 
 acceptance, target calls per byte, wall time, and whether the text equals the target's own greedy
 text (``model.generate`` without a draft, over its own tokens; compared on the bytes both made) and,
 for vocablab, the target's reduced greedy text. Target and draft calls are counted by a hook on each
-model's forward. The same loaded models serve every run; timings are per prompt, summed.
+model's forward (transformers' draft is a copy of its own: its sampling translator changes it). The
+same loaded models serve every run; timings are per prompt, summed.
 Also measures one single-token step of each model (median of 8), the cost ratio c of the formula.
 Prints Markdown tables.
 """
@@ -75,6 +76,80 @@ def agrees(a: bytes, b: bytes) -> bool:
     return n > 0 and a[:n] == b[:n]
 
 
+class Table:
+    """Rows summed over prompts: bytes, seconds, calls, agreement with the target's own greedy text."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+
+    def add(self, name: str, data: bytes, seconds: float, calls: tuple[int, int], own: bytes, **extra) -> None:
+        row = self.rows.setdefault(name, {"bytes": 0, "seconds": 0.0, "target": 0, "draft": 0, "own": 0, "n": 0})
+        for key, value in zip(("bytes", "seconds", "target", "draft"), (len(data), seconds, *calls), strict=True):
+            row[key] += value
+        row["own"] += agrees(data, own)
+        row["n"] += 1
+        for key, value in extra.items():
+            row[key] = row.get(key, 0) + value
+
+    def print(self) -> None:
+        print("| run | acceptance | target calls / byte | draft calls | bytes | wall s | = target's own greedy |")
+        print("|---|---|---|---|---|---|---|")
+        for name, row in self.rows.items():
+            if "error" in row:
+                print(f"| {name} | refused: {row['error']} | | | | | |")
+                continue
+            acceptance = f"{row['accepted'] / row['drafted']:.2f}" if row.get("drafted") else "n/a"
+            own = f"{row['own']}/{row['n']}"
+            if "same_reduced" in row and "greedy" in name:
+                own += f" (reduced greedy: {row['same_reduced']}/{row['n']})"
+            print(
+                f"| {name} | {acceptance} | {row['target'] / max(row['bytes'], 1):.3f} | {row['draft']} | "
+                f"{row['bytes']} | {row['seconds']:.1f} | {own} |"
+            )
+
+
+def run_transformers(table: Table, models, toks, calls, prompt: str, new_tokens: int) -> bytes:
+    """The target alone, then assisted greedy and sampling; returns the target's own greedy text."""
+    target, hf_draft = models
+    counted = [c.count for c in calls]
+    own, seconds = hf_generate(target, toks[0], prompt, new_tokens, do_sample=False)
+    table.add("transformers, target alone, greedy", own, seconds, (calls[0].count - counted[0], 0), own)
+    for sample in (False, True):
+        counted = [c.count for c in calls]
+        mode = "sampling" if sample else "greedy"
+        assisted = {"assistant_model": hf_draft, "tokenizer": toks[0], "assistant_tokenizer": toks[1]}
+        try:
+            data, seconds = hf_generate(target, toks[0], prompt, new_tokens, do_sample=sample, **assisted)
+        except Exception as exc:  # noqa: BLE001 - report what transformers refuses, and go on
+            table.rows[f"transformers assisted, {mode}"] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+            continue
+        used = [c.count - n for c, n in zip(calls, counted, strict=True)]
+        table.add(f"transformers assisted, {mode}", data, seconds, (used[0], used[1]), own)
+    return own
+
+
+def run_vocablab(table: Table, args, models, prompt: str, own: bytes) -> None:
+    for sample in (False, True):
+        mode = "sampling" if sample else "greedy"
+        result = speculate(
+            args.target,
+            args.draft,
+            prompt,
+            gamma=args.gamma,
+            greedy=not sample,
+            max_new_bytes=args.bytes,
+            target_model=models[0],
+            draft_model=models[1],
+        )
+        same = int(bool(result.same_as_alone) and not sample)
+        calls = (result.target_calls, result.draft_calls)
+        table.add(f"vocablab speculate, {mode}", result.data, result.seconds, calls, own,
+                  drafted=result.drafted, accepted=result.accepted, same_reduced=same)  # fmt: skip
+        alone = result.alone
+        table.add(f"vocablab target alone (reduced), {mode}", alone.text.encode(), alone.seconds,
+                  (alone.target_calls, 0), own)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", default="gemma3-270m")
@@ -84,100 +159,20 @@ def main() -> None:
     parser.add_argument("--gamma", type=int, default=4)
     args = parser.parse_args()
     target, draft = load_causal_lm(args.target, device="cpu"), load_causal_lm(args.draft, device="cpu")
+    # transformers' sampling translator replaces its assistant's input embedding in place: its own copy
+    hf_draft = load_causal_lm(args.draft, device="cpu")
     toks = [AutoTokenizer.from_pretrained(resolve(s).path) for s in (args.target, args.draft)]
-    calls = [Calls(target), Calls(draft)]
     steps = [step_ms(target), step_ms(draft)]
-    cost = steps[1] / steps[0]
-    rows: dict[str, dict] = {}
-
-    def add(name: str, data: bytes, seconds: float, target_calls: int, draft_calls: int, own: bytes, **extra) -> None:
-        row = rows.setdefault(name, {"bytes": 0, "seconds": 0.0, "target": 0, "draft": 0, "own": 0, "n": 0})
-        row["bytes"] += len(data)
-        row["seconds"] += seconds
-        row["target"] += target_calls
-        row["draft"] += draft_calls
-        row["own"] += agrees(data, own)
-        row["n"] += 1
-        for key, value in extra.items():
-            row[key] = row.get(key, 0) + value
-
-    new_tokens = max(args.bytes // 4, 1)
+    cost, table, calls = steps[1] / steps[0], Table(), [Calls(target), Calls(hf_draft)]
     for prompt in PROMPTS[: args.prompts]:
-        counted = [c.count for c in calls]
-        own, seconds = hf_generate(target, toks[0], prompt, new_tokens, do_sample=False)
-        add("transformers, target alone, greedy", own, seconds, calls[0].count - counted[0], 0, own)
-        for sample in (False, True):
-            counted = [c.count for c in calls]
-            mode = "sampling" if sample else "greedy"
-            try:
-                data, seconds = hf_generate(
-                    target,
-                    toks[0],
-                    prompt,
-                    new_tokens,
-                    do_sample=sample,
-                    assistant_model=draft,
-                    tokenizer=toks[0],
-                    assistant_tokenizer=toks[1],
-                )
-            except Exception as exc:  # noqa: BLE001 - report what transformers refuses, and go on
-                rows[f"transformers assisted, {mode}"] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
-                continue
-            used = [c.count - n for c, n in zip(calls, counted, strict=True)]
-            add(f"transformers assisted, {mode}", data, seconds, *used, own)
-        for sample in (False, True):
-            mode = "sampling" if sample else "greedy"
-            result = speculate(
-                args.target,
-                args.draft,
-                prompt,
-                gamma=args.gamma,
-                greedy=not sample,
-                seed=0,
-                max_new_bytes=args.bytes,
-                target_model=target,
-                draft_model=draft,
-            )
-            alone = result.alone
-            same = int(result.same_as_alone and not sample)
-            add(
-                f"vocablab speculate, {mode}",
-                result.data,
-                result.seconds,
-                result.target_calls,
-                result.draft_calls,
-                own,
-                drafted=result.drafted,
-                accepted=result.accepted,
-                same_reduced=same,
-            )
-            add(
-                f"vocablab target alone (reduced), {mode}",
-                alone.text.encode(),
-                alone.seconds,
-                alone.target_calls,
-                0,
-                own,
-            )
+        own = run_transformers(table, (target, hf_draft), toks, calls, prompt, max(args.bytes // 4, 1))
+        run_vocablab(table, args, (target, draft), prompt, own)
     print(
         f"target {args.target}, draft {args.draft}; one step: target {steps[0]:.0f} ms, draft {steps[1]:.0f} ms, "
         f"c = {cost:.2f}; a speed-up needs a mean alpha of at least {alpha_needed(cost) or float('nan'):.2f} "
         f"(gamma {args.gamma} at alpha 0.5 would give {speed_up(0.5, args.gamma, cost):.2f}x)\n"
     )
-    print("| run | acceptance | target calls / byte | draft calls | bytes | wall s | = target's own greedy |")
-    print("|---|---|---|---|---|---|---|")
-    for name, row in rows.items():
-        if "error" in row:
-            print(f"| {name} | refused: {row['error']} | | | | | |")
-            continue
-        acceptance = f"{row['accepted'] / row['drafted']:.2f}" if row.get("drafted") else "n/a"
-        own = f"{row['own']}/{row['n']}"
-        if "same_reduced" in row and "greedy" in name:
-            own += f" (reduced greedy: {row['same_reduced']}/{row['n']})"
-        print(
-            f"| {name} | {acceptance} | {row['target'] / max(row['bytes'], 1):.3f} | {row['draft']} | "
-            f"{row['bytes']} | {row['seconds']:.1f} | {own} |"
-        )
+    table.print()
 
 
 if __name__ == "__main__":

@@ -23,12 +23,11 @@ from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
 from vocablab.options import DRAFT_FIT_BYTES, DRAFT_FIT_GAMMAS
 from vocablab.reduce.ensemble import shared_space
-from vocablab.reduce.generate import HFTokenModel, _needs_eos
+from vocablab.reduce.generate import HFTokenModel
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.score import BEAM, MIN_WEIGHT, _text_target
-from vocablab.reduce.speculate import Speculator, acceptance, check_pair
-from vocablab.reduce.subvocab import check_reducible
-from vocablab.sources import causal_lm, load_vocabulary
+from vocablab.reduce.speculate import Speculator, acceptance, check_pair, reducible_vocabularies
+from vocablab.sources import causal_lm
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 TIMED_STEPS = 8  # single-token steps timed per model on the own-token route
@@ -196,11 +195,7 @@ def draft_fit(
         raise VocabLabError("the text is empty; give a text to score the draft along")
     for draft in drafts:
         check_pair(target, draft, device, None, trust_remote_code)
-    target_vocab = load_vocabulary(target, trust_remote_code=trust_remote_code)
-    draft_vocabs = [load_vocabulary(d, trust_remote_code=trust_remote_code) for d in drafts]
-    for vocab in [target_vocab, *draft_vocabs]:
-        check_reducible(vocab)
-        _needs_eos(vocab)
+    target_vocab, *draft_vocabs = reducible_vocabularies([target, *drafts], trust_remote_code)
     target_lm = causal_lm(target, target_model, device=device, trust_remote_code=trust_remote_code)
     rows, n_bytes = [], len(text.encode("utf-8"))
     given = draft_models if draft_models is not None else [None] * len(drafts)

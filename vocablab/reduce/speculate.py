@@ -18,7 +18,6 @@ result = speculate("gemma3-270m", "smollm2-135m", "The capital of France is", ga
 from __future__ import annotations
 
 import copy
-import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from vocablab.reduce.ensemble import SharedSpace, shared_space
 from vocablab.reduce.generate import (
     _TIME_LIMIT,
     ContextLimit,
+    Generation,
     HFTokenModel,
     _needs_eos,
     _split,
@@ -418,6 +418,13 @@ class TargetAlone:
     ended_by: str
     bytes_per_target_call: float
 
+    @classmethod
+    def of(cls, plain: Generation) -> TargetAlone:
+        per_call = round(len(plain.data) / max(plain.batches, 1), 4)
+        return cls(
+            plain.text, plain.steps, plain.batches, plain.forward_passes, plain.seconds, plain.ended_by, per_call
+        )
+
 
 @dataclass
 class Speculation:
@@ -480,6 +487,15 @@ def check_pair(target: str, draft: str, device: str, draft_device: str | None, t
         )
 
 
+def reducible_vocabularies(specs: list[str], trust_remote_code: bool = False) -> list:
+    """The models' vocabularies, each refused unless it reduces exactly and declares an end."""
+    vocabs = [load_vocabulary(spec, trust_remote_code=trust_remote_code) for spec in specs]
+    for vocab in vocabs:
+        check_reducible(vocab)
+        _needs_eos(vocab)
+    return vocabs
+
+
 def _model_device(model) -> str:
     return str(next(model.parameters()).device)
 
@@ -525,11 +541,7 @@ def speculate(
     if space not in SPACES:
         raise VocabLabError(f"unknown space {space!r}; use mcv or bytes")
     check_pair(target, draft, device, draft_device, trust_remote_code)
-    load = functools.partial(load_vocabulary, trust_remote_code=trust_remote_code)
-    vocabs = [load(target), load(draft)]
-    for vocab in vocabs:
-        check_reducible(vocab)
-        _needs_eos(vocab)
+    vocabs = reducible_vocabularies([target, draft], trust_remote_code)
     shared = shared_space(vocabs, space)
     remote = {"trust_remote_code": trust_remote_code}
     target_lm = causal_lm(target, target_model, device=device, **remote)
@@ -543,38 +555,35 @@ def speculate(
         beam, min_weight = None, 0.0
     started = time.perf_counter()
     splits = [_split(vocab, prompt, chat, heal) for vocab in vocabs]
-    target_model_, draft_model_ = CountingModel(ChainedHFModel(target_lm)), CountingModel(HFTokenModel(draft_lm))
+    models = CountingModel(ChainedHFModel(target_lm)), CountingModel(HFTokenModel(draft_lm))
     covers = [
         ReducedModel(model, sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=n == 1)
-        for n, (model, sub, split) in enumerate(zip((target_model_, draft_model_), shared.subs, splits, strict=True))
+        for n, (model, sub, split) in enumerate(zip(models, shared.subs, splits, strict=True))
     ]
     for cover, split in zip(covers, splits, strict=True):
         cover.condition(split.tail)
     speculator = Speculator(
         *covers, shared, gamma, greedy=greedy, temperature=temperature, top_p=top_p, max_new_bytes=max_new_bytes
     )
-    draws, limit = SeededDraws(seed), _TIME_LIMIT.get()  # the app's guard (generate.time_limit)
-    while speculator.ended_by is None:
-        check_stop()
-        if limit is not None and time.perf_counter() - started > limit:
-            speculator.ended_by = "time limit"
-            break
-        speculator.round(draws)
-    result = _speculation(vocabs, shared, speculator, target_model_, draft_model_, started)
+    _run(speculator, SeededDraws(seed), started)
+    result = _speculation(vocabs, shared, speculator, *models, started)
     if alone:
         plain = generate_reduced(
             target, prompt, subvocab=shared.subs[0], model=target_lm, **decoding.reduced(), **remote
         )
-        result.alone = TargetAlone(
-            plain.text,
-            plain.steps,
-            plain.batches,
-            plain.forward_passes,
-            plain.seconds,
-            plain.ended_by,
-            round(len(plain.data) / max(plain.batches, 1), 4),
-        )
+        result.alone = TargetAlone.of(plain)
     return result
+
+
+def _run(speculator: Speculator, draws: Draws, started: float) -> None:
+    """Rounds until the end, the byte budget, a limit, or the app's time limit (generate.time_limit)."""
+    limit = _TIME_LIMIT.get()
+    while speculator.ended_by is None:
+        check_stop()
+        if limit is not None and time.perf_counter() - started > limit:
+            speculator.ended_by = "time limit"
+            return
+        speculator.round(draws)
 
 
 def _speculation(vocabs, shared, speculator: Speculator, target_model, draft_model, started: float) -> Speculation:
