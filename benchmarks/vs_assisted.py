@@ -9,7 +9,7 @@ the MCV, greedy and sampling, with the target's plain reduced generation in the 
 acceptance, target calls per byte, wall time, and whether the text equals the target's own greedy
 text (``model.generate`` without a draft, over its own tokens; compared on the bytes both made) and,
 for vocablab, the target's reduced greedy text. Target and draft calls are counted by a hook on each
-model's forward (transformers' draft is a copy of its own: its sampling translator changes it). The
+model's forward (transformers gets a fresh copy of the draft per run: its sampling translator changes it). The
 same loaded models serve every run; timings are per prompt, summed.
 Also measures one single-token step of each model (median of 8), the cost ratio c of the formula.
 Prints Markdown tables.
@@ -18,6 +18,7 @@ Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -39,14 +40,16 @@ PROMPTS = [
 
 
 class Calls:
-    """Counts a model's forward calls (one per batch)."""
+    """Counts a model's forward calls (one per batch) and the tokens they run."""
 
     def __init__(self, model) -> None:
-        self.count = 0
-        model.register_forward_pre_hook(self._hook)
+        self.count = self.tokens = 0
+        model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def _hook(self, module, args) -> None:
+    def _hook(self, module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
         self.count += 1
+        self.tokens += 0 if ids is None else ids.numel()
 
 
 def step_ms(model, steps: int = 8) -> float:
@@ -92,39 +95,48 @@ class Table:
             row[key] = row.get(key, 0) + value
 
     def print(self) -> None:
-        print("| run | acceptance | target calls / byte | draft calls | bytes | wall s | = target's own greedy |")
-        print("|---|---|---|---|---|---|---|")
+        print(
+            "| run | acceptance | target calls / byte | target tokens run / byte | draft calls | bytes | wall s "
+            "| = target's own greedy |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for name, row in self.rows.items():
             if "error" in row:
-                print(f"| {name} | refused: {row['error']} | | | | | |")
+                print(f"| {name} | refused: {row['error']} | | | | | | |")
                 continue
             acceptance = f"{row['accepted'] / row['drafted']:.2f}" if row.get("drafted") else "n/a"
             own = f"{row['own']}/{row['n']}"
             if "same_reduced" in row and "greedy" in name:
                 own += f" (reduced greedy: {row['same_reduced']}/{row['n']})"
             print(
-                f"| {name} | {acceptance} | {row['target'] / max(row['bytes'], 1):.3f} | {row['draft']} | "
+                f"| {name} | {acceptance} | {row['target'] / max(row['bytes'], 1):.3f} | "
+                f"{row['target_tokens'] / max(row['bytes'], 1):.3f} | {row['draft']} | "
                 f"{row['bytes']} | {row['seconds']:.1f} | {own} |"
             )
 
 
-def run_transformers(table: Table, models, toks, calls, prompt: str, new_tokens: int) -> bytes:
-    """The target alone, then assisted greedy and sampling; returns the target's own greedy text."""
+def run_transformers(table: Table, models, toks, target_calls: Calls, prompt: str, new_tokens: int) -> bytes:
+    """The target alone, then assisted greedy and sampling; returns the target's own greedy text.
+    Each assisted run gets a fresh copy of the draft: the sampling translator rewrites its input
+    embedding in place, after which greedy assisted generation fails on it."""
     target, hf_draft = models
-    counted = [c.count for c in calls]
+    before = target_calls.count, target_calls.tokens
     own, seconds = hf_generate(target, toks[0], prompt, new_tokens, do_sample=False)
-    table.add("transformers, target alone, greedy", own, seconds, (calls[0].count - counted[0], 0), own)
+    used = target_calls.count - before[0], target_calls.tokens - before[1]
+    table.add("transformers, target alone, greedy", own, seconds, (used[0], 0), own, target_tokens=used[1])
     for sample in (False, True):
-        counted = [c.count for c in calls]
         mode = "sampling" if sample else "greedy"
-        assisted = {"assistant_model": hf_draft, "tokenizer": toks[0], "assistant_tokenizer": toks[1]}
+        draft = copy.deepcopy(hf_draft)
+        draft_calls, before = Calls(draft), (target_calls.count, target_calls.tokens)
+        assisted = {"assistant_model": draft, "tokenizer": toks[0], "assistant_tokenizer": toks[1]}
         try:
             data, seconds = hf_generate(target, toks[0], prompt, new_tokens, do_sample=sample, **assisted)
         except Exception as exc:  # noqa: BLE001 - report what transformers refuses, and go on
             table.rows[f"transformers assisted, {mode}"] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
             continue
-        used = [c.count - n for c, n in zip(calls, counted, strict=True)]
-        table.add(f"transformers assisted, {mode}", data, seconds, (used[0], used[1]), own)
+        used = target_calls.count - before[0], target_calls.tokens - before[1]
+        table.add(f"transformers assisted, {mode}", data, seconds, (used[0], draft_calls.count), own,
+                  target_tokens=used[1])  # fmt: skip
     return own
 
 
@@ -144,10 +156,11 @@ def run_vocablab(table: Table, args, models, prompt: str, own: bytes) -> None:
         same = int(bool(result.same_as_alone) and not sample)
         calls = (result.target_calls, result.draft_calls)
         table.add(f"vocablab speculate, {mode}", result.data, result.seconds, calls, own,
-                  drafted=result.drafted, accepted=result.accepted, same_reduced=same)  # fmt: skip
+                  drafted=result.drafted, accepted=result.accepted, same_reduced=same,
+                  target_tokens=result.target_passes)  # fmt: skip
         alone = result.alone
         table.add(f"vocablab target alone (reduced), {mode}", alone.text.encode(), alone.seconds,
-                  (alone.target_calls, 0), own)  # fmt: skip
+                  (alone.target_calls, 0), own, target_tokens=alone.target_passes)  # fmt: skip
 
 
 def main() -> None:
@@ -159,11 +172,10 @@ def main() -> None:
     parser.add_argument("--gamma", type=int, default=4)
     args = parser.parse_args()
     target, draft = load_causal_lm(args.target, device="cpu"), load_causal_lm(args.draft, device="cpu")
-    # transformers' sampling translator replaces its assistant's input embedding in place: its own copy
-    hf_draft = load_causal_lm(args.draft, device="cpu")
+    hf_draft = copy.deepcopy(draft)  # transformers' own (its sampling translator changes its assistant)
     toks = [AutoTokenizer.from_pretrained(resolve(s).path) for s in (args.target, args.draft)]
     steps = [step_ms(target), step_ms(draft)]
-    cost, table, calls = steps[1] / steps[0], Table(), [Calls(target), Calls(hf_draft)]
+    cost, table, calls = steps[1] / steps[0], Table(), Calls(target)
     for prompt in PROMPTS[: args.prompts]:
         own = run_transformers(table, (target, hf_draft), toks, calls, prompt, max(args.bytes // 4, 1))
         run_vocablab(table, args, (target, draft), prompt, own)
