@@ -85,8 +85,16 @@ class Table:
     def __init__(self) -> None:
         self.rows: dict[str, dict] = {}
 
+    def _row(self, name: str) -> dict:
+        return self.rows.setdefault(name, {"bytes": 0, "seconds": 0.0, "target": 0, "draft": 0, "own": 0, "n": 0})
+
+    def refused(self, name: str, exc: Exception) -> None:
+        row = self._row(name)
+        row["refused"] = row.get("refused", 0) + 1
+        row["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+
     def add(self, name: str, data: bytes, seconds: float, calls: tuple[int, int], own: bytes, **extra) -> None:
-        row = self.rows.setdefault(name, {"bytes": 0, "seconds": 0.0, "target": 0, "draft": 0, "own": 0, "n": 0})
+        row = self._row(name)
         for key, value in zip(("bytes", "seconds", "target", "draft"), (len(data), seconds, *calls), strict=True):
             row[key] += value
         row["own"] += agrees(data, own)
@@ -101,13 +109,15 @@ class Table:
         )
         print("|---|---|---|---|---|---|---|---|")
         for name, row in self.rows.items():
-            if "error" in row:
-                print(f"| {name} | refused: {row['error']} | | | | | | |")
+            if not row["n"]:
+                print(f"| {name} | failed on every prompt: {row['error']} | | | | | | |")
                 continue
             acceptance = f"{row['accepted'] / row['drafted']:.2f}" if row.get("drafted") else "n/a"
             own = f"{row['own']}/{row['n']}"
             if "same_reduced" in row and "greedy" in name:
                 own += f" (reduced greedy: {row['same_reduced']}/{row['n']})"
+            if row.get("refused"):
+                own += f"; failed on {row['refused']} more prompt(s): {row['error']}"
             print(
                 f"| {name} | {acceptance} | {row['target'] / max(row['bytes'], 1):.3f} | "
                 f"{row['target_tokens'] / max(row['bytes'], 1):.3f} | {row['draft']} | "
@@ -132,7 +142,7 @@ def run_transformers(table: Table, models, toks, target_calls: Calls, prompt: st
         try:
             data, seconds = hf_generate(target, toks[0], prompt, new_tokens, do_sample=sample, **assisted)
         except Exception as exc:  # noqa: BLE001 - report what transformers refuses, and go on
-            table.rows[f"transformers assisted, {mode}"] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+            table.refused(f"transformers assisted, {mode}", exc)
             continue
         used = target_calls.count - before[0], target_calls.tokens - before[1]
         table.add(f"transformers assisted, {mode}", data, seconds, (used[0], draft_calls.count), own,
