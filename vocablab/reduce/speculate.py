@@ -533,7 +533,7 @@ def speculate(
 
     >>> result = speculate("gemma3-270m", "smollm2-135m", "The capital of France is", max_new_bytes=7)
     >>> result.text, result.same_as_alone
-    (' Paris.', True)
+    (' the capital', True)
     """
     decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
     check_gamma(gamma)
