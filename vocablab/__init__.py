@@ -7,6 +7,8 @@ The public API, one function per capability (each docstring has a short example 
 - :func:`transplant`: give a base model a donor's tokenizer without training (OMP);
 - :func:`generate_reduced`, :func:`generate_ensemble`: lossless vocabulary reduction, and ensembles
   of models with different tokenizers;
+- :func:`speculate`, :func:`draft_fit`: speculative decoding with a draft of another tokenizer, and
+  how well a draft fits a target before anything runs;
 - :func:`align_text`, :func:`distill`: ULD and transport plans between two models' next-token
   distributions, and cross-tokenizer distillation;
 - :func:`bits_per_byte`: compare models across tokenizers per byte of text.
@@ -38,6 +40,10 @@ _API = {
     "generate_reduced": "vocablab.reduce.generate",
     "generate_ensemble": "vocablab.reduce.generate",
     "Generation": "vocablab.reduce.generate",
+    "speculate": "vocablab.reduce.speculate",
+    "Speculation": "vocablab.reduce.speculate",
+    "draft_fit": "vocablab.reduce.draft_fit",
+    "DraftFit": "vocablab.reduce.draft_fit",
     "align_text": "vocablab.align.engine",
     "AlignResult": "vocablab.align.engine",
     "distill": "vocablab.align.distill",
@@ -60,9 +66,11 @@ __all__ = [
     "BitsPerByte",
     "Decoding",
     "DistillResult",
+    "DraftFit",
     "Generation",
     "NumberComparison",
     "Source",
+    "Speculation",
     "TokenComparison",
     "TransplantResult",
     "VocabLabError",
@@ -73,12 +81,14 @@ __all__ = [
     "compare_tokenization",
     "compare_vocabularies",
     "distill",
+    "draft_fit",
     "generate_ensemble",
     "generate_reduced",
     "load_causal_lm",
     "load_vocabulary",
     "maximal_common_vocabulary",
     "resolve",
+    "speculate",
     "transplant",
 ]
 
@@ -120,7 +130,9 @@ if TYPE_CHECKING:
     from vocablab.evaluate import BitsPerByte, bits_per_byte
     from vocablab.numbers import NumberComparison, compare_numbers
     from vocablab.options import Decoding
+    from vocablab.reduce.draft_fit import DraftFit, draft_fit
     from vocablab.reduce.generate import Generation, generate_ensemble, generate_reduced
+    from vocablab.reduce.speculate import Speculation, speculate
     from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
     from vocablab.transplant.engine import TransplantResult, transplant
     from vocablab.vocab import Vocabulary, compare_vocabularies, maximal_common_vocabulary

@@ -323,6 +323,83 @@ def cmd_side_by_side(args: argparse.Namespace) -> None:
         print(_shown(args, r.data))
 
 
+def cmd_speculate(args: argparse.Namespace) -> None:
+    from vocablab.reduce.speculate import speculate
+
+    decoding = _decoding(args)
+    result = speculate(
+        args.target,
+        args.draft,
+        args.prompt,
+        gamma=args.gamma,
+        space=args.space,
+        alone=not args.no_alone,
+        device=args.device,
+        draft_device=args.draft_device,
+        trust_remote_code=args.trust_remote_code,
+        **decoding.reduced(),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        return
+    print(_shown(args, result.data))
+    print(
+        f"-- {result.target} drafted by {result.draft} over {result.space}, gamma {result.gamma}: "
+        f"{result.accepted}/{result.drafted} drafted symbols accepted ({result.acceptance_rate:.0%}), "
+        f"{result.target_calls} target calls ({result.bytes_per_target_call:.2f} bytes each), "
+        f"{result.draft_calls} draft calls, {result.seconds:.1f} s, ended by {result.ended_by}",
+        file=sys.stderr,
+    )
+    if result.draft_lost_at is not None:
+        print(
+            f"-- the draft could not follow from symbol {result.draft_lost_at}; the target went on alone",
+            file=sys.stderr,
+        )
+    alone = result.alone
+    if alone is not None:
+        same = "the same text" if result.same_as_alone else "another text (sampling draws differently)"
+        print(
+            f"-- the target alone: {alone.target_calls} target calls ({alone.bytes_per_target_call:.2f} bytes "
+            f"each), {alone.seconds:.1f} s: {same}",
+            file=sys.stderr,
+        )
+
+
+def cmd_draft_fit(args: argparse.Namespace) -> None:
+    from vocablab.presets import TEXT_PRESETS, ensure_text
+    from vocablab.reduce.draft_fit import draft_fit
+
+    text = "\n".join(_read_text_file(ensure_text(args.text) if args.text in TEXT_PRESETS else args.text).splitlines())
+    result = draft_fit(
+        args.models[0],
+        args.models[1:],
+        text,
+        space=args.space,
+        max_bytes=args.max_bytes,
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return
+    gammas = list(result.drafts[0].speed_up)
+    print(f"drafts for {result.target} along {result.text_bytes:,} bytes; speed-up per gamma (symbols per target call)")
+    print(
+        f"{'draft':16} {'route':10} {'alpha':>5} {'q10/q50/q90':>15} {'B/sym':>5} {'draft ms':>8} {'target ms':>9} "
+        f"{'c':>5}  " + " ".join(f"{f'g={g}':>11}" for g in gammas) + f"  {'alpha needed':>12}"
+    )
+    for row in result.drafts:
+        q = row.alpha_quantiles
+        cells = " ".join(f"{f'{row.speed_up[g]:.2f}({row.expected_symbols[g]:.1f})':>11}" for g in gammas)
+        needed = "none" if row.alpha_needed is None else f"{row.alpha_needed:.2f}"
+        spread = "/".join(f"{q[name]:.2f}" for name in ("q10", "q50", "q90"))
+        print(
+            f"{row.draft:16} {row.route:10} {row.alpha_mean:5.2f} {spread:>15} "
+            f"{row.bytes_per_symbol:5.2f} {row.draft_step_ms:8.1f} {row.target_step_ms:9.1f} {row.cost_ratio:5.2f}  "
+            f"{cells}  {needed:>12}"
+        )
+
+
 def cmd_before_after(args: argparse.Namespace) -> None:
     from vocablab.evaluate import compare_before_after
 
@@ -653,6 +730,42 @@ def build_parser() -> argparse.ArgumentParser:
     side.add_argument("--subvocab", default="mcv", help="mcv (with the other model) | bytes | maxlen:N (default mcv)")
     side.add_argument("--weight-a", type=float, default=0.5, help="ensemble weight of model A (default 0.5)")
     decoding_options(side)
+
+    spec = command(
+        "speculate",
+        "speculative decoding: a draft with another tokenizer proposes, the target verifies, "
+        "both reduced to their MCV or bytes (the target's own law of texts)",
+        cmd_speculate,
+    )
+    spec.add_argument("target", help=f"the model whose text it is ({MODEL_HELP})")
+    spec.add_argument("draft", help="the smaller model that proposes symbols")
+    spec.add_argument(
+        "--gamma",
+        type=int,
+        default=options.SPECULATE_GAMMA,
+        help=f"symbols drafted per round, 1 to {options.MAX_GAMMA} (default {options.SPECULATE_GAMMA})",
+    )
+    spec.add_argument("--space", choices=options.SPACES, default="mcv", help="shared space (default mcv)")
+    spec.add_argument("--draft-device", choices=options.DEVICES, help="where the draft runs (default: --device)")
+    spec.add_argument("--no-alone", action="store_true", help="skip the target alone (run for comparison by default)")
+    decoding_options(spec)
+
+    fit = command(
+        "draft-fit",
+        "how well drafts fit a target: acceptance alpha along a text and the expected speed-up per gamma",
+        cmd_draft_fit,
+        models="+",
+        bounds=(2, None),
+    )
+    fit.add_argument("--text", required=True, help="a UTF-8 file, or the text preset lee_background")
+    fit.add_argument(
+        "--max-bytes",
+        type=int,
+        default=options.DRAFT_FIT_BYTES,
+        help=f"score along the first N bytes (default {options.DRAFT_FIT_BYTES})",
+    )
+    fit.add_argument("--space", choices=options.SPACES, default="mcv", help="shared space (default mcv)")
+    common(fit, device=True, remote_code=True)
 
     align = command(
         "align",

@@ -118,3 +118,10 @@ class Decoding:
     def plain(self) -> dict:
         """Keyword arguments of ``generate_plain`` (no K: the model as is)."""
         return {key: value for key, value in asdict(self).items() if key != "k"}
+
+
+# Speculative decoding across tokenizers (vocablab speculate, draft-fit)
+SPECULATE_GAMMA = 4  # symbols the draft proposes per round
+MAX_GAMMA = 16  # each drafted symbol costs a draft step; past this the target rarely accepts them all
+DRAFT_FIT_BYTES = 400  # draft-fit scores this many bytes of the text (a reduced step per symbol, both models)
+DRAFT_FIT_GAMMAS = tuple(range(1, 9))  # draft lengths whose expected speed-up draft-fit tabulates

@@ -8,7 +8,7 @@ import gradio as gr
 
 from vocablab import outputs
 from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TOKENIZER_PRESETS, is_cached, unavailable_reason
-from vocablab.ui import align_tab, generate_tab, links, numbers_tab, tokenizers_tab, transplant_tab
+from vocablab.ui import align_tab, generate_tab, links, numbers_tab, speculate_tab, tokenizers_tab, transplant_tab
 from vocablab.ui.common import model_picker
 
 INTRO = """# vocablab
@@ -46,6 +46,7 @@ VIEWS = [  # id, title, module, how many of the shared pickers (A, B, C, D) the 
     ("transplant", "Transplant", transplant_tab, 0),  # its own base and donor pickers
     ("generate", "Generate and ensemble", generate_tab, 2),
     ("align", "Align distributions", align_tab, 2),
+    ("speculate", "Speculative decoding", speculate_tab, 2),  # A: the target, B: the draft
 ]
 PICKERS_USED = {tab: used for tab, _, _, used in VIEWS}
 
