@@ -39,24 +39,20 @@ TEXT = "The cat sat on the mat, 12,345 naïve."
 DOCUMENT = "The cat sat on the mat."
 SIDE_BY_SIDE = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
 
-ITEM1 = "issue 32 item 1 (normalizer)"  # Qwen's tokenizer is refused by reduction today
-ITEM4 = "issue 32 item 4 (ensemble)"  # a byte ensemble stops when a pruned cover cannot emit a byte
-
-
 # found by this matrix, reported: a folder whose config.json says qwen2 makes transformers 5 load any
 # tokenizer.json as Qwen2Tokenizer, which adds <|endoftext|> (one id past the model's rows) to a donor's
 QWEN_CLASS = "a transplant onto a Qwen2 base loads the donor's tokenizer as Qwen2Tokenizer"
-KNOWN = {ITEM1: "cannot be reduced exactly", ITEM4: "the pruned cover cannot emit", QWEN_CLASS: "Qwen2Tokenizer"}
+KNOWN = {QWEN_CLASS: "Qwen2Tokenizer"}
 
 
 class KnownFailure(Exception):
-    """A cell failing today for a reason issue 32 names: any other failure of the cell is reported."""
+    """A cell failing today for a known reason (KNOWN): any other failure of the cell is reported."""
 
 
 @dataclass(frozen=True)
 class Expect:
     refusal: str | None = None  # None: the cell works; else a substring of the true reason
-    xfail: str | None = None  # a known failure of today, fixed on another branch
+    xfail: str | None = None  # a known failure of today, not yet fixed
 
 
 CELLS = (
@@ -86,26 +82,7 @@ CELLS = (
     "view-align",
 )
 NO_CHAT = "has no chat template"
-REDUCING = (
-    "eval-subvocab-bytes",
-    "eval-space-bytes",
-    "eval-space-mcv",
-    "generate-bytes",
-    "generate-maxlen",
-    "generate-mcv",
-    "generate-chat",
-    "ensemble-mcv",
-    "ensemble-bytes",
-    "side-by-side",
-    "view-generation",
-)
 EXPECT: dict[tuple[str, str], Expect] = {
-    **{(f, c): Expect(xfail=ITEM1) for f in ["qwen2"] for c in REDUCING},
-    **{
-        (f, c): Expect(xfail=ITEM4)
-        for f in ["mistral", "gpt2"]  # observed with these seeds; llama3, deepseek, gemma3, phi3, gptneox pass
-        for c in ("ensemble-bytes", "side-by-side", "view-generation")
-    },
     **{(f, "generate-chat"): Expect(NO_CHAT) for f in ["mistral", "gpt2", "gptneox"]},
     ("qwen2", "transplant-base"): Expect(xfail=QWEN_CLASS),
     ("llama3", "transplant-donor"): Expect(xfail=QWEN_CLASS),  # the same run: qwen2 given llama3's tokenizer
