@@ -140,3 +140,11 @@ def test_atoms_tied_in_float32_are_told_apart_in_float64(screen):
         targets[row, j] = atoms[first, j] * (1 + 1e-3)  # the same sign as the twin's larger coordinate
     indices, coefficients = batch_omp(targets, atoms, 3, screen=screen)
     assert_matches_naive(targets, atoms, 3, indices, coefficients)
+
+
+def test_plain_float32_picks_of_a_gpu_match_the_reference_away_from_ties():
+    """A GPU's default (no screen: float32 products and argmax), run here on the CPU's tensors."""
+    targets, atoms = random_problem(11, 3_000, 32, 40)
+    lengths = atoms.double().norm(dim=1)
+    indices, coefficients = omp._omp_block(targets, atoms, lengths, 8, None)
+    assert_matches_naive(targets, atoms, 8, indices, coefficients)

@@ -48,8 +48,11 @@ def batch_omp(
     that ``coefficients[i] @ dictionary[indices[i]]`` is the least-squares fit of ``targets[i]``.
     ``chunk`` targets share each correlation product: by default 256 on the CPU, 2048 on a GPU, where
     larger products and fewer kernel launches pay. ``screen``: screen with bfloat16 products (True),
-    with float32 products (False), or bfloat16 where it pays (None, the default: ``screen_pays``). The
-    picks are exact either way: the atoms with the largest float64 |<r, A_j>|, the lowest index on a tie.
+    with float32 products (False), or by default (None) bfloat16 where it pays (``screen_pays``),
+    float32 elsewhere on the CPU. A screen's picks are exact: the atoms with the largest float64
+    |<r, A_j>|, the lowest index on a tie. By default a GPU picks from plain float32 products instead
+    (the screens have not been measured on one), which agrees except where atoms tie to float32
+    rounding.
 
     >>> A = torch.eye(3); idx, coef = batch_omp(torch.tensor([[0.0, 2.0, 1.0]]), A, 2)
     >>> idx.tolist(), coef.tolist()
@@ -60,11 +63,12 @@ def batch_omp(
     if not 0 < k <= dictionary.shape[0]:
         raise ValueError(f"k={k} must be between 1 and the number of atoms ({dictionary.shape[0]})")
     atoms = dictionary.float()
+    plain = screen is None and atoms.is_cuda
     if screen is None:
         screen = screen_pays(atoms)
     chunk = chunk or (2048 if atoms.is_cuda else 256)
     lengths = torch.cat([part.double().norm(dim=1) for part in atoms.split(8192)])
-    screener = _Screen(atoms, lengths, chunk, torch.bfloat16 if screen else torch.float32)
+    screener = None if plain else _Screen(atoms, lengths, chunk, torch.bfloat16 if screen else torch.float32)
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
     with bar(targets.shape[0], desc, unit="token") as done:
@@ -79,7 +83,7 @@ def batch_omp(
 
 
 def _omp_block(
-    y: torch.Tensor, atoms: torch.Tensor, lengths: torch.Tensor, k: int, screen: _Screen
+    y: torch.Tensor, atoms: torch.Tensor, lengths: torch.Tensor, k: int, screen: _Screen | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """OMP of one block of targets. The chosen atoms are orthonormalized as they come (classical
     Gram-Schmidt in float64: A_S = Q R), so each pick updates the residual by one projection,
@@ -91,7 +95,7 @@ def _omp_block(
     upper = torch.zeros(b, k, k, dtype=torch.float64, device=y.device)  # R
     residual = y.double()
     for t in range(k):
-        pick = screen.pick(residual, chosen[:, :t])
+        pick = screen.pick(residual, chosen[:, :t]) if screen else _float32_pick(residual, atoms, chosen[:, :t])
         chosen[:, t] = pick
         direction = atoms[pick].double()
         if t:  # (1 x d) @ (d x t) products run faster here than (t x d) @ d
@@ -104,6 +108,13 @@ def _omp_block(
         basis[:, t] = torch.where(fresh[:, None], direction / norm.clamp_min(1e-300)[:, None], 0.0)
         residual -= basis[:, t] * (basis[:, t] * residual).sum(dim=1, keepdim=True)
     return chosen, _coefficients(upper, basis, chosen, atoms, lengths, y)
+
+
+def _float32_pick(residual: torch.Tensor, atoms: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """The not-yet-chosen atom with the largest |<r, a_j>| in float32 products (a GPU's default)."""
+    scores = (residual.float() @ atoms.T).abs_()
+    scores.scatter_(1, chosen, -1.0)  # never pick an atom twice
+    return scores.argmax(dim=1)
 
 
 def _exact_pick(residual: torch.Tensor, atoms: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
