@@ -109,3 +109,42 @@ def test_bad_arguments():
         batch_omp(targets, atoms, 11)
     with pytest.raises(ValueError):
         batch_omp(targets[:, :3], atoms, 2)
+
+
+@pytest.mark.parametrize("screen", [False, True])
+def test_small_width_many_targets_over_several_spans(screen):
+    """The shape of a big-vocabulary donor of hidden size 32 with k = 8: many targets in blocks (the
+    last one partial) and a dictionary far larger than d and than one float32 product's span
+    (9,000 atoms: two spans of 4,096 and a partial one, whose last group is padded)."""
+    targets, atoms = random_problem(9, 9_000, 32, 300)
+    indices, coefficients = batch_omp(targets, atoms, 8, chunk=128, screen=screen)
+    assert_matches_naive(targets, atoms, 8, indices, coefficients)
+
+
+@pytest.mark.parametrize("screen", [False, True])
+def test_atoms_tied_in_float32_are_told_apart_in_float64(screen):
+    """Pairs of atoms one float32 step apart in one coordinate: their float32 correlations with a
+    target tie or come out in either order, their float64 ones do not. The picks must be those of
+    the float64 reference, not the lower index among float32 ties."""
+    gen = torch.Generator().manual_seed(10)
+    targets, atoms = random_problem(10, 5_000, 32, 64)
+    pairs = torch.randperm(2_500, generator=gen)[:64] * 2  # even ids, each followed by its twin
+    longest = atoms.norm(dim=1).max()
+    for row, first in enumerate(pairs.tolist()):
+        atoms[first] *= 3 * longest / atoms[first].norm()  # the clear first pick
+        twin = atoms[first].clone()
+        j = int(twin.abs().argmax())
+        twin[j] = torch.nextafter(twin[j], twin[j] * 2)  # one step away from zero: |<y, twin>| grows
+        atoms[first + 1] = twin
+        targets[row] = atoms[first] + 1e-3 * targets[row]
+        targets[row, j] = atoms[first, j] * (1 + 1e-3)  # the same sign as the twin's larger coordinate
+    indices, coefficients = batch_omp(targets, atoms, 3, screen=screen)
+    assert_matches_naive(targets, atoms, 3, indices, coefficients)
+
+
+def test_plain_float32_picks_of_a_gpu_match_the_reference_away_from_ties():
+    """A GPU's default (no screen: float32 products and argmax), run here on the CPU's tensors."""
+    targets, atoms = random_problem(11, 3_000, 32, 40)
+    lengths = atoms.double().norm(dim=1)
+    indices, coefficients = omp._omp_block(targets, atoms, lengths, 8, None)
+    assert_matches_naive(targets, atoms, 8, indices, coefficients)

@@ -4,14 +4,16 @@ For each target y and dictionary A (rows are atoms, NOT normalized) OMP picks ex
 repeat k times: take the not-yet-chosen atom with the largest |<r, A_j>|, refit y on all chosen
 atoms by least squares, r = y - fit. This module is pure torch, with no I/O.
 
-The cost is the correlation step, done for a block of targets as one (targets x d) @ (d x atoms)
-product per step, on the GPU when the tensors are there. Where bfloat16 products run at least 1.5x
-as fast as float32 ones (CPUs with AVX512-BF16 or AMX), the product is a bfloat16 screen whose
-rounding is bounded, and the few atoms it cannot rule out are re-scored exactly (``_Screen``): the
-picks are those of exact scores. Elsewhere it is computed in float32. The precomputed-Gram form
-(Batch-OMP) would need an atoms x atoms matrix: 8.5 GB for the 46k shared tokens of SmolLM2 and
-Gemma 3, so it does not pay here. The chosen atoms are orthonormalized in float64 as they come, so a
-step updates the residual by one projection, and the coefficients are solved once, at the end.
+The cost is the correlation step, done for a block of targets as (targets x d) @ (d x atoms)
+products at each step, on the GPU when the tensors are there. The products run in a fast format and
+every pick is made exact by an error bound and a float64 re-score of the few atoms it cannot rule
+out (``_Screen``): bfloat16 where bfloat16 products run at least 1.5x as fast as float32 ones (CPUs
+with AVX512-BF16 or AMX), float32 elsewhere. On the CPU the float32 products run 4,096 atoms at a
+time and each block of scores is reduced to group maxima while it is in the cache, so a small width
+(a donor of hidden size 32, 110k targets) costs little more than its products. The precomputed-Gram
+form (Batch-OMP) would need an atoms x atoms matrix: 8.5 GB for the 46k shared tokens of SmolLM2
+and Gemma 3, so it does not pay here. The chosen atoms are orthonormalized in float64 as they come,
+so a step updates the residual by one projection, and the coefficients are solved once, at the end.
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ def batch_omp(
     Returns ``indices`` (m x k, int64, in pick order) and ``coefficients`` (m x k, float32) such
     that ``coefficients[i] @ dictionary[indices[i]]`` is the least-squares fit of ``targets[i]``.
     ``chunk`` targets share each correlation product: by default 256 on the CPU, 2048 on a GPU, where
-    larger products and fewer kernel launches pay. ``screen``: pick through the bfloat16 screen (True),
-    from float32 products (False), or the screen where it pays (None, the default: ``screen_pays``; the
-    picks are the same either way, up to float32 rounding of near ties).
+    larger products and fewer kernel launches pay. ``screen``: screen with bfloat16 products (True),
+    with float32 products (False), or by default (None) bfloat16 where it pays (``screen_pays``),
+    float32 elsewhere on the CPU. A screen's picks are exact: the atoms with the largest float64
+    |<r, A_j>|, the lowest index on a tie. By default a GPU picks from plain float32 products instead
+    (the screens have not been measured on one), which agrees except where atoms tie to float32
+    rounding.
 
     >>> A = torch.eye(3); idx, coef = batch_omp(torch.tensor([[0.0, 2.0, 1.0]]), A, 2)
     >>> idx.tolist(), coef.tolist()
@@ -58,11 +63,12 @@ def batch_omp(
     if not 0 < k <= dictionary.shape[0]:
         raise ValueError(f"k={k} must be between 1 and the number of atoms ({dictionary.shape[0]})")
     atoms = dictionary.float()
+    plain = screen is None and atoms.is_cuda
     if screen is None:
         screen = screen_pays(atoms)
     chunk = chunk or (2048 if atoms.is_cuda else 256)
     lengths = torch.cat([part.double().norm(dim=1) for part in atoms.split(8192)])
-    screener = _Screen(atoms, lengths, chunk) if screen else None
+    screener = None if plain else _Screen(atoms, lengths, chunk, torch.bfloat16 if screen else torch.float32)
     indices = torch.empty(targets.shape[0], k, dtype=torch.long, device=atoms.device)
     coefficients = torch.empty(targets.shape[0], k, dtype=torch.float32, device=atoms.device)
     with bar(targets.shape[0], desc, unit="token") as done:
@@ -87,10 +93,9 @@ def _omp_block(
     chosen = torch.empty(b, k, dtype=torch.long, device=y.device)
     basis = torch.empty(b, k, d, dtype=torch.float64, device=y.device)  # Q, one row per pick
     upper = torch.zeros(b, k, k, dtype=torch.float64, device=y.device)  # R
-    residual64 = y.double()
-    residual = y
+    residual = y.double()
     for t in range(k):
-        pick = screen.pick(residual, chosen[:, :t]) if screen else _exact_pick(residual, atoms, chosen[:, :t])
+        pick = screen.pick(residual, chosen[:, :t]) if screen else _float32_pick(residual, atoms, chosen[:, :t])
         chosen[:, t] = pick
         direction = atoms[pick].double()
         if t:  # (1 x d) @ (d x t) products run faster here than (t x d) @ d
@@ -101,49 +106,72 @@ def _omp_block(
         # an atom (numerically) in the span of those chosen, once the residual is ~0, adds no direction
         fresh = norm > SPAN_TOLERANCE * lengths[pick]
         basis[:, t] = torch.where(fresh[:, None], direction / norm.clamp_min(1e-300)[:, None], 0.0)
-        residual64 -= basis[:, t] * (basis[:, t] * residual64).sum(dim=1, keepdim=True)
-        residual = residual64.float()
+        residual -= basis[:, t] * (basis[:, t] * residual).sum(dim=1, keepdim=True)
     return chosen, _coefficients(upper, basis, chosen, atoms, lengths, y)
 
 
+def _float32_pick(residual: torch.Tensor, atoms: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """The not-yet-chosen atom with the largest |<r, a_j>| in float32 products (a GPU's default)."""
+    scores = (residual.float() @ atoms.T).abs_()
+    scores.scatter_(1, chosen, -1.0)  # never pick an atom twice
+    return scores.argmax(dim=1)
+
+
 def _exact_pick(residual: torch.Tensor, atoms: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-    """The not-yet-chosen atom with the largest |<r, a_j>|, every correlation in float32."""
-    scores = (residual @ atoms.T).abs_()
+    """The not-yet-chosen atom with the largest |<r, a_j>|, every correlation in float64: for the
+    few rows the screen cannot decide."""
+    r64 = residual.double()
+    scores = torch.cat([r64 @ part.double().T for part in atoms.split(8192)], dim=1).abs_()
     scores.scatter_(1, chosen, -1.0)  # never pick an atom twice
     return scores.argmax(dim=1)
 
 
 class _Screen:
-    """OMP's pick from bfloat16 correlations, made exact by an error bound and a re-score.
+    """OMP's pick from correlations in a fast number format, made exact by an error bound and a re-score.
 
-    The correlations of the residual r with all atoms are computed from bfloat16 copies r~ and
-    a~_j (one product per step, exact products summed in float32, rounded to bfloat16). The
-    computed value s_j is within E_j + u |s_j| of the true <r, a_j>, where
+    The correlations of the residual r with all atoms are computed from copies r~ and a~_j in the
+    screen's format: bfloat16 (exact products summed in float32, rounded to bfloat16) or float32.
+    The computed value s_j is within E_j + u |s_j| of the true <r, a_j>, where
     E_j = |r~| (|a_j - a~_j| + g |a~_j|) + |r - r~| |a_j| (Cauchy-Schwarz; g bounds the float32 sum's
-    error) and u = 2^-8 / (1 - 2^-8) is bfloat16's rounding of the output. The atom with the largest
-    |s_j| is re-scored exactly; the pick scores at least that much, L. An atom with
-    |s_j| (1 + u) + E_j < L cannot be the pick. The screen tests groups of atoms first (atoms sorted
-    by norm, so a group's largest E_j is close to each of its atoms'), then the atoms of the groups it
-    keeps, and re-scores every atom it keeps in float64 from the float32 vectors (a handful a row:
-    docs/methods.md §3). The pick is the not-yet-chosen atom with the largest exact |<r, a_j>|, the
-    lowest index among ties. A row where the bound rules out too little (a residual near zero) is
-    scored in full in float32.
+    error) and u is the rounding of the output (2^-8 / (1 - 2^-8) for bfloat16, none for float32).
+    The atom with the largest |s_j| is re-scored exactly; the pick scores at least that much, L. An
+    atom with |s_j| (1 + u) + E_j < L cannot be the pick. The screen tests groups of atoms first
+    (atoms sorted by norm, so a group's largest E_j is close to each of its atoms'), then the atoms of
+    the groups it keeps, and re-scores every atom it keeps in float64 from the float32 vectors (a
+    handful a row: docs/methods.md §3). The pick is the not-yet-chosen atom with the largest exact
+    |<r, a_j>|, the lowest index among ties. A row where the bound rules out too little (a residual
+    near zero) is scored in full in float64.
+
+    The products run ``span`` atoms at a time, and each block of scores is reduced to its groups'
+    maxima while it is still in the cache: at a small width (d = 32) a product costs about as much
+    as one pass over its output, and argmax over a full row cost more than the product itself.
     """
 
     group = 64  # atoms per group
     max_groups = 32  # a row keeping more groups than this is scored in full
 
-    def __init__(self, atoms: torch.Tensor, norm: torch.Tensor, block: int) -> None:
-        """``norm``: the atoms' norms in float64; ``block``: the most targets a pick is given."""
+    def __init__(
+        self,
+        atoms: torch.Tensor,
+        norm: torch.Tensor,
+        block: int,
+        dtype: torch.dtype = torch.bfloat16,
+        span: int | None = None,
+    ) -> None:
+        """``norm``: the atoms' norms in float64; ``block``: the most targets a pick is given;
+        ``dtype``: the products' format; ``span``: atoms per product (default: 4,096 for float32 on
+        the CPU, all of them otherwise)."""
         n, d = atoms.shape
-        self.atoms = atoms
+        self.atoms, self.dtype = atoms, dtype
         self.order = norm.argsort(descending=True)
         self.position = torch.empty_like(self.order)
         self.position[self.order] = torch.arange(n, device=atoms.device)
-        size = n + (-n % self.group)  # zero atoms pad the last group; they are never kept
-        self.low = torch.zeros(size, d, dtype=torch.bfloat16, device=atoms.device)
+        self.size = size = n + (-n % self.group)  # zero atoms pad the last group; they are never kept
+        whole = dtype == torch.bfloat16 or atoms.is_cuda  # measured that way; a GPU has no cache to keep
+        self.span = min(size, span or (size if whole else 4096))
+        self.low = torch.zeros(size, d, dtype=dtype, device=atoms.device)
         self.error = torch.zeros(size, dtype=torch.float64, device=atoms.device)
-        sum_error = d * 2.0**-24 / (1 - d * 2.0**-24)
+        sum_error, self.u = _rounding(dtype, d)
         for start in range(0, n, 8192):
             rows = atoms[self.order[start : start + 8192]].double()
             low = self.low[start : start + len(rows)]
@@ -154,31 +182,53 @@ class _Screen:
         self.norm = (torch.cat([norm[self.order], norm.new_zeros(size - n)]) * MARGIN).float()
         self.group_error = self.error.view(-1, self.group).amax(dim=1)
         self.group_norm = self.norm.view(-1, self.group).amax(dim=1)
-        self.out = torch.empty(block, len(self.low), dtype=torch.bfloat16, device=atoms.device)
+        self.out = torch.empty(block * size, dtype=dtype, device=atoms.device)
+        # |s| as bits: clearing the sign bit is abs, and non-negative floats order as their integer
+        # bit patterns do; integer max runs several times faster than bfloat16 max on the CPU
+        self.bits, self.magnitude = (torch.int16, 0x7FFF) if dtype == torch.bfloat16 else (torch.int32, 0x7FFFFFFF)
         # rows by pick and by atoms re-scored: 0-63, 64 for 64 or more, 65 for a row scored in full
         self.histogram = torch.zeros(0, 66, dtype=torch.long, device=atoms.device)
 
-    def pick(self, residual: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        b, n, size = len(residual), len(self.atoms), self.group
-        u = 2.0**-8 / (1 - 2.0**-8) * MARGIN
-        low = residual.bfloat16()
-        r64, low64 = residual.double(), low.double()
-        low_norm = (low64.norm(dim=1, keepdim=True) * MARGIN).float()
-        rest_norm = ((r64 - low64).norm(dim=1, keepdim=True) * MARGIN).float()
-        rows = torch.arange(b, device=residual.device)
+    def _flat(self, row: torch.Tensor, position: torch.Tensor, b: int) -> torch.Tensor:
+        """Where the score of (row, sorted position) lies in ``out``: each span's b x width block is
+        stored whole, one after the other."""
+        start = position - position % self.span
+        return b * start + row * (self.size - start).clamp_max(self.span) + position - start
 
-        scores = torch.mm(low, self.low.T, out=self.out[:b])
-        # |s| as bits: clearing the sign bit is abs, and non-negative bfloat16 values order as their
-        # int16 bit patterns do; integer max runs several times faster than bfloat16 max on the CPU
-        bits = scores.view(torch.int16).bitwise_and_(0x7FFF)
-        taken = self.position[chosen]
-        # a chosen atom is never kept (its true score is ~0 anyway); scatter_ is slow in bfloat16
-        bits.view(-1).index_fill_(0, (taken + rows[:, None] * scores.shape[1]).view(-1), 0)
-        groups = scores.view(b, -1, size)
-        group_top = bits.view(b, -1, size).amax(dim=2).view(torch.bfloat16).float()
+    def _group_maxima(self, low: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """Score every atom into ``out`` as |s| (chosen atoms as 0), and return each group's largest."""
+        b, size, group = len(low), self.size, self.group
+        out = self.out[: b * size]
+        top = torch.empty(b, size // group, dtype=self.bits, device=low.device)
+        rows = torch.arange(b, device=low.device)[:, None]
+        taken = self._flat(rows, self.position[chosen], b).view(-1)  # a chosen atom is never kept
+        for start in range(0, size, self.span):
+            width = min(self.span, size - start)
+            block = out[b * start : b * (start + width)]
+            torch.mm(low, self.low[start : start + width].T, out=block.view(b, width))
+            bits = block.view(self.bits).bitwise_and_(self.magnitude)
+            if len(taken):  # its true score is ~0 anyway; scatter_ is slow in bfloat16
+                inside = taken[(taken >= b * start) & (taken < b * (start + width))]
+                bits.index_fill_(0, inside - b * start, 0)
+            torch.amax(bits.view(b, -1, group), dim=2, out=top[:, start // group : (start + width) // group])
+        return top.view(self.dtype).float()
+
+    def pick(self, residual: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """``residual``: float64, one row per target; ``chosen``: the atoms picked so far."""
+        b, n, size = len(residual), len(self.atoms), self.group
+        u = self.u * MARGIN
+        low = residual.to(self.dtype)
+        low64 = low.double()
+        low_norm = (low64.norm(dim=1, keepdim=True) * MARGIN).float()
+        rest_norm = ((residual - low64).norm(dim=1, keepdim=True) * MARGIN).float()
+        rows = torch.arange(b, device=residual.device)
+        group_top = self._group_maxima(low, chosen)
+        magnitudes = self.out[: b * self.size]  # |s| after _group_maxima
+
         best_group = group_top.argmax(dim=1)
-        best = best_group * size + groups[rows, best_group].argmax(dim=1)
-        lower = (r64 * self.atoms[self.order[best]].double()).sum(dim=1).abs_()
+        members = best_group[:, None] * size + torch.arange(size, device=residual.device)
+        best = best_group * size + magnitudes[self._flat(rows[:, None], members, b)].float().argmax(dim=1)
+        lower = (residual * self.atoms[self.order[best.clamp_max(n - 1)]].double()).sum(dim=1).abs_()
         lower = (lower / MARGIN).float()[:, None]
 
         kept = group_top * (1 + u) + low_norm * self.group_error + rest_norm * self.group_norm >= lower
@@ -187,14 +237,13 @@ class _Screen:
         kept[full] = False
         row, group = kept.nonzero(as_tuple=True)
         cols = group[:, None] * size + torch.arange(size, device=residual.device)
-        bound = (
-            groups[row, group].float() * (1 + u) + low_norm[row] * self.error[cols] + rest_norm[row] * self.norm[cols]
-        )
+        values = magnitudes[self._flat(row[:, None], cols, b)].float()
+        bound = values * (1 + u) + low_norm[row] * self.error[cols] + rest_norm[row] * self.norm[cols]
         hit, offset = (bound >= lower[row]).nonzero(as_tuple=True)
         row, cols = row[hit], self.order[cols[hit, offset].clamp_max(n - 1)]
         fresh = (cols[:, None] != chosen[row]).all(dim=1) & (group[hit] * size + offset < n)
         row, cols = row[fresh], cols[fresh]
-        exact = (r64[row] * self.atoms[cols].double()).sum(dim=1).abs_()
+        exact = (residual[row] * self.atoms[cols].double()).sum(dim=1).abs_()
         top = exact.new_full((b,), -1.0).scatter_reduce_(0, row, exact, "amax")
         first = exact == top[row]  # ties go to the lowest index, as argmax does
         pick = cols.new_full((b,), n).scatter_reduce_(0, row[first], cols[first], "amin")
@@ -233,6 +282,19 @@ def _bfloat16_pays(width: int) -> bool:
             a @ b.T
             seconds[dtype] = min(seconds[dtype], time.perf_counter() - started)
     return seconds[torch.float32] > 1.5 * seconds[torch.bfloat16]
+
+
+def _rounding(dtype: torch.dtype, width: int) -> tuple[float, float]:
+    """(g, u) of the screen's bound for products in ``dtype`` of vectors of ``width`` numbers: g bounds
+    the error of the float32 sums relative to |r~| |a~_j| (and, for float32 inputs, of the rounded
+    products), u the rounding of the output. Where torch may round float32 inputs of a product to a
+    shorter format (``torch.set_float32_matmul_precision`` other than "highest": TF32 or bfloat16),
+    the inputs' rounding, as in bfloat16, is part of g."""
+    if dtype == torch.bfloat16:  # products of bfloat16 numbers are exact in float32
+        return width * 2.0**-24 / (1 - width * 2.0**-24), 2.0**-8 / (1 - 2.0**-8)
+    terms = (width + 1) * 2.0**-24
+    inputs = 0.0 if torch.get_float32_matmul_precision() == "highest" else 2 * 2.0**-8 + 2.0**-16
+    return terms / (1 - terms) + inputs, 0.0
 
 
 def _coefficients(
