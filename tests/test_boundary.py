@@ -227,3 +227,16 @@ def test_what_pruning_drops_at_the_prompt_end_is_counted():
     reduced.condition(b"ab")  # "a" then "b" (0.0009) is under half of "ab" (0.005): dropped
     assert math.exp(reduced.distribution()[c].item()) == pytest.approx(0.2, abs=1e-12)
     assert reduced.log_kept == pytest.approx(math.log(0.005 / (0.005 + 0.0009)), abs=1e-12)
+
+
+def test_the_user_is_told_what_pruning_dropped():
+    """The CLI and the app print ``pruned_note`` beside the output: one bit of pruned mass is half the
+    cover; nothing pruned says nothing."""
+    from vocablab.reduce.generate import Generation
+
+    def made(bits: float) -> Generation:
+        return Generation("m", "bytes", "", [], [], [], 0, 0, 0.0, "budget", [], pruned_bits=bits)
+
+    assert made(0.0).pruned_note is None
+    assert "50.00% of the cover's mass" in made(1.0).pruned_note
+    assert "0.07% of the cover's mass" in made(-math.log2(1 - 7e-4)).pruned_note

@@ -262,6 +262,8 @@ def _print_generation(args: argparse.Namespace, result) -> None:
     )
     if result.ended_by == "state limit":
         print(f"-- {STATE_LIMIT_NOTE}; --k N keeps going", file=sys.stderr)
+    if result.pruned_note:
+        print(f"-- {result.pruned_note}", file=sys.stderr)
 
 
 def cmd_generate(args: argparse.Namespace) -> None:

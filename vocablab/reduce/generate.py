@@ -171,6 +171,14 @@ class Generation:
     def bytes_per_step(self) -> float:
         return sum(self.piece_bytes) / max(self.steps, 1)
 
+    @property
+    def pruned_note(self) -> str | None:
+        """What pruning cost, for the user to see beside the output (None when it dropped nothing)."""
+        if self.pruned_bits <= 0:
+            return None
+        share = -math.expm1(-self.pruned_bits * math.log(2))
+        return f"pruning dropped {share:.2%} of the cover's mass (exact mode drops none)"
+
     def pieces_bytes(self) -> list[bytes]:
         ends = list(itertools.accumulate(self.piece_bytes))
         return [self.data[end - size : end] for end, size in zip(ends, self.piece_bytes, strict=True)]

@@ -52,6 +52,8 @@ def render_generation(title: str, result: Generation) -> str:
     )
     if result.ended_by == "state limit":
         stats += f"<br>{STATE_LIMIT_NOTE}: untick exact to go on"
+    if result.pruned_note:
+        stats += f"<br><small>{result.pruned_note}</small>"
     healed = ""
     if result.prompt_tail:
         tails = " / ".join(f"<code>{escape(repr(tail))}</code>" for tail in dict.fromkeys(result.prompt_tail))
