@@ -64,6 +64,20 @@ class _State:
     length: int
 
 
+def left_padded_cache(states: list[_State], longest: int, config) -> DynamicCache:
+    """The KV caches of ``states`` as one batch, each left-padded to ``longest`` positions."""
+    merged = DynamicCache(config=config)
+    for layer, merged_layer in enumerate(merged.layers):
+        keys, values = [], []
+        for state in states:
+            cached = state.cache.layers[layer]
+            pad = (0, 0, longest - cached.keys.shape[-2], 0)
+            keys.append(torch.nn.functional.pad(cached.keys, pad))
+            values.append(torch.nn.functional.pad(cached.values, pad))
+        merged_layer.update(torch.cat(keys), torch.cat(values))
+    return merged
+
+
 class ContextLimit(VocabLabError):
     """A text reached its model's context (``max_position_embeddings``)."""
 
@@ -92,15 +106,7 @@ class HFTokenModel:
     def _forward_batch(self, requests: list[tuple[_State, int]]) -> list[_State]:
         lengths = [state.length for state, _ in requests]
         longest = max(lengths)
-        merged = DynamicCache(config=self.model.config)
-        for layer, merged_layer in enumerate(merged.layers):
-            keys, values = [], []
-            for state, _ in requests:
-                cached = state.cache.layers[layer]
-                pad = (0, 0, longest - cached.keys.shape[-2], 0)
-                keys.append(torch.nn.functional.pad(cached.keys, pad))
-                values.append(torch.nn.functional.pad(cached.values, pad))
-            merged_layer.update(torch.cat(keys), torch.cat(values))
+        merged = left_padded_cache([state for state, _ in requests], longest, self.model.config)
         mask = torch.zeros(len(requests), longest + 1, dtype=torch.long, device=self.device)
         for row, n in enumerate(lengths):
             mask[row, longest - n :] = 1

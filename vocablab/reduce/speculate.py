@@ -37,7 +37,9 @@ from vocablab.reduce.generate import (
     HFTokenModel,
     _needs_eos,
     _split,
+    _State,
     generate_reduced,
+    left_padded_cache,
 )
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, CoverLimit, ReducedModel, check_pruning
 from vocablab.reduce.subvocab import check_reducible
@@ -159,21 +161,11 @@ class ChainedHFModel(HFTokenModel):
 
     @torch.no_grad()
     def extend_chains(self, chains: list[tuple[object, list[int]]]) -> list[list[object]] | None:
-        from vocablab.reduce.generate import _State
-
         lengths = [state.length for state, _ in chains]
         longest, width = max(lengths), max(len(tokens) for _, tokens in chains)
         if longest + width + 1 >= min(self.merge_limit, self.context):
             return None  # past a sliding window a cache cannot be cut per row: verify symbol by symbol
-        merged = DynamicCache(config=self.model.config)
-        for layer, merged_layer in enumerate(merged.layers):
-            keys, values = [], []
-            for state, _ in chains:
-                cached = state.cache.layers[layer]
-                pad = (0, 0, longest - cached.keys.shape[-2], 0)
-                keys.append(torch.nn.functional.pad(cached.keys, pad))
-                values.append(torch.nn.functional.pad(cached.values, pad))
-            merged_layer.update(torch.cat(keys), torch.cat(values))
+        merged = left_padded_cache([state for state, _ in chains], longest, self.model.config)
         mask = torch.zeros(len(chains), longest + width, dtype=torch.long, device=self.device)
         ids = torch.zeros(len(chains), width, dtype=torch.long, device=self.device)
         for row, ((_, tokens), n) in enumerate(zip(chains, lengths, strict=True)):
