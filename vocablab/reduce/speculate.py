@@ -39,6 +39,7 @@ from vocablab.reduce.generate import (
     _split,
     _State,
     generate_reduced,
+    heal_pruning,
     left_padded_cache,
 )
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, CoverLimit, ReducedModel, check_pruning
@@ -549,7 +550,9 @@ def speculate(
     splits = [_split(vocab, prompt, chat, heal) for vocab in vocabs]
     models = CountingModel(ChainedHFModel(target_lm)), CountingModel(HFTokenModel(draft_lm))
     covers = [
-        ReducedModel(model, sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=n == 1)
+        ReducedModel(
+            model, sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=n == 1, **heal_pruning(k)
+        )
         for n, (model, sub, split) in enumerate(zip(models, shared.subs, splits, strict=True))
     ]
     for cover, split in zip(covers, splits, strict=True):
