@@ -57,8 +57,8 @@ _API = {
     "load_vocabulary": "vocablab.sources",
     "load_causal_lm": "vocablab.sources",
     "Vocabulary": "vocablab.vocab",
-    "compare_vocabularies": "vocablab.vocab",
-    "maximal_common_vocabulary": "vocablab.vocab",
+    "compare_vocabularies": "vocablab.compare",
+    "maximal_common_vocabulary": "vocablab.compare",
 }
 
 __all__ = [
@@ -125,7 +125,7 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:
     from vocablab.align.distill import DistillResult, distill
     from vocablab.align.engine import AlignResult, align_text
-    from vocablab.compare import TokenComparison, compare_tokenization
+    from vocablab.compare import TokenComparison, compare_tokenization, compare_vocabularies, maximal_common_vocabulary
     from vocablab.errors import VocabLabError
     from vocablab.evaluate import BitsPerByte, bits_per_byte
     from vocablab.numbers import NumberComparison, compare_numbers
@@ -135,4 +135,4 @@ if TYPE_CHECKING:
     from vocablab.reduce.speculate import Speculation, speculate
     from vocablab.sources import Source, load_causal_lm, load_vocabulary, resolve
     from vocablab.transplant.engine import TransplantResult, transplant
-    from vocablab.vocab import Vocabulary, compare_vocabularies, maximal_common_vocabulary
+    from vocablab.vocab import Vocabulary

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from vocablab import vocab as loaded  # its functions take loaded vocabularies; the ones here also take names
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_TEXT_CHARS, MCV_RULE, McvRule, check_length
-from vocablab.vocab import VocabOverlap, Vocabulary, as_vocabularies, compare_vocabularies
+from vocablab.sources import as_vocabularies
+from vocablab.vocab import VocabOverlap, Vocabulary
 
 
 @dataclass
@@ -130,5 +132,20 @@ def compare_tokenization(
     tokenized = [tokenize_text(v, text) for v in vocabs]
     cuts = [t.boundaries() for t in tokenized]
     disagreeing = sorted(set.union(*cuts) - set.intersection(*cuts)) if len(cuts) > 1 else []
-    overlap = compare_vocabularies(vocabs, mcv_rule) if with_overlap and len(vocabs) > 1 else None
+    overlap = loaded.compare_vocabularies(vocabs, mcv_rule) if with_overlap and len(vocabs) > 1 else None
     return TokenComparison(text, tokenized, disagreeing, overlap)
+
+
+def compare_vocabularies(vocabs: list[Vocabulary | str], mcv_rule: McvRule = MCV_RULE) -> VocabOverlap:
+    """:func:`vocablab.vocab.compare_vocabularies` of vocabularies or of what names them (a model id,
+    a path, a Source).
+
+    >>> compare_vocabularies(["smollm2-135m", "gemma3-270m"]).pairs[0].shared_by_bytes
+    46145
+    """
+    return loaded.compare_vocabularies(as_vocabularies(vocabs), mcv_rule)
+
+
+def maximal_common_vocabulary(vocabs: list[Vocabulary | str], rule: McvRule = MCV_RULE) -> frozenset[bytes]:
+    """:func:`vocablab.vocab.maximal_common_vocabulary` of vocabularies or of what names them."""
+    return loaded.maximal_common_vocabulary(as_vocabularies(vocabs), rule)

@@ -23,7 +23,8 @@ from typing import Literal
 
 from vocablab.errors import VocabLabError
 from vocablab.options import check_length
-from vocablab.vocab import Vocabulary, as_vocabularies, display_token
+from vocablab.sources import as_vocabularies
+from vocablab.vocab import Vocabulary, display_token
 
 MAX_DIGIT_LENGTH = 12
 SAMPLE_SEED = 2024

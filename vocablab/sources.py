@@ -398,6 +398,13 @@ def load_vocabulary(
     return _load_vocabulary(source, may_run_code(trust_remote_code))
 
 
+def as_vocabularies(items) -> list[Vocabulary]:
+    """Vocabularies as given, or loaded from what names them (a model id, a path, a Source)."""
+    if isinstance(items, (str, Vocabulary)) or not hasattr(items, "__iter__"):
+        raise VocabLabError(f"give a list of vocabularies or model ids, not a {type(items).__name__}")
+    return [v if isinstance(v, Vocabulary) else load_vocabulary(v) for v in items]
+
+
 def torch_device(choice: str):
     """ "auto" (a GPU when there is one, else the CPU), "cpu" or "cuda", checked before any work starts."""
     import torch

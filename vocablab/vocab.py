@@ -294,16 +294,19 @@ def greedy_segment(piece: bytes, allowed: frozenset[bytes] | set[bytes], max_len
 ALL_BYTES = frozenset(bytes([b]) for b in range(256))
 
 
-def as_vocabularies(items) -> list[Vocabulary]:
-    """Vocabularies as given, or loaded from what names them (a model id, a path, a Source)."""
-    if isinstance(items, (str, Vocabulary)) or not hasattr(items, "__iter__"):
-        raise VocabLabError(f"give a list of vocabularies or model ids, not a {type(items).__name__}")
-    from vocablab.sources import load_vocabulary  # sources imports this module
+def check_loaded(vocabs) -> list[Vocabulary]:
+    """The vocabularies as a list; this module works on loaded ones only (``vocablab.sources``
+    loads them from names, and the public API takes either)."""
+    if isinstance(vocabs, (str, Vocabulary)) or not hasattr(vocabs, "__iter__"):
+        raise VocabLabError(f"give a list of vocabularies, not a {type(vocabs).__name__}")
+    vocabs = list(vocabs)
+    for v in vocabs:
+        if not isinstance(v, Vocabulary):
+            raise VocabLabError(f"give loaded vocabularies here, not a {type(v).__name__} (see load_vocabulary)")
+    return vocabs
 
-    return [v if isinstance(v, Vocabulary) else load_vocabulary(v) for v in items]
 
-
-def maximal_common_vocabulary(vocabs: list[Vocabulary | str], rule: McvRule = MCV_RULE) -> frozenset[bytes]:
+def maximal_common_vocabulary(vocabs: list[Vocabulary], rule: McvRule = MCV_RULE) -> frozenset[bytes]:
     """The byte strings every vocabulary holds (specials excluded), plus all single bytes; specials
     are matched by role separately (docs/methods.md §5).
 
@@ -311,7 +314,7 @@ def maximal_common_vocabulary(vocabs: list[Vocabulary | str], rule: McvRule = MC
     nested tokenizer (greedy longest match) keeps it whole. ``rule="merge-closed"`` keeps only those
     each model's BPE, with its merges restricted to the set, rebuilds (:func:`merge_table`).
     """
-    vocabs = as_vocabularies(vocabs)
+    vocabs = check_loaded(vocabs)
     if not vocabs:
         raise VocabLabError("give at least one vocabulary")
     check_mcv_rule(rule)
@@ -385,10 +388,10 @@ class VocabOverlap:
         return asdict(self)
 
 
-def compare_vocabularies(vocabs: list[Vocabulary | str], mcv_rule: McvRule = MCV_RULE) -> VocabOverlap:
+def compare_vocabularies(vocabs: list[Vocabulary], mcv_rule: McvRule = MCV_RULE) -> VocabOverlap:
     """Sizes, shared tokens by string and by bytes, the MCV under ``mcv_rule`` and the special
     tokens by role (the work is cached per set of vocabularies; each call returns its own copy)."""
-    vocabs = as_vocabularies(vocabs)
+    vocabs = check_loaded(vocabs)
     if len(vocabs) < 2:
         raise VocabLabError("compare needs at least two tokenizers")
     check_mcv_rule(mcv_rule)
