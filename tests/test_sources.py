@@ -172,3 +172,28 @@ def test_a_sentencepiece_model_without_tokenizer_json_is_named_as_the_cause(tmp_
     (tmp_path / "tokenizer.model").write_bytes(b"\n\x05hello")
     with pytest.raises(VocabLabError, match="SentencePiece tokenizer.model but no tokenizer.json"):
         load_vocabulary(str(tmp_path))
+
+
+def test_the_resolver_follows_the_policy_it_is_given_not_the_environment(tmp_path, monkeypatch):
+    """Public mode and the app's handles are a policy passed in (vocablab.reach), so the resolver
+    alone ignores SPACE_ID, and a policy of the caller's own is obeyed whatever the environment says."""
+    from vocablab import reach
+
+    tiny_byte_level_bpe().save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "mine").mkdir()
+    tiny_byte_level_bpe().save(str(tmp_path / "mine" / "tokenizer.json"))
+    monkeypatch.setenv("SPACE_ID", "someone/vocablab")
+    monkeypatch.setenv("VOCABLAB_PUBLIC", "1")
+    with reach.using(reach.Reach):  # no policy: what this machine's user can reach
+        assert resolve(str(tmp_path)).kind == "local"
+        with pytest.raises(VocabLabError, match="not a preset"):
+            resolve("output:mine")
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("VOCABLAB_PUBLIC")
+    named = {"mine:tok": tmp_path / "mine"}
+    visitors = reach.Reach(public=True, named=named.get, names_hint="mine:NAME")
+    with reach.using(lambda: visitors):
+        with pytest.raises(VocabLabError, match=r"\(mine:NAME\), not paths on its server"):
+            resolve(str(tmp_path))
+        assert resolve("mine:tok").path == tmp_path / "mine"
+        assert split_revision(f"{tmp_path}@x") == (str(tmp_path), "x")  # public: no probing of the disk

@@ -25,10 +25,23 @@ import types
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from vocablab import reach as _reach
+
 try:
     __version__ = version("vocablab")
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "unknown"
+
+
+def _app_reach():
+    from vocablab.outputs import app_reach  # loaded when a model is first resolved, not with vocablab
+
+    return app_reach()
+
+
+# The app's runs (output:NAME) and its public mode hold for every entry point on this machine (the
+# app, the CLI, scripts); the resolver itself only asks vocablab.reach.
+_reach.install(_app_reach)
 
 _API = {
     "compare_tokenization": "vocablab.compare",

@@ -17,7 +17,6 @@ cannot use the Space owner's access.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -32,12 +31,12 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from vocablab.errors import VocabLabError
+from vocablab.reach import Reach
 
 LOG = logging.getLogger(__name__)
 
 HANDLE = "output:"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
-DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file-size limit reached
 _SESSION: ContextVar[Path | None] = ContextVar("vocablab_session_folder", default=None)
 _SWEEPING = threading.Lock()  # the hourly sweep and the ones before a run do not overlap
 
@@ -112,6 +111,17 @@ def find_output(spec: str) -> Path:
     if not NAME.match(name) or not path.is_dir():
         raise VocabLabError(f"{spec!r}: no such output in this session (it may have expired)")
     return path
+
+
+def app_reach() -> Reach:
+    """The app's policy for the model resolver (:mod:`vocablab.reach`): ``output:NAME`` names the
+    current visitor's own runs, public mode hides the server, and a search for earlier runs looks in
+    :func:`reachable`."""
+    return Reach(public=public_mode(), named=_named_output, names_hint=f"{HANDLE}NAME", runs=reachable)
+
+
+def _named_output(spec: str) -> Path | None:
+    return find_output(spec) if is_handle(spec) else None
 
 
 def reachable() -> list[Path]:

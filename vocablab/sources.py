@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from vocablab import outputs
+from vocablab import reach
 from vocablab.errors import VocabLabError
 from vocablab.options import DEVICES
 from vocablab.presets import MODEL_PRESETS, TOKENIZER_PRESETS, ensure_preset, is_preset
@@ -72,7 +72,7 @@ def same_model(recorded: str, source: Source) -> bool:
 
 def split_revision(spec: str) -> tuple[str, str | None]:
     """``org/name@rev`` to (``org/name``, ``rev``)."""
-    if "@" in spec and (outputs.public_mode() or not Path(spec).exists()):  # public: no probing of its disk
+    if "@" in spec and (reach.current().public or not Path(spec).exists()):  # public: no probing of its disk
         name, revision = spec.rsplit("@", 1)
         if not revision.strip():
             raise VocabLabError(
@@ -105,11 +105,12 @@ def resolve(
                 f"(model presets: {', '.join(MODEL_PRESETS)})"
             )
         return Source(spec, "preset", ensure_preset(spec))
-    if outputs.is_handle(spec):
-        path = outputs.find_output(spec)
+    policy = reach.current()
+    path = policy.named(spec)  # a name the application gives its own outputs
+    if path is not None:
         check_local_dir(path, need)
         return Source(spec, "local", path)
-    public = outputs.public_mode()  # a visitor reaches nothing on the server's disk but their own outputs
+    public = policy.public  # a visitor reaches nothing on the server's disk but their own outputs
     path = Path(spec).expanduser()
     if not public and path.is_file():
         if path.suffix != ".gguf":
@@ -123,7 +124,7 @@ def resolve(
     if public and not HUB_ID.match(name):
         raise VocabLabError(
             f"{spec!r}: this public app opens presets, hub ids (org/name) and the models you made here "
-            f"({outputs.HANDLE}NAME), not paths on its server"
+            f"({policy.names_hint}), not paths on its server"
         )
     if not HUB_ID.match(name):
         raise VocabLabError(f"{spec!r} is not a preset, an existing local path or a hub id like 'org/name'")
@@ -136,7 +137,7 @@ def resolve(
 
 def may_run_code(trust_remote_code: bool) -> bool:
     """A repository's own Python code runs only when the user asks, and never in a public app."""
-    return trust_remote_code and not outputs.public_mode()
+    return trust_remote_code and not reach.current().public
 
 
 def _code_hint(source: Source) -> str:
@@ -147,7 +148,7 @@ def _code_hint(source: Source) -> str:
         custom = False
     if not custom:
         return ""
-    if outputs.public_mode():
+    if reach.current().public:
         return "; it needs its repository's own Python code, which this public app never runs"
     return "; it needs its repository's own Python code: pass --trust-remote-code if you trust it"
 
@@ -231,7 +232,7 @@ def download_from_hub(name: str, revision: str | None, need: Need, token: str | 
 
     patterns = TOKENIZER_FILES + (WEIGHT_FILES if need == "model" else []) + (["*.py"] if code else [])
     LOG.info("downloading %s (revision %s, %s files) from the hub", name, revision or "default", need)
-    auth = token or (False if outputs.public_mode() else None)  # a public app never lends its own token
+    auth = token or (False if reach.current().public else None)  # a public app never lends its own token
     try:
         local = Path(
             snapshot_download(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vocablab import outputs
+from vocablab import reach
 from vocablab.errors import VocabLabError
 from vocablab.options import ANCHOR_METHODS
 from vocablab.sources import Source, same_model
@@ -24,9 +24,9 @@ from vocablab.vocab import Vocabulary
 
 def find_transplant(a: Source, b: Source, root: Path | None = None) -> Path | None:
     """The newest transplant folder under ``root`` made from these two models, in either direction
-    (default: the runs the caller may reach, :func:`vocablab.outputs.reachable`)."""
+    (default: the earlier runs the resolver's policy lets the caller search, :mod:`vocablab.reach`)."""
     found = []
-    for report in root.glob(f"*/{REPORT}") if root else (run / REPORT for run in outputs.reachable()):
+    for report in root.glob(f"*/{REPORT}") if root else (run / REPORT for run in reach.current().runs()):
         if not report.is_file():
             continue
         try:

@@ -20,8 +20,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from vocablab.errors import VocabLabError
-from vocablab.outputs import DISK_FULL
+from vocablab.errors import DISK_FULL, VocabLabError
 from vocablab.sources import TOKENIZER_FILES
 
 # input embeddings by family: Llama and most (embed_tokens), GPT-2 (wte), BLOOM (word_embeddings),

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from vocablab import outputs
-from vocablab.errors import VocabLabError
+from vocablab.errors import DISK_FULL, VocabLabError
 from vocablab.sources import Source, load_vocabulary
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
 from vocablab.transplant.engine import ANCHORS, REPORT
@@ -34,7 +33,7 @@ class TransplantReport:
             out_dir,
             json.loads((out_dir / REPORT).read_text()),
             load_file(str(out_dir / ANCHORS)),
-            load_vocabulary(Source(outputs.shown(out_dir), "local", out_dir)),  # a folder the server wrote
+            load_vocabulary(Source(out_dir.name, "local", out_dir)),  # a folder vocablab wrote; named without its path
         )
 
     def token_text(self, token_id: int) -> str:
@@ -129,7 +128,7 @@ def write_archive(out_dir: str | Path) -> Path:
 
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
-        raise VocabLabError(f"{outputs.shown(out_dir)}: no such model folder (it may have expired)")
+        raise VocabLabError(f"{out_dir.name}: no such model folder (it may have expired)")
     target = out_dir.parent / f"{out_dir.name}.zip"  # not with_suffix: "Qwen2.5-0.5B-..." has dots
     partial = out_dir.parent / f".{out_dir.name}.zip.partial"  # hidden until complete
     try:
@@ -140,7 +139,7 @@ def write_archive(out_dir: str | Path) -> Path:
         partial.rename(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        reason = "the disk is full" if exc.errno in outputs.DISK_FULL else exc.strerror
+        reason = "the disk is full" if exc.errno in DISK_FULL else exc.strerror
         raise VocabLabError(f"the archive could not be written ({reason}); nothing was left behind") from exc
     except BaseException:
         partial.unlink(missing_ok=True)
