@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM
 
-from vocablab.evaluate import bits_per_byte, read_documents, start_token
+from vocablab.evaluate import bits_per_byte, read_documents
 from vocablab.presets import ensure_text
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
@@ -66,7 +66,7 @@ def main() -> None:
     mass, positions = torch.zeros(len(only_bytes), dtype=torch.float64), 0
     with torch.no_grad():
         for document in documents:
-            ids = torch.tensor([[start_token(donor), *donor.encode(document)]])
+            ids = torch.tensor([[donor.start_id, *donor.encode(document)]])
             probs = model(ids).logits[0, :-1].float().softmax(dim=-1)
             mass += probs[:, only_bytes].double().sum(dim=0)
             positions += probs.shape[0]

@@ -15,7 +15,6 @@ from vocablab.align import align_text
 from vocablab.align.distill import distill
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import start_token
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.transplant import transplant
 from vocablab.transplant.checkpoint import find_embeddings, read_tensor
@@ -42,8 +41,8 @@ def tiny(tmp_path_factory):
 def test_align_text_against_a_full_forward_pass(presets):
     result = align_text("gemma3-270m", "smollm2-135m", TEXT, top_k=12, models=presets)
     vocab_a, vocab_b = load_vocabulary("gemma3-270m"), load_vocabulary("smollm2-135m")
-    ids_a = [start_token(vocab_a)] + vocab_a.encode(TEXT)
-    ids_b = [start_token(vocab_b)] + vocab_b.encode(TEXT)
+    ids_a = [vocab_a.start_id] + vocab_a.encode(TEXT)
+    ids_b = [vocab_b.start_id] + vocab_b.encode(TEXT)
     with torch.no_grad():
         full_a = torch.softmax(presets[0](torch.tensor([ids_a])).logits[0].double(), -1)
         full_b = torch.softmax(presets[1](torch.tensor([ids_b])).logits[0].double(), -1)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import bits_per_byte, document_bits, greedy_continuation, read_documents, start_token
+from vocablab.evaluate import bits_per_byte, document_bits, greedy_continuation, read_documents
 from vocablab.sources import load_vocabulary
 
 from .conftest import tiny_llama
@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
 
 def naive_bits(model, vocab, text):
     """-log2 p of each token given all tokens before it, one forward pass per token."""
-    ids = [start_token(vocab), *vocab.encode(text)]
+    ids = [vocab.start_id, *vocab.encode(text)]
     total = 0.0
     with torch.no_grad():
         for n in range(1, len(ids)):

@@ -11,12 +11,15 @@ from vocablab.errors import VocabLabError
 from vocablab.sources import load_vocabulary
 from vocablab.vocab import (
     ALL_BYTES,
+    Vocabulary,
     compare_vocabularies,
     display_token,
     gpt2_unicode_to_byte,
     maximal_common_vocabulary,
     token_membership,
 )
+
+from .conftest import tiny_byte_level_bpe
 
 TRICKY = [
     "🙂",
@@ -191,3 +194,11 @@ def test_display_token_makes_whitespace_and_partial_bytes_visible():
     assert display_token(b"\xe6") == "<0xE6>"
     assert display_token(None, "<eos>") == "<eos>"
     assert display_token("\u00a0x".encode()) == "<U+00A0>x"
+
+
+def test_a_document_starts_with_bos_else_eos_else_is_refused():
+    backend = tiny_byte_level_bpe()
+    assert Vocabulary.from_backend(backend, "both", {"bos": 3, "eos": 5}).start_id == 3
+    assert Vocabulary.from_backend(backend, "eos only", {"bos": None, "eos": 5}).start_id == 5
+    with pytest.raises(VocabLabError, match="neither a BOS nor an EOS"):
+        Vocabulary.from_backend(backend, "none", {}).start_id  # noqa: B018 - a property that refuses

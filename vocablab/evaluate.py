@@ -55,18 +55,11 @@ def read_documents(path: str | Path | list[str], limit: int | None = None) -> li
     return documents[:limit]
 
 
-def start_token(vocab: Vocabulary) -> int:
-    for role in ("bos", "eos"):
-        if vocab.roles.get(role) is not None:
-            return vocab.roles[role]
-    raise VocabLabError(f"{vocab.name} has neither a BOS nor an EOS token to start a document with")
-
-
 @torch.no_grad()
 def document_bits(model, vocab: Vocabulary, text: str, window: int = MAX_WINDOW) -> tuple[float, int]:
     """Negative log2-likelihood of one document and its number of tokens."""
     device = next(model.parameters()).device
-    ids = [start_token(vocab), *vocab.encode(text)]
+    ids = [vocab.start_id, *vocab.encode(text)]
     limit = getattr(model.config, "max_position_embeddings", window) or window
     window = max(2, min(window, limit))
     stride = max(1, window // 2)
@@ -121,7 +114,7 @@ def greedy_continuation(model, vocab: Vocabulary, prompt: str, max_new_tokens: i
     if not prompt.strip():
         raise VocabLabError("the prompt is empty")
     device = next(model.parameters()).device
-    ids = torch.tensor([[start_token(vocab), *vocab.encode(prompt)]], device=device)
+    ids = torch.tensor([[vocab.start_id, *vocab.encode(prompt)]], device=device)
     eos = vocab.roles.get("eos")
     out = model.generate(
         ids,

@@ -241,6 +241,14 @@ class Vocabulary:
         return display_token(self.pieces[idx], self.strings[idx])
 
     @property
+    def start_id(self) -> int:
+        """The token a document starts with when scored or generated from: BOS, else EOS."""
+        for role in ("bos", "eos"):
+            if self.roles.get(role) is not None:
+                return self.roles[role]
+        raise VocabLabError(f"{self.name} has neither a BOS nor an EOS token to start a document with")
+
+    @property
     def end_of_turn_id(self) -> int | None:
         """The special token that ends a chat turn, if the vocabulary has one of the known names."""
         for name in END_OF_TURN:

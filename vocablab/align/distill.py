@@ -26,7 +26,7 @@ from vocablab.align.engine import byte_ends, check_encodes, next_token_logits
 from vocablab.align.positions import align_positions
 from vocablab.align.uld import uld_loss
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import read_documents, start_token
+from vocablab.evaluate import read_documents
 from vocablab.options import ALIGNMENTS, Alignment
 from vocablab.progress import track
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve, torch_device
@@ -84,8 +84,8 @@ def _prepare(text: str, teacher: Vocabulary, student: Vocabulary, alignment: Ali
     text_t, text_s = check_encodes(teacher, text), check_encodes(student, text)
     pairs = align_positions(byte_ends(teacher, text_t), byte_ends(student, text_s), alignment)
     return _Document(
-        [start_token(teacher)] + text_t,
-        [start_token(student)] + text_s,
+        [teacher.start_id] + text_t,
+        [student.start_id] + text_s,
         [p.index_a for p in pairs],
         [p.index_b for p in pairs],
     )

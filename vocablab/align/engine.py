@@ -24,7 +24,6 @@ from vocablab.align.positions import PositionPair, align_positions
 from vocablab.align.transport import embedding_costs, sinkhorn_plan, token_costs
 from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import start_token
 from vocablab.options import (
     ALIGNMENTS,
     COSTS,
@@ -213,7 +212,7 @@ def align_text(
     if not pairs:
         raise VocabLabError("the two models share no position in this text; try a longer text or index alignment")
     steps = bar(3, "align")
-    ids_a, ids_b = [start_token(vocab_a)] + text_a, [start_token(vocab_b)] + text_b
+    ids_a, ids_b = [vocab_a.start_id] + text_a, [vocab_b.start_id] + text_b
     if models is None:
         note(steps, "loading the models")
     models = causal_lms([src_a, src_b], models, device=device, trust_remote_code=trust_remote_code)

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import start_token
 from vocablab.options import DRAFT_FIT_BYTES, DRAFT_FIT_GAMMAS
 from vocablab.reduce.ensemble import shared_space
 from vocablab.reduce.generate import HFTokenModel
@@ -116,9 +115,7 @@ def _reduced_route(target_lm, draft_lm, vocabs, space: str, text: str) -> tuple[
     (the distribution and the advance, forward passes included) of the draft and of the target."""
     shared = shared_space(vocabs, space)
     covers = [
-        ReducedModel(
-            HFTokenModel(lm), sub, [start_token(v)], k=None, beam=BEAM, min_weight=MIN_WEIGHT, keep_closing=n == 1
-        )
+        ReducedModel(HFTokenModel(lm), sub, [v.start_id], k=None, beam=BEAM, min_weight=MIN_WEIGHT, keep_closing=n == 1)
         for n, (lm, sub, v) in enumerate(zip((target_lm, draft_lm), shared.subs, vocabs, strict=True))
     ]
     for cover, vocab in zip(covers, vocabs, strict=True):
@@ -148,7 +145,7 @@ def _reduced_route(target_lm, draft_lm, vocabs, space: str, text: str) -> tuple[
 def _own_token_route(target_lm, draft_lm, vocab, text: str) -> tuple[list[float], float, float]:
     """Alpha along the text's own tokens (both models share the tokenizer), and the seconds of one
     single-token step with a KV cache, the median of :data:`TIMED_STEPS`, per model."""
-    ids = [start_token(vocab), *vocab.encode(text)]
+    ids = [vocab.start_id, *vocab.encode(text)]
     laws, steps = [], []
     for lm in (target_lm, draft_lm):
         device = next(lm.parameters()).device

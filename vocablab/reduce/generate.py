@@ -22,7 +22,6 @@ import torch
 from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import start_token
 from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, Decoding, McvRule, check_length
 from vocablab.progress import bar, check_stop
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
@@ -258,7 +257,7 @@ def split_prompt(vocab: Vocabulary, prompt: str) -> PromptSplit:
     if boundary == 0 and vocab.dummy_prefix and tail:
         tail = b" " + tail
     normalized = None if prompt == typed else prompt
-    return PromptSplit([start_token(vocab), *vocab.encode(prompt[:boundary])], tail, boundary, normalized)
+    return PromptSplit([vocab.start_id, *vocab.encode(prompt[:boundary])], tail, boundary, normalized)
 
 
 def as_tokenized(vocab: Vocabulary, prompt: str) -> str:
@@ -355,7 +354,7 @@ def prompt_ids(vocab: Vocabulary, prompt: str, chat: bool = False) -> list[int]:
                 f"{vocab.name}: its chat template could not be rendered ({type(exc).__name__}: {reason})"
             ) from exc
         return vocab.encode(text)
-    return [start_token(vocab), *vocab.encode(prompt)]
+    return [vocab.start_id, *vocab.encode(prompt)]
 
 
 def pick(log_probs: torch.Tensor, *, greedy: bool, temperature: float, top_p: float, generator) -> int:

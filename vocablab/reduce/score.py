@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.evaluate import bits_per_byte, start_token
+from vocablab.evaluate import bits_per_byte
 from vocablab.options import MCV_RULE, McvRule
 from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
@@ -116,7 +116,7 @@ def _step_logprobs(lm, vocab, sub: SubVocabulary, target: list[int], beam, min_w
     (full distribution, and restricted to ``index`` and renormalized when given); and the forward
     passes spent. A dummy-prefix model's cover is first conditioned on the space it writes before
     any text."""
-    reduced = ReducedModel(lm, sub, [start_token(vocab)], k=None, beam=beam, min_weight=min_weight)
+    reduced = ReducedModel(lm, sub, [vocab.start_id], k=None, beam=beam, min_weight=min_weight)
     if vocab.dummy_prefix:
         reduced.condition(b" ")
     full, restricted = [], []
