@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from vocablab.sources import load_vocabulary, resolve
-from vocablab.transplant import transplant
-from vocablab.transplant.engine import omp_problem
+from vocablab.surgery import transplant
+from vocablab.surgery.engine import omp_problem
 
 QWEN_ROWS = 151_936  # Qwen3's embedding rows: the tokenizer's 151,669 ids, padded
 

@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from vocablab.transplant import batch_omp, transplant
-from vocablab.transplant.engine import omp_problem
+from vocablab.surgery import batch_omp, transplant
+from vocablab.surgery.engine import omp_problem
 
 
 def omp_sample(args: argparse.Namespace) -> None:

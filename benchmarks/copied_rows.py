@@ -24,8 +24,8 @@ from transformers import AutoModelForCausalLM
 from vocablab.evaluate import bits_per_byte, read_documents
 from vocablab.presets import ensure_text
 from vocablab.sources import load_vocabulary, resolve
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
-from vocablab.transplant.matching import match_tokens
+from vocablab.surgery.checkpoint import find_embeddings, read_tensor
+from vocablab.surgery.matching import match_tokens
 from vocablab.vocab import display_token
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from vocablab.evaluate import bits_per_byte, read_documents
 from vocablab.presets import ensure_text
-from vocablab.transplant import transplant
-from vocablab.transplant.heldout import heldout_cosine
+from vocablab.surgery import transplant
+from vocablab.surgery.heldout import heldout_cosine
 
 RUNS = [
     ("omp", "string"),

@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from vocablab.transplant.engine import omp_problem
-from vocablab.transplant.omp import batch_omp, reconstruction_error
+from vocablab.surgery.engine import omp_problem
+from vocablab.surgery.omp import batch_omp, reconstruction_error
 
 
 def timed_omp(targets, atoms, k, device):

@@ -16,7 +16,7 @@ percentile over the targets) for two formats this CPU has:
 - bfloat16, rounded to nearest (the format of AVX512-BF16 or AMX products).
 It also prints the gap between the best and the 16th-best atom, against the best atom's bound.
 
-A second table is the screen as vocablab runs it (vocablab/transplant/omp.py, _Screen: bfloat16,
+A second table is the screen as vocablab runs it (vocablab/surgery/omp.py, _Screen: bfloat16,
 with the float32 sums and the bfloat16 rounding of the output in the bound, atoms sorted by norm in
 groups of 64): on the same targets, the atoms it re-scores exactly at each 8th pick (median, 90th
 percentile, largest) and the rows it scores in full instead, and whether its picks are those of
@@ -29,8 +29,8 @@ import argparse
 
 import torch
 
-from vocablab.transplant.engine import omp_problem
-from vocablab.transplant.omp import _omp_block, _Screen
+from vocablab.surgery.engine import omp_problem
+from vocablab.surgery.omp import _omp_block, _Screen
 
 
 def int8(rows: torch.Tensor) -> torch.Tensor:

@@ -88,8 +88,8 @@ from safetensors.torch import load_file
 
 from vocablab.evaluate import bits_per_byte, read_documents
 from vocablab.presets import cache_dir, ensure_preset, ensure_text
-from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor, weight_files
-from vocablab.transplant.engine import ANCHORS, REPORT
+from vocablab.surgery.checkpoint import EmbeddingRows, find_embeddings, read_tensor, weight_files
+from vocablab.surgery.engine import ANCHORS, REPORT
 
 MERGEKIT_VERSION = "0.1.5"
 SPAN_TOLERANCE = 1e-4

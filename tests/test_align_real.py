@@ -16,8 +16,8 @@ from vocablab.align.distill import distill
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
 from vocablab.sources import load_causal_lm, load_vocabulary
-from vocablab.transplant import transplant
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
+from vocablab.surgery import transplant
+from vocablab.surgery.checkpoint import find_embeddings, read_tensor
 
 from .conftest import tiny_llama
 

@@ -119,3 +119,11 @@ def test_bad_input_is_refused_with_a_message(case, tmp_path, monkeypatch):
     with pytest.raises(VocabLabError, match=message):
         call()
     assert not (tmp_path / "unused").exists()
+
+
+def test_the_transplant_function_and_its_subpackage_have_their_own_names():
+    import vocablab
+    import vocablab.surgery  # importing the subpackage leaves the function in place
+
+    assert callable(vocablab.transplant) and vocablab.transplant is vocablab.surgery.transplant
+    assert vocablab.transplant.__module__ == "vocablab.surgery.engine"

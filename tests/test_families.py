@@ -479,7 +479,7 @@ def run_view_numbers(families: Families, family: str):
 
 
 def run_view_transplant(families: Families, family: str):
-    from vocablab.transplant.report import TransplantReport
+    from vocablab.surgery.report import TransplantReport
 
     status, _, err, folder = families.transplant(family, neighbours(family)[1])
     assert status == 0, err  # the transplant-base cell says why

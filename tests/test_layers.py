@@ -71,9 +71,35 @@ def test_the_cycle_finder_finds_a_hand_made_cycle():
 def test_the_graph_sees_function_level_and_package_imports():
     graph = import_graph()
     assert "vocablab.errors" in graph["vocablab.vocab"]  # a top-level import
-    assert "vocablab.transplant.engine" in graph["vocablab.evaluate"]  # one inside a function
+    assert "vocablab.surgery.engine" in graph["vocablab.evaluate"]  # one inside a function
 
 
 def test_no_import_cycle_among_vocablab_modules():
     cycles = find_cycles(import_graph())
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def defined_names(path: Path) -> set[str]:
+    """Names a module defines at its top level (functions, classes, assignments)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_the_package_is_a_plain_module_whose_public_names_are_defined_where_it_says():
+    import types
+
+    import vocablab
+
+    assert type(vocablab) is types.ModuleType  # no module-class swap
+    found = modules()
+    for name in vocablab.__all__:
+        home = vocablab._HOME[name]
+        assert name in defined_names(found[home]), f"{name} is not defined in {home}"
+    assert "transplant" in vocablab.__all__ and "vocablab.transplant" not in found  # one thing per name

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from vocablab.sources import load_vocabulary
-from vocablab.transplant.matching import match_tokens
+from vocablab.surgery.matching import match_tokens
 
 pytestmark = pytest.mark.slow
 

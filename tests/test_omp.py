@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from vocablab.presets import ensure_preset
-from vocablab.transplant import omp
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
-from vocablab.transplant.omp import batch_omp, reconstruction_error
+from vocablab.surgery import omp
+from vocablab.surgery.checkpoint import find_embeddings, read_tensor
+from vocablab.surgery.omp import batch_omp, reconstruction_error
 
 
 def naive_omp(y: np.ndarray, atoms: np.ndarray, k: int) -> tuple[list[int], np.ndarray]:

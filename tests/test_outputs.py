@@ -189,7 +189,7 @@ def test_archive_keeps_the_full_name_and_leaves_nothing_when_the_disk_fills(work
     import signal
     import zipfile
 
-    from vocablab.transplant.report import write_archive
+    from vocablab.surgery.report import write_archive
 
     session = outputs.session_folder("a")
     model = session / "Qwen_Qwen2.5-0.5B-with-gpt2-omp"  # dots: the archive must not cut the name there

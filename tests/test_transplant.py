@@ -14,10 +14,10 @@ from safetensors.torch import load_file, save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.sources import load_vocabulary
-from vocablab.transplant import transplant
-from vocablab.transplant.checkpoint import find_embeddings, read_header
-from vocablab.transplant.engine import ANCHORS, REPORT
-from vocablab.transplant.matching import match_tokens
+from vocablab.surgery import transplant
+from vocablab.surgery.checkpoint import find_embeddings, read_header
+from vocablab.surgery.engine import ANCHORS, REPORT
+from vocablab.surgery.matching import match_tokens
 
 from .conftest import tiny_llama
 
@@ -516,7 +516,7 @@ def test_a_full_disk_under_a_writer_in_rust_leaves_nothing_half_written(tmp_path
 
     from safetensors.torch import save_file
 
-    from vocablab.transplant.checkpoint import write_folder
+    from vocablab.surgery.checkpoint import write_folder
 
     def fill(work: Path) -> None:
         save_file({"weight": torch.zeros(2**19)}, str(work / "model.safetensors"))  # 2 MB
@@ -536,7 +536,7 @@ def test_a_full_disk_under_a_writer_in_rust_leaves_nothing_half_written(tmp_path
 def test_the_map_and_nearest_tokens_of_rows_without_anchors(models, tmp_path):
     """The mean method gives every new token one row: the map shows it once and says so; a zero row
     has no direction, so it has no nearest shared token (a cosine of 0 with every one)."""
-    from vocablab.transplant.report import TransplantReport
+    from vocablab.surgery.report import TransplantReport
 
     base, donor = str(models["base_tied"]), str(models["donor_tied"])
     transplant(base, donor, tmp_path / "mean", method="mean")

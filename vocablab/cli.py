@@ -87,7 +87,7 @@ def cmd_numbers(args: argparse.Namespace) -> None:
 
 def cmd_transplant(args: argparse.Namespace) -> None:
     from vocablab.options import TRANSPLANT_K
-    from vocablab.transplant import transplant
+    from vocablab.surgery import transplant
 
     if args.k is not None and args.method not in options.ANCHOR_METHODS:
         raise VocabLabError(f"--k sets the anchors of the omp and knn methods; the {args.method} method uses none")

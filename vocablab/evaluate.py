@@ -145,7 +145,7 @@ class BeforeAfter:
 
 def _other_base(base: str, transplanted: str) -> str | None:
     """A warning when ``transplanted`` is a vocablab transplant whose report names another base."""
-    from vocablab.transplant.engine import REPORT
+    from vocablab.surgery.engine import REPORT
 
     report = resolve(transplanted).path / REPORT
     try:

@@ -30,7 +30,7 @@ from vocablab.evaluate import read_documents
 from vocablab.options import ALIGNMENTS, Alignment
 from vocablab.progress import track
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve, torch_device
-from vocablab.transplant.checkpoint import check_output_folder, copy_tokenizer_files, write_folder
+from vocablab.surgery.checkpoint import check_output_folder, copy_tokenizer_files, write_folder
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)

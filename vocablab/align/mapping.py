@@ -16,9 +16,9 @@ from vocablab import reach
 from vocablab.errors import VocabLabError
 from vocablab.options import ANCHOR_METHODS
 from vocablab.sources import Source, same_model
-from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings
-from vocablab.transplant.engine import REPORT
-from vocablab.transplant.report import TransplantReport
+from vocablab.surgery.checkpoint import EmbeddingRows, find_embeddings
+from vocablab.surgery.engine import REPORT
+from vocablab.surgery.report import TransplantReport
 from vocablab.vocab import Vocabulary
 
 

@@ -17,9 +17,9 @@ from vocablab.numbers import digit_scheme_warning
 from vocablab.options import ANCHOR_METHODS, MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_vocabulary, resolve
-from vocablab.transplant import transplant
-from vocablab.transplant.engine import resolve_pair
-from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
+from vocablab.surgery import transplant
+from vocablab.surgery.engine import resolve_pair
+from vocablab.surgery.report import TransplantReport, push_to_hub, write_archive
 from vocablab.ui.common import HEAVY, gpu, model_picker, report_failures, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the

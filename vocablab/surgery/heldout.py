@@ -11,10 +11,10 @@ import torch
 
 from vocablab.options import MatchMode
 from vocablab.sources import load_vocabulary, resolve
-from vocablab.transplant import baselines
-from vocablab.transplant.checkpoint import EmbeddingRows, find_embeddings, read_tensor
-from vocablab.transplant.matching import match_tokens
-from vocablab.transplant.omp import batch_omp, combine
+from vocablab.surgery import baselines
+from vocablab.surgery.checkpoint import EmbeddingRows, find_embeddings, read_tensor
+from vocablab.surgery.matching import match_tokens
+from vocablab.surgery.omp import batch_omp, combine
 
 
 def heldout_cosine(

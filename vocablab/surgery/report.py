@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from vocablab.errors import DISK_FULL, VocabLabError
 from vocablab.sources import Source, load_vocabulary
-from vocablab.transplant.checkpoint import find_embeddings, read_tensor
-from vocablab.transplant.engine import ANCHORS, REPORT
+from vocablab.surgery.checkpoint import find_embeddings, read_tensor
+from vocablab.surgery.engine import ANCHORS, REPORT
 from vocablab.vocab import Vocabulary
 
 

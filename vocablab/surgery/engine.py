@@ -24,8 +24,8 @@ from vocablab.numbers import digit_scheme_warning
 from vocablab.options import ANCHOR_METHODS, MATCH_MODES, METHODS, MatchMode, Method
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
-from vocablab.transplant import baselines
-from vocablab.transplant.checkpoint import (
+from vocablab.surgery import baselines
+from vocablab.surgery.checkpoint import (
     EmbeddingRows,
     available_memory,
     check_output_folder,
@@ -35,8 +35,8 @@ from vocablab.transplant.checkpoint import (
     write_folder,
     write_with_replacements,
 )
-from vocablab.transplant.matching import TokenMatch, match_tokens
-from vocablab.transplant.omp import batch_omp, combine, reconstruction_error, screen_pays
+from vocablab.surgery.matching import TokenMatch, match_tokens
+from vocablab.surgery.omp import batch_omp, combine, reconstruction_error, screen_pays
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
