@@ -103,3 +103,38 @@ def test_the_package_is_a_plain_module_whose_public_names_are_defined_where_it_s
         home = vocablab._HOME[name]
         assert name in defined_names(found[home]), f"{name} is not defined in {home}"
     assert "transplant" in vocablab.__all__ and "vocablab.transplant" not in found  # one thing per name
+
+
+MAX_FUNCTION_LINES = 80
+# Being split by other engineers right now; the lead empties this list after merging their work.
+LONG_FUNCTIONS_BEING_SPLIT = {
+    "vocablab.cli:build_parser",
+    "vocablab.reduce.generate:generate_plain",
+    "vocablab.align.distill:distill",
+    "vocablab.align.engine:align_text",
+}
+
+
+def lengths_in(source: str) -> dict[str, int]:
+    """Lines of every function and method in ``source``, from its ``def`` to its last line."""
+    return {
+        node.name: node.end_lineno - node.lineno + 1
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def function_lengths() -> dict[str, int]:
+    return {f"{name}:{f}": n for name, path in modules().items() for f, n in lengths_in(path.read_text()).items()}
+
+
+def test_the_length_counter_counts_hand_made_functions():
+    source = "def short():\n    return 1\n\n\nclass A:\n    def longer(self, x):\n" + "        x += 1\n" * 5
+    assert lengths_in(source + "        return x\n") == {"short": 2, "longer": 7}
+
+
+def test_no_function_is_over_80_lines():
+    lengths = function_lengths()
+    long = {name: n for name, n in lengths.items() if n > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS_BEING_SPLIT}
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+    assert LONG_FUNCTIONS_BEING_SPLIT <= set(lengths), "an allowed name no longer exists: take it off the list"

@@ -87,20 +87,11 @@ def transplant(
     (49152, 14699, 31446, 3004)
     """
     started = time.perf_counter()
-    if method not in METHODS:
-        raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    if match not in MATCH_MODES:
-        raise VocabLabError(f"unknown matching {match!r}; use one of {', '.join(MATCH_MODES)}")
-    if not isinstance(k, int) or k < 1:
-        raise VocabLabError("k must be a whole number of at least 1")
+    _check_settings(k, method, match)
     target = torch_device(device)
     out = check_output_folder(out, overwrite=overwrite)
     steps = bar(5, f"transplant ({method})")
-    base_src, donor_src = resolve_pair(base, donor, method)
-    if base_src.gguf_file or donor_src.gguf_file:
-        raise VocabLabError("transplant reads safetensors folders; convert a GGUF first (presets already are)")
-    if (base_src.path.resolve(), base_src.gguf_file) == (donor_src.path.resolve(), donor_src.gguf_file):
-        raise VocabLabError("base and donor are the same model: there is nothing to transplant")
+    base_src, donor_src = _sources(base, donor, method)
 
     note(steps, "reading tokenizers")
     base_vocab = load_vocabulary(base_src, trust_remote_code=trust_remote_code)
@@ -113,48 +104,12 @@ def transplant(
     steps.update()
     note(steps, "reading embeddings")
     phases = {"tokenizers": time.perf_counter() - started}
-    embed_name, head_name = find_embeddings(base_src.path)
-    matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
-    if head_name:
-        matrices["head"] = EmbeddingRows(base_src.path, head_name)
-    donor_names = find_embeddings(donor_src.path) if method in ANCHOR_METHODS else (None, None)
-    donor_headers = [EmbeddingRows(donor_src.path, name) for name in donor_names if name]  # headers only
-    _check_memory(list(matrices.values()), donor_headers, len(donor_vocab))
-    donor_rows: dict[str, torch.Tensor] = {}
-    if method in ANCHOR_METHODS:
-        donor_embed_name, donor_head_name = donor_names
-        donor_rows["embed"] = read_tensor(donor_src.path, donor_embed_name)
-        if head_name and donor_head_name:  # only a base with a head of its own needs the donor's
-            donor_rows["head"] = read_tensor(donor_src.path, donor_head_name)
-        elif head_name:  # a tied donor's input embeddings stand in for its head
-            donor_rows["head"] = donor_rows["embed"]
-
-    # a base tokenizer can be larger than its embedding: ids past its rows have nothing to copy
-    matched.unmatch([d for d, b in enumerate(matched.base_id) if b >= len(matrices["embed"])])
-    plan = _Plan.build(matched, donor_vocab, len(matrices["embed"]), donor_rows.get("embed"))
-    if not plan.shared:
-        raise VocabLabError("the base and donor vocabularies share no tokens: there is nothing to anchor on")
-    if method in ANCHOR_METHODS and k > len(plan.shared):
-        shared = len(plan.shared)
-        raise VocabLabError(f"k={k} is larger than the {shared} shared tokens; choose k <= {shared}")
-
-    new_matrices: dict[str, torch.Tensor] = {}
-    anchors: dict[str, torch.Tensor] = {"new_ids": torch.tensor(plan.new, dtype=torch.long)}
-    errors: dict[str, float] = {}
-    products: dict[str, str] = {}
-    for part, (name, base_rows) in enumerate(zip([embed_name, head_name], matrices.values(), strict=False)):
-        key = "embed" if part == 0 else "head"
-        steps.update()
-        note(steps, f"{method}: {len(plan.new):,} new tokens ({key})")
-        phase_start = time.perf_counter()
-        rows, record, products[key] = _new_rows(
-            method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target
-        )
-        phases[key] = time.perf_counter() - phase_start
-        anchors.update(record)
-        if f"{key}.error" in record:
-            errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
-        new_matrices[name] = _assemble(plan, base_rows, rows)
+    names, matrices, donor_rows = _read_matrices(base_src, donor_src, method, len(donor_vocab))
+    plan = _plan(matched, donor_vocab, matrices, donor_rows, method, k)
+    new_matrices, anchors, errors, products, built_phases = _build_matrices(
+        method, plan, base_vocab, donor_vocab, names, matrices, donor_rows, k, target, steps
+    )
+    phases.update(built_phases)
 
     steps.update(4 - steps.n)  # a tied base has no head to build
     note(steps, "writing the model")
@@ -171,7 +126,7 @@ def transplant(
         k=k if method in ANCHOR_METHODS else None,
         rows=len(donor_vocab),
         counts=counts,
-        tied=head_name is None,
+        tied=names[1] is None,
         seconds=0.0,
         mean_error=errors,
         omp_products={key: value for key, value in products.items() if value},
@@ -185,6 +140,86 @@ def transplant(
     steps.update()
     steps.close()
     return result
+
+
+def _check_settings(k: int, method: str, match: str) -> None:
+    if method not in METHODS:
+        raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if match not in MATCH_MODES:
+        raise VocabLabError(f"unknown matching {match!r}; use one of {', '.join(MATCH_MODES)}")
+    if not isinstance(k, int) or k < 1:
+        raise VocabLabError("k must be a whole number of at least 1")
+
+
+def _sources(base: str | Source, donor: str | Source, method: Method) -> tuple[Source, Source]:
+    """:func:`resolve_pair`, refusing GGUF files and a model transplanted onto itself."""
+    base_src, donor_src = resolve_pair(base, donor, method)
+    if base_src.gguf_file or donor_src.gguf_file:
+        raise VocabLabError("transplant reads safetensors folders; convert a GGUF first (presets already are)")
+    if (base_src.path.resolve(), base_src.gguf_file) == (donor_src.path.resolve(), donor_src.gguf_file):
+        raise VocabLabError("base and donor are the same model: there is nothing to transplant")
+    return base_src, donor_src
+
+
+def _read_matrices(
+    base_src: Source, donor_src: Source, method: Method, donor_size: int
+) -> tuple[tuple[str, str | None], dict[str, EmbeddingRows], dict[str, torch.Tensor]]:
+    """The base's embedding (and head) tensor names and lazy rows, and the donor's matrices that
+    ``method`` reads, after checking that they fit in memory."""
+    embed_name, head_name = find_embeddings(base_src.path)
+    matrices = {"embed": EmbeddingRows(base_src.path, embed_name)}
+    if head_name:
+        matrices["head"] = EmbeddingRows(base_src.path, head_name)
+    donor_names = find_embeddings(donor_src.path) if method in ANCHOR_METHODS else (None, None)
+    donor_headers = [EmbeddingRows(donor_src.path, name) for name in donor_names if name]  # headers only
+    _check_memory(list(matrices.values()), donor_headers, donor_size)
+    donor_rows: dict[str, torch.Tensor] = {}
+    if method in ANCHOR_METHODS:
+        donor_embed_name, donor_head_name = donor_names
+        donor_rows["embed"] = read_tensor(donor_src.path, donor_embed_name)
+        if head_name and donor_head_name:  # only a base with a head of its own needs the donor's
+            donor_rows["head"] = read_tensor(donor_src.path, donor_head_name)
+        elif head_name:  # a tied donor's input embeddings stand in for its head
+            donor_rows["head"] = donor_rows["embed"]
+    return (embed_name, head_name), matrices, donor_rows
+
+
+def _plan(matched: TokenMatch, donor_vocab: Vocabulary, matrices, donor_rows, method: Method, k: int) -> _Plan:
+    """Which donor ids are copied and which are built, refused when nothing can anchor them."""
+    # a base tokenizer can be larger than its embedding: ids past its rows have nothing to copy
+    matched.unmatch([d for d, b in enumerate(matched.base_id) if b >= len(matrices["embed"])])
+    plan = _Plan.build(matched, donor_vocab, len(matrices["embed"]), donor_rows.get("embed"))
+    if not plan.shared:
+        raise VocabLabError("the base and donor vocabularies share no tokens: there is nothing to anchor on")
+    if method in ANCHOR_METHODS and k > len(plan.shared):
+        shared = len(plan.shared)
+        raise VocabLabError(f"k={k} is larger than the {shared} shared tokens; choose k <= {shared}")
+    return plan
+
+
+def _build_matrices(method, plan, base_vocab, donor_vocab, names, matrices, donor_rows, k, target, steps):
+    """Each of the base's matrices (embed, then head unless tied) with the donor's rows: the new
+    matrices by tensor name, the anchors to record, and per matrix key the mean error, OMP's
+    correlation products and the seconds it took."""
+    new_matrices: dict[str, torch.Tensor] = {}
+    anchors: dict[str, torch.Tensor] = {"new_ids": torch.tensor(plan.new, dtype=torch.long)}
+    errors: dict[str, float] = {}
+    products: dict[str, str] = {}
+    phases: dict[str, float] = {}
+    for part, (name, base_rows) in enumerate(zip(names, matrices.values(), strict=False)):
+        key = "embed" if part == 0 else "head"
+        steps.update()
+        note(steps, f"{method}: {len(plan.new):,} new tokens ({key})")
+        phase_start = time.perf_counter()
+        rows, record, products[key] = _new_rows(
+            method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target
+        )
+        phases[key] = time.perf_counter() - phase_start
+        anchors.update(record)
+        if f"{key}.error" in record:
+            errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
+        new_matrices[name] = _assemble(plan, base_rows, rows)
+    return new_matrices, anchors, errors, products, phases
 
 
 def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tuple[Source, Source]:
