@@ -548,3 +548,29 @@ def test_the_map_and_nearest_tokens_of_rows_without_anchors(models, tmp_path):
     report = TransplantReport.load(tmp_path / "zero")
     assert report.nearest_shared(report.new_ids[0]) == []
     assert report.embedding_map(n_shared=40, n_new=20)["kind"].count("new (transplanted)") == 0
+
+
+def test_no_file_a_user_takes_away_holds_the_path_it_was_written_to(models, tmp_path):
+    """Issue 34 finding 11: transplant.json (in the folder, its archive and a hub push) named the
+    server's run folder by its absolute path."""
+    import zipfile
+
+    from vocablab.surgery.report import write_archive
+
+    out = tmp_path / "runs" / "base-with-donor"
+    result = transplant(str(models["base_tied"]), str(models["donor_tied"]), out, k=2)
+    assert Path(result.out_dir) == out  # the caller is still told where it is
+    written = {path.name: path.read_bytes() for path in out.iterdir()}
+    with zipfile.ZipFile(write_archive(out)) as archive:
+        written |= {f"zip:{name}": archive.read(name) for name in archive.namelist()}
+    texts = {}
+    for name, data in written.items():
+        try:
+            texts[name] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # weights
+    assert {"transplant.json", "config.json", "zip:base-with-donor/transplant.json"} <= set(texts)
+    for folder in {str(tmp_path), str(tmp_path.resolve())}:
+        holding = [name for name, text in texts.items() if folder in text]
+        assert not holding, f"{holding} hold the path {folder}"
+    assert json.loads(texts["transplant.json"])["out_dir"] == "base-with-donor"

@@ -136,7 +136,7 @@ def transplant(
     phases["write"] = time.perf_counter() - phase_start
     result.phase_seconds = {name: round(value, 2) for name, value in phases.items()}
     result.seconds = round(time.perf_counter() - started, 2)
-    (out / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
+    (out / REPORT).write_text(report_text(result))
     steps.update()
     steps.close()
     return result
@@ -220,6 +220,12 @@ def _build_matrices(method, plan, base_vocab, donor_vocab, names, matrices, dono
             errors[key] = float(record[f"{key}.error"].mean()) if len(plan.new) else 0.0
         new_matrices[name] = _assemble(plan, base_rows, rows)
     return new_matrices, anchors, errors, products, phases
+
+
+def report_text(result: TransplantResult) -> str:
+    """``transplant.json``: the result with the output folder named by its name alone, so that no
+    path of the machine that made it travels with the model (a download, a hub push)."""
+    return json.dumps({**result.to_dict(), "out_dir": Path(result.out_dir).name}, indent=1)
 
 
 def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tuple[Source, Source]:
@@ -350,7 +356,7 @@ def _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, 
         _write_config(base_src.path, work, donor_vocab)
         _copy_tokenizer(donor_src, work)
         save_file({k: v.contiguous() for k, v in anchors.items()}, str(work / ANCHORS))
-        (work / REPORT).write_text(json.dumps(result.to_dict(), indent=1))
+        (work / REPORT).write_text(report_text(result))
 
     write_folder(out, fill, overwrite=overwrite)
 
