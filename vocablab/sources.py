@@ -92,7 +92,8 @@ def resolve(
 ) -> Source:
     """Turn what a user typed into a local :class:`Source`, fetching what is missing (a hub
     repository's Python files only when ``trust_remote_code`` allows running them). A Source is
-    returned as it is."""
+    returned as it is. What may be opened beyond presets and hub ids is the policy in force
+    (:func:`vocablab.reach.current`)."""
     if isinstance(spec, Source):
         return spec
     spec = str(spec or "").strip()
