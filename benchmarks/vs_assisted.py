@@ -204,10 +204,11 @@ class Route:
 
 def transplanted_draft(args) -> str:
     """The draft given the target's tokenizer, made once into ``args.transplanted`` (reused if there)."""
+    anchors = ["--k", str(args.transplant_k)] if args.transplant_method in ("omp", "knn") else []
     folder = Path(args.transplanted or Path(tempfile.gettempdir()) / "vocablab-bench" / (
-        f"{args.draft}-with-{args.target}-{args.transplant_method}{args.transplant_k}"))  # fmt: skip
+        f"{args.draft}-with-{args.target}-{args.transplant_method}{''.join(anchors[1:])}"))  # fmt: skip
     command = [sys.executable, "-m", "vocablab", "transplant", "--base", args.draft, "--donor", args.target,
-               "--out", str(folder), "--method", args.transplant_method, "--k", str(args.transplant_k)]  # fmt: skip
+               "--out", str(folder), "--method", args.transplant_method, *anchors]  # fmt: skip
     if (folder / "config.json").exists():
         print(f"transplanted draft: {folder} (reused; made by: {' '.join(command[1:])})")
         return str(folder)

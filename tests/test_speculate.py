@@ -363,6 +363,32 @@ def test_cli_drafts_with_a_normalizing_tokenizer(tiny_models, tmp_path, capsys):
     assert result["text"] == result["alone"]["text"] and result["same_as_alone"]
 
 
+def without_decoder(folder: str, out) -> str:
+    """A copy of a model folder whose tokenizer has no decoder: its text puts a space between every two
+    tokens, so it cannot be reduced and no MCV with it can be built."""
+    import json
+    import shutil
+
+    shutil.copytree(folder, out)
+    spec = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["decoder"] = None
+    (out / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    return str(out)
+
+
+def test_cli_refuses_a_pair_whose_mcv_cannot_be_built(tiny_models, tmp_path, capsys):
+    target, draft = tiny_models
+    broken = without_decoder(draft, tmp_path / "no-decoder")
+    (tmp_path / "text.txt").write_text("the cat", encoding="utf-8")
+    for command in (
+        ["speculate", target, broken, "--prompt", "the"],
+        ["speculate", broken, target, "--prompt", "the", "--space", "bytes"],
+        ["draft-fit", target, draft, broken, "--text", str(tmp_path / "text.txt")],
+    ):
+        code, _, err = run_cli(command, capsys)
+        assert code == 2 and "cannot be reduced: its tokenizer has no decoder" in err and "Traceback" not in err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_cli_refuses_a_draft_on_another_device(tiny_models, capsys):
     code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", "--draft-device", "cuda"], capsys)
@@ -449,7 +475,7 @@ def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_p
     assert row.expected_symbols[4] == pytest.approx(5.0, abs=1e-4)
 
 
-def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
+def test_the_view_fits_runs_and_refuses_bad_input(tiny_models, tmp_path):
     """The app's handlers, called as Gradio calls them: a fit (chart and table), a run (the speculative
     output and the target alone), and messages, not tracebacks, for bad input."""
     import gradio as gr
@@ -458,6 +484,7 @@ def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
     from vocablab.ui.app import VIEWS, build_app
 
     target, draft = tiny_models
+    broken = without_decoder(draft, tmp_path / "no-decoder")
     chart, table = speculate_tab.fit(target, draft, "the cat sat on the mat", "mcv", None)
     assert len(chart.data[0].y) > 3 and "predicted speed-up" in table
     html = speculate_tab.run(target, draft, "the cat", 2, "bytes", False, 1.0, 1.0, 0, 8, None)
@@ -466,8 +493,12 @@ def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
         ((target, target, "the cat", 2, "mcv", False, 1.0, 1.0, 0, 8), "pick two different models"),
         ((target, draft, "the cat", 0, "mcv", False, 1.0, 1.0, 0, 8), "gamma"),
         ((target, draft, "", 2, "mcv", False, 1.0, 1.0, 0, 8), "type a prompt"),
+        ((target, broken, "the cat", 2, "mcv", False, 1.0, 1.0, 0, 8), "cannot be reduced"),
     ]:
         with pytest.raises(gr.Error, match=reason):
             speculate_tab.run(*args, None)
+    with pytest.raises(gr.Error, match="cannot be reduced"):
+        speculate_tab.fit(broken, draft, "the cat", "mcv", None)
+    assert "the same text" in speculate_tab.run(target, draft, "the cat", 2, "bytes", False, 1.0, 1.0, 0, 8, None)
     assert "speculate" in [tab for tab, *_ in VIEWS]
     build_app()  # the view assembles with the others
