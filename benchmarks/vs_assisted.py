@@ -123,8 +123,8 @@ class Table:
             if not row["n"]:
                 print(f"| {name} | failed on every prompt: {row['error']} | | | | | | | |")
                 continue
-            acceptance = f"{row['accepted'] / row['drafted']:.2f}" if row.get("drafted") else "n/a"
-            own = f"{row['own']}/{row['n']}"
+            acceptance = f"{row['accepted'] / row['drafted']:.2f}" if row.get("drafted") else "-"
+            own = f"{row['own']}/{row['n']}" if "greedy" in name else "-"  # sampling is not meant to match it
             if "same_reduced" in row and "greedy" in name:
                 own += f" (reduced greedy: {row['same_reduced']}/{row['n']})"
             if row.get("refused"):
