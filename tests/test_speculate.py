@@ -462,6 +462,31 @@ def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     assert 0 < accepted < drafted  # the draft's proposals were tested both ways
 
 
+@pytest.mark.parametrize("draft", ["copy", "sibling"])
+def test_a_draft_with_the_targets_tokenizer_drafts_its_own_tokens(tiny_models, tmp_path, draft):
+    """With one tokenizer the MCV is the whole vocabulary: greedy speculation without prompt healing
+    gives transformers' own token-level greedy text; a copy of the target has every proposal accepted."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from vocablab.reduce.speculate import speculate
+
+    target = tiny_models[0]
+    if draft == "copy":
+        shutil.copytree(target, tmp_path / draft)
+    else:
+        tiny_llama("gpt2", tmp_path / draft, tied=True, seed=1)
+    result = speculate(target, str(tmp_path / draft), "the cat sat on", gamma=3, max_new_bytes=16, heal=False)
+    model, tok = AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
+    ids = tok("the cat sat on", return_tensors="pt").input_ids
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False)
+    own = tok.decode(out[0, ids.shape[1] :])
+    assert len(result.data) >= 16 and own.startswith(result.text) and result.same_as_alone
+    if draft == "copy":
+        assert result.accepted == result.drafted > 0 and result.draft_lost_at is None
+
+
 def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_path):
     """A draft with the target's weights and tokenizer proposes from the target's own law: alpha = 1."""
     import shutil
