@@ -324,3 +324,41 @@ def test_a_run_given_up_stops_and_frees_the_app(app_url, app_log):
         open_tab(page, "Align distributions", "gemma3-270m", "smollm2-135m")
         page.locator("#align-run").click()
         expect(page.locator("#align-summary")).to_contain_text("Mean ULD", timeout=120_000)
+
+
+def test_speculate_view_fits_the_draft_and_colours_a_run(page, tmp_path):
+    open_tab(page, "Speculative decoding", "gemma3-270m", "gemma3-270m")  # first, a draft that is the target
+    page.locator("#spec-run").click()
+    toast = page.get_by_test_id("toast-text").filter(has_text="pick two different models").first
+    expect(toast).to_be_visible(timeout=60_000)
+    expect(page.locator("#spec-failed")).to_contain_text("did not finish")
+    pick(page, "picker-b", "smollm2-135m")  # the view goes on serving: A, the target, drafted by B
+    page.locator("#spec-text textarea").fill("The capital of France is Paris.")
+    page.locator("#spec-fit").click()
+    page.locator("#spec-alpha .js-plotly-plot").wait_for(timeout=300_000)
+    expect(page.locator("#spec-alpha")).to_contain_text("smollm2-135m drafting for gemma3-270m over mcv")
+    table = page.locator("#spec-table")
+    expect(table).to_contain_text("predicted speed-up", timeout=60_000)
+    expect(table).to_contain_text(re.compile(r"mean alpha 0\.\d\d"))
+    assert table.locator("tr").count() == 3  # gamma, symbols per target call, predicted speed-up
+    budget = page.locator("input[aria-label='number input for new bytes']")
+    budget.fill("12")
+    budget.press("Enter")
+    page.locator("#spec-run").click()
+    cards = page.locator("#spec-outputs .vl-col")
+    expect(cards).to_have_count(2, timeout=300_000)
+    expect(page.locator("#spec-failed")).to_have_text("")
+    speculative, alone = cards.nth(0), cards.nth(1)
+    expect(speculative).to_have_attribute("data-run", "speculative")
+    expect(alone).to_have_attribute("data-run", "alone")
+    counts = re.search(r"(\d+) symbols: (\d+) drafted and accepted, (\d+) the target's own", speculative.inner_text())
+    symbols, accepted, own = (int(n) for n in counts.groups())
+    # each emitted symbol is one coloured span, green if drafted and accepted, orange if the target's own
+    assert speculative.locator(".vl-body .vl-tok").count() == symbols == accepted + own > 0
+    assert speculative.locator(".spec-accepted").count() == accepted
+    assert speculative.locator(".spec-own").count() == own
+    assert f"{accepted}/" in speculative.inner_text()  # the same count in the acceptance figure
+    # greedy: the coloured text is the target's own reduced greedy text, shown beside it
+    expect(alone).to_contain_text("the same text")
+    assert speculative.locator(".vl-body").inner_text() == alone.locator(".vl-body").inner_text() != ""
+    screenshot(page, tmp_path, "speculate.png")

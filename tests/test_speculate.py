@@ -363,6 +363,32 @@ def test_cli_drafts_with_a_normalizing_tokenizer(tiny_models, tmp_path, capsys):
     assert result["text"] == result["alone"]["text"] and result["same_as_alone"]
 
 
+def without_decoder(folder: str, out) -> str:
+    """A copy of a model folder whose tokenizer has no decoder: its text puts a space between every two
+    tokens, so it cannot be reduced and no MCV with it can be built."""
+    import json
+    import shutil
+
+    shutil.copytree(folder, out)
+    spec = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+    spec["decoder"] = None
+    (out / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    return str(out)
+
+
+def test_cli_refuses_a_pair_whose_mcv_cannot_be_built(tiny_models, tmp_path, capsys):
+    target, draft = tiny_models
+    broken = without_decoder(draft, tmp_path / "no-decoder")
+    (tmp_path / "text.txt").write_text("the cat", encoding="utf-8")
+    for command in (
+        ["speculate", target, broken, "--prompt", "the"],
+        ["speculate", broken, target, "--prompt", "the", "--space", "bytes"],
+        ["draft-fit", target, draft, broken, "--text", str(tmp_path / "text.txt")],
+    ):
+        code, _, err = run_cli(command, capsys)
+        assert code == 2 and "cannot be reduced: its tokenizer has no decoder" in err and "Traceback" not in err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_cli_refuses_a_draft_on_another_device(tiny_models, capsys):
     code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", "--draft-device", "cuda"], capsys)
@@ -436,6 +462,31 @@ def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     assert 0 < accepted < drafted  # the draft's proposals were tested both ways
 
 
+@pytest.mark.parametrize("draft", ["copy", "sibling"])
+def test_a_draft_with_the_targets_tokenizer_drafts_its_own_tokens(tiny_models, tmp_path, draft):
+    """With one tokenizer the MCV is the whole vocabulary: greedy speculation without prompt healing
+    gives transformers' own token-level greedy text; a copy of the target has every proposal accepted."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from vocablab.reduce.speculate import speculate
+
+    target = tiny_models[0]
+    if draft == "copy":
+        shutil.copytree(target, tmp_path / draft)
+    else:
+        tiny_llama("gpt2", tmp_path / draft, tied=True, seed=1)
+    result = speculate(target, str(tmp_path / draft), "the cat sat on", gamma=3, max_new_bytes=16, heal=False)
+    model, tok = AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
+    ids = tok("the cat sat on", return_tensors="pt").input_ids
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False)
+    own = tok.decode(out[0, ids.shape[1] :])
+    assert len(result.data) >= 16 and own.startswith(result.text) and result.same_as_alone
+    if draft == "copy":
+        assert result.accepted == result.drafted > 0 and result.draft_lost_at is None
+
+
 def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_path):
     """A draft with the target's weights and tokenizer proposes from the target's own law: alpha = 1."""
     import shutil
@@ -449,7 +500,7 @@ def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_p
     assert row.expected_symbols[4] == pytest.approx(5.0, abs=1e-4)
 
 
-def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
+def test_the_view_fits_runs_and_refuses_bad_input(tiny_models, tmp_path):
     """The app's handlers, called as Gradio calls them: a fit (chart and table), a run (the speculative
     output and the target alone), and messages, not tracebacks, for bad input."""
     import gradio as gr
@@ -458,6 +509,7 @@ def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
     from vocablab.ui.app import VIEWS, build_app
 
     target, draft = tiny_models
+    broken = without_decoder(draft, tmp_path / "no-decoder")
     chart, table = speculate_tab.fit(target, draft, "the cat sat on the mat", "mcv", None)
     assert len(chart.data[0].y) > 3 and "predicted speed-up" in table
     html = speculate_tab.run(target, draft, "the cat", 2, "bytes", False, 1.0, 1.0, 0, 8, None)
@@ -466,8 +518,12 @@ def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
         ((target, target, "the cat", 2, "mcv", False, 1.0, 1.0, 0, 8), "pick two different models"),
         ((target, draft, "the cat", 0, "mcv", False, 1.0, 1.0, 0, 8), "gamma"),
         ((target, draft, "", 2, "mcv", False, 1.0, 1.0, 0, 8), "type a prompt"),
+        ((target, broken, "the cat", 2, "mcv", False, 1.0, 1.0, 0, 8), "cannot be reduced"),
     ]:
         with pytest.raises(gr.Error, match=reason):
             speculate_tab.run(*args, None)
+    with pytest.raises(gr.Error, match="cannot be reduced"):
+        speculate_tab.fit(broken, draft, "the cat", "mcv", None)
+    assert "the same text" in speculate_tab.run(target, draft, "the cat", 2, "bytes", False, 1.0, 1.0, 0, 8, None)
     assert "speculate" in [tab for tab, *_ in VIEWS]
     build_app()  # the view assembles with the others

@@ -65,30 +65,37 @@ def fit_table(fit: DraftFit) -> str:
 def render_run(result: Speculation) -> str:
     spans = []
     for piece, size, drafted in zip(result.pieces, result.piece_bytes, result.drafted_flags, strict=True):
-        colour = ACCEPTED if drafted else OWN
+        colour, kind = (ACCEPTED, "accepted") if drafted else (OWN, "own")
         tip = "drafted and accepted" if drafted else "the target's own"
-        spans.append(f'<span class="vl-tok" style="background:{colour}" title="{tip}, {size} bytes">')
+        spans.append(f'<span class="vl-tok spec-{kind}" style="background:{colour}" title="{tip}, {size} bytes">')
         spans.append(f"{visible(piece.replace('·', ' '))}</span>")
+    own = len(result.pieces) - result.accepted
     stats = (
-        f"{result.accepted}/{result.drafted} drafted symbols accepted · {result.target_calls} target calls "
-        f"({result.bytes_per_target_call:.2f} bytes each) · {result.draft_calls} draft calls · {result.seconds:.1f} s "
-        f"· ended by {result.ended_by}"
+        f'<span class="spec-counts">{len(result.pieces)} symbols: {result.accepted} drafted and accepted, {own} the '
+        f"target's own</span> · {result.accepted}/{result.drafted} drafted symbols accepted · {result.target_calls} "
+        f"target calls ({result.bytes_per_target_call:.2f} bytes each) · {result.draft_calls} draft calls · "
+        f"{result.seconds:.1f} s · ended by {result.ended_by}"
     )
-    cards = [
-        f'<div class="vl-col"><div class="vl-head"><b>speculative</b> · {escape(result.target)} drafted by '
-        f"{escape(result.draft)} over {escape(result.space)}, gamma {result.gamma}<br><small>{stats}</small></div>"
-        f'<div class="vl-body">{"".join(spans)}</div></div>'
-    ]
+    head = (
+        f"<b>speculative</b> · {escape(result.target)} drafted by {escape(result.draft)} over {escape(result.space)}, "
+        f"gamma {result.gamma}<br><small>{stats}</small>"
+    )
+    cards = [_card("speculative", head, "".join(spans))]
     alone = result.alone
     if alone is not None:
         same = "the same text" if result.same_as_alone else "another text (sampling draws differently)"
-        cards.append(
-            f'<div class="vl-col"><div class="vl-head"><b>the target alone</b> · {escape(result.target)}<br><small>'
-            f"{alone.target_calls} target calls ({alone.bytes_per_target_call:.2f} bytes each) · {alone.seconds:.1f} s"
-            f' · {same}</small></div><div class="vl-body">{visible(alone.text)}</div></div>'
+        head = (
+            f"<b>the target alone</b> · {escape(result.target)}<br><small>{alone.target_calls} target calls "
+            f"({alone.bytes_per_target_call:.2f} bytes each) · {alone.seconds:.1f} s · {same}</small>"
         )
+        cards.append(_card("alone", head, visible(alone.text)))
     grid = '<div class="vl-grid" style="grid-template-columns: repeat(2, minmax(0, 1fr))">'
     return f"<style>{CSS}</style>{grid}{''.join(cards)}</div>"
+
+
+def _card(run: str, head: str, body: str) -> str:
+    body = f'<div class="vl-body">{body}</div>'
+    return f'<div class="vl-col" data-run="{run}"><div class="vl-head">{head}</div>{body}</div>'
 
 
 def _pair(a, b) -> tuple[str, str]:
