@@ -58,13 +58,13 @@ def test_a_built_wheel_lists_the_presets(tmp_path):
     install it alone in a new virtual environment and list the presets from outside the repository.
     (Listing needs only the standard library, so the wheel is installed without its dependencies.)"""
     wheels, venv = tmp_path / "wheels", tmp_path / "venv"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # else pip sees this checkout
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-w", str(wheels)], check=True)
     (wheel,) = wheels.glob("vocablab-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "-q", "install", "--no-deps", str(wheel)], check=True)
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    subprocess.run([python, "-m", "pip", "-q", "install", "--no-deps", str(wheel)], env=env, check=True)
     listed = subprocess.run(
         [python, "-m", "vocablab", "presets"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     ).stdout
