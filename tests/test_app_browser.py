@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from .app_server import serve_app
 from .conftest import chromium_page
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = pytest.mark.e2e  # the app in a browser
 
 README_VIEWS = {"tokenizers.png", "numbers.png", "transplant.png", "generate.png", "align.png"}
 
