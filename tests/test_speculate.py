@@ -277,6 +277,7 @@ def test_batched_verification_saves_target_calls():
     assert len(texts) == 1 and calls[4] < calls[1]
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_chains_of_tokens_in_one_batch_give_the_states_of_one_token_at_a_time(tmp_path):
     from transformers import AutoModelForCausalLM
 
@@ -312,6 +313,7 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("space", ["mcv", "bytes"])
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_greedy_equals_generate_over_the_mcv_on_tiny_models(tiny_models, capsys, space):
     import json
 
@@ -336,6 +338,7 @@ def test_cli_greedy_equals_generate_over_the_mcv_on_tiny_models(tiny_models, cap
         (["--max-new-bytes", "0"], "byte budget"),
     ],
 )
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_bad_decoding_options(tiny_models, capsys, argv, reason):
     code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", *argv], capsys)
     assert code == 2 and reason in err and "Traceback" not in err
