@@ -344,6 +344,7 @@ def test_cli_refuses_bad_decoding_options(tiny_models, capsys, argv, reason):
     assert code == 2 and reason in err and "Traceback" not in err
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_a_draft_that_is_the_target(tiny_models, tmp_path, capsys):
     target, _ = tiny_models
     (tmp_path / "text.txt").write_text("the cat", encoding="utf-8")
@@ -353,6 +354,7 @@ def test_cli_refuses_a_draft_that_is_the_target(tiny_models, tmp_path, capsys):
         assert code == 2 and "is the target itself" in err
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_drafts_with_a_normalizing_tokenizer(tiny_models, tmp_path, capsys):
     """Qwen3's NFC normalizer is no reason to refuse (docs/methods.md §4): its model drafts over bytes,
     and the greedy text is the target's own reduced greedy text."""
@@ -367,11 +369,13 @@ def test_cli_drafts_with_a_normalizing_tokenizer(tiny_models, tmp_path, capsys):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_a_draft_on_another_device(tiny_models, capsys):
     code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", "--draft-device", "cuda"], capsys)
     assert code == 2 and "no CUDA GPU" in err
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_a_draft_loaded_on_another_device_is_refused(tiny_models):
     from transformers import AutoModelForCausalLM
 
@@ -384,6 +388,7 @@ def test_a_draft_loaded_on_another_device_is_refused(tiny_models):
         speculate(target, draft, "the", draft_model=on_meta, device="cpu")
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_draft_fit_on_tiny_models(tiny_models, tmp_path, capsys):
     """alpha along the text from the exact reduced laws; the own-token route for a draft with the
     target's tokenizer, where alpha is the overlap of the two next-token distributions."""
@@ -439,6 +444,7 @@ def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     assert 0 < accepted < drafted  # the draft's proposals were tested both ways
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_path):
     """A draft with the target's weights and tokenizer proposes from the target's own law: alpha = 1."""
     import shutil
@@ -452,6 +458,7 @@ def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_p
     assert row.expected_symbols[4] == pytest.approx(5.0, abs=1e-4)
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_the_view_fits_runs_and_refuses_bad_input(tiny_models):
     """The app's handlers, called as Gradio calls them: a fit (chart and table), a run (the speculative
     output and the target alone), and messages, not tracebacks, for bad input."""
