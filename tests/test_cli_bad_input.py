@@ -687,10 +687,13 @@ def test_bad_input_is_refused_for_its_reason(build: Case, reason: str, by_argpar
     assert reason in message, output
 
 
-# A few cases as a user runs them: a new process, its exit status and its stderr.
+# A few cases as a user runs them: a new process, its exit status and its stderr (an argument error, a
+# refusal before any model library loads, a library's error on junk weights, a preset refused).
 PROCESS_CASES = [
     pytest.param(lambda f: [], "the following arguments are required: command", id="no-command"),
-    pytest.param(lambda f: ["compare", *f.two_tokenizers(), "--text", " "], EMPTY_TEXT, id="compare-blank-text"),
+    pytest.param(
+        lambda f: ["presets", "--fetch", "no-such-preset"], "unknown preset 'no-such-preset'", id="unknown-preset"
+    ),
     pytest.param(
         lambda f: ["eval", f.broken_model("model.safetensors", b"\x07" * 4096), "--text", f.text()],
         "small-model: cannot load as a causal LM",
