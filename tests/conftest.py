@@ -100,11 +100,83 @@ def tiny_llama(tokenizer_preset: str, folder: Path, *, tied: bool, rows: int | N
     return folder
 
 
+# The tiers (docs/development.md): a test marked `e2e` or `real` is in that tier, every other test is
+# fast. The older markers stay as aliases: `browser` means e2e, `slow` and `families` mean real.
+E2E_ALIASES = ("e2e", "browser")
+REAL_ALIASES = ("real", "slow", "families")
+FAST_TIER_CACHE = "/proc/a-fast-tier-test-used-the-preset-cache--mark-it-real"  # unwritable: fails
+
+
+def tier(item: pytest.Item) -> str:
+    """The tier of a collected test: "e2e", "real" or "fast"."""
+    if any(item.get_closest_marker(name) for name in E2E_ALIASES):
+        return "e2e"
+    if type(item).__name__ == "DoctestItem" or any(item.get_closest_marker(name) for name in REAL_ALIASES):
+        return "real"  # doctests: the docstring examples load the presets
+    return "fast"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so that `-m real` finds the tests marked slow
 def pytest_collection_modifyitems(items) -> None:
-    """The docstring examples (doctests) load the presets, so they count as slow tests."""
+    """Every test gets its tier's marker and the older alias: `-m "not slow and not browser"` still
+    selects exactly the fast tier."""
     for item in items:
-        if type(item).__name__ == "DoctestItem":
-            item.add_marker(pytest.mark.slow)
+        for name in {"e2e": E2E_ALIASES[:2], "real": REAL_ALIASES[:2], "fast": ()}[tier(item)]:
+            item.add_marker(name)
+
+
+class FastTierViolation(AssertionError):
+    """A test of the fast tier reached for presets, a browser or the network."""
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        raise FastTierViolation(f"a fast-tier test {what}: mark it `real` (presets) or `e2e` (browser, app, hub)")
+
+    return refuse
+
+
+def _loopback_only(connect):
+    """A socket.connect that refuses every address but this machine's own."""
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in ("127.0.0.1", "::1", "localhost"):
+            raise FastTierViolation(f"a fast-tier test connected to {address}: mark it `real` or `e2e`")
+        return connect(sock, address)
+
+    return guarded
+
+
+_GUARDS: dict[str, pytest.MonkeyPatch] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fast tests (and the fixtures they set up) get no preset cache, no browser and no network, so
+    the fast tier cannot quietly come to depend on them; subprocesses inherit an unwritable cache."""
+    if tier(item) != "fast":
+        return
+    import socket
+
+    import playwright.sync_api
+
+    import vocablab.presets
+
+    guard = pytest.MonkeyPatch()
+    guard.setattr(vocablab.presets, "cache_dir", _refuse("used the preset cache"))
+    guard.setattr(playwright.sync_api, "sync_playwright", _refuse("started a browser"))
+    guard.setattr(socket.socket, "connect", _loopback_only(socket.socket.connect))
+    guard.setenv("VOCABLAB_CACHE", FAST_TIER_CACHE)
+    guard.setenv("HF_HUB_OFFLINE", "1")
+    _GUARDS[item.nodeid] = guard
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    guard = _GUARDS.pop(item.nodeid, None)
+    if guard is not None:
+        guard.undo()
 
 
 @contextmanager

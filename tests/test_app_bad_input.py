@@ -15,7 +15,7 @@ from vocablab.presets import DEFAULT_MODELS
 from .app_server import serve_app, visitor
 from .conftest import tiny_llama
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e  # runs the app
 
 FILE_LIMIT = 300 * 2**20  # bytes one file may have: the transplanted Gemma (about 510 MB) does not fit
 SMOLLM, GEMMA = DEFAULT_MODELS

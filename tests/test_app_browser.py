@@ -13,9 +13,14 @@ from playwright.sync_api import expect
 from .app_server import serve_app
 from .conftest import chromium_page
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = pytest.mark.e2e  # the app in a browser
 
 README_VIEWS = {"tokenizers.png", "numbers.png", "transplant.png", "generate.png", "align.png"}
+# Every check waits for the state it reads (expect retries until it holds), never for a fixed time: on a
+# loaded machine an answer can take many times longer. These are the waits of checks with no timeout of
+# their own and of the page's actions.
+expect.set_options(timeout=60_000)
+ACTION_TIMEOUT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +38,7 @@ def app_url(tmp_path_factory, app_log):
 @pytest.fixture()
 def page(app_url):
     with chromium_page(app_url) as page:
+        page.set_default_timeout(ACTION_TIMEOUT_MS)
         yield page
 
 
@@ -75,8 +81,7 @@ def test_tokenizer_view_shows_both_default_tokenizers(page, tmp_path):
     page.locator("#tok-text textarea").fill("In 2024, 12,345 people paid $3.50 each. 日本語 🙂")
     page.locator("#tok-run").click()
     columns = page.locator("#tok-html .vl-col")
-    columns.first.wait_for(timeout=180_000)
-    assert columns.count() == 2
+    expect(columns).to_have_count(2, timeout=180_000)
     names = [columns.nth(i).get_attribute("data-tokenizer") for i in range(2)]
     assert names == ["smollm2-135m", "gemma3-270m"]
     for i in range(2):
@@ -107,9 +112,8 @@ def test_bad_model_shows_a_message_and_the_app_keeps_serving(page, tmp_path):
     pick(page, "picker-b", "no-such-org/no-such-model")
     page.locator("#tok-run").click()
     toast = page.get_by_test_id("toast-text").filter(has_text="cannot be reached").first
-    toast.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)  # let the toast slide in before the screenshot
-    assert toast.is_visible()
+    expect(toast).to_be_visible()
+    toast.hover(trial=True)  # only waits until the toast stands still (slid in) for the screenshot
     # the first run's columns stay, and a line says that they are not the failed run's
     expect(page.locator("#tok-failed")).to_contain_text("The last run did not finish")
     assert page.locator("#tok-html .vl-col").nth(1).get_attribute("data-tokenizer") == "gemma3-270m"
@@ -205,6 +209,11 @@ def test_generation_view_shows_six_outputs_and_the_step_inspector(page, tmp_path
     steps = int(re.search(r"(\d+) steps", cards.nth(0).inner_text()).group(1))
     page.locator("#gen-which input").fill("A as is")
     page.locator("#gen-which").get_by_text("A as is").first.click()
+    # the choice's answer redraws the chart (A's bars alone, no ensemble's) and resets the step to 0: a step
+    # typed before that answer lands would be undone by it, so wait for it (the slider's end alone can match
+    # the ensemble's before it lands)
+    expect(chart).not_to_contain_text("ensemble", timeout=120_000)
+    expect(chart).to_contain_text("step 0: chosen")
     slider = page.locator("#gen-step input[type='range']")
     expect(slider).to_have_attribute("max", str(max(steps - 1, 1)), timeout=60_000)
     number = page.locator("#gen-step input[type='number']")  # a step typed in the slider's box is drawn
@@ -251,7 +260,8 @@ def test_a_shared_link_restores_the_models_the_tab_and_the_text(page):
     box = page.locator("#numbers-link textarea")
     expect(box).to_have_value(re.compile(r"tab=numbers"), timeout=30_000)
     link = box.input_value()
-    assert page.evaluate("navigator.clipboard.readText()") == link
+    # the copy to the clipboard may land after the box shows the link
+    page.wait_for_function("link => navigator.clipboard.readText().then(t => t === link)", arg=link, polling=200)
     query = parse_qs(urlsplit(link).query)
     assert query == {"tab": ["numbers"], "a": ["smollm2-135m"], "b": ["llama3"], "text": [text]}
     page.goto(link)  # a fresh load of the app, as whoever receives the link
@@ -271,14 +281,14 @@ def test_a_shared_link_restores_the_models_the_tab_and_the_text(page):
 def test_each_view_shows_the_shared_pickers_it_uses(page):
     pickers = {name: page.locator(f"#picker-{name}") for name in "abcd"}
 
-    def shown() -> str:
-        return "".join(name for name, box in pickers.items() if box.is_visible())
+    def expect_shown(names: str) -> None:
+        """Waits until exactly the pickers ``names`` are shown."""
+        for name, box in pickers.items():
+            expect(box).to_be_visible() if name in names else expect(box).to_be_hidden()
 
-    expect(pickers["d"]).to_be_visible()
-    assert shown() == "abcd"  # Tokenizers
+    expect_shown("abcd")  # Tokenizers
     page.get_by_role("tab", name="Transplant").click()
-    expect(pickers["a"]).to_be_hidden()  # the view has its own base and donor
-    assert shown() == ""
+    expect_shown("")  # the view has its own base and donor
     # a pair with different digit schemes: the warning's button opens the Numbers view on that pair
     pick(page, "transplant-donor", "llama3")
     page.get_by_role("radio", name="mean").click()  # a donor without weights; mean needs none
@@ -287,10 +297,9 @@ def test_each_view_shows_the_shared_pickers_it_uses(page):
     expect(page.get_by_role("tab", name="Numbers")).to_have_attribute("aria-selected", "true")
     expect(pickers["a"].locator("input")).to_have_value("gemma3-270m")
     expect(pickers["b"].locator("input")).to_have_value("llama3")
-    assert shown() == "ab"
+    expect_shown("ab")
     page.get_by_role("tab", name="Tokenizers").click()
-    expect(pickers["d"]).to_be_visible()
-    assert shown() == "abcd"
+    expect_shown("abcd")
 
 
 def test_a_run_given_up_stops_and_frees_the_app(app_url, app_log):

@@ -12,6 +12,8 @@ from vocablab.presets import ensure_preset
 from vocablab.reduce.generate import prompt_ids
 from vocablab.sources import load_vocabulary
 
+pytestmark = pytest.mark.real  # preset tokenizers or models
+
 # Reaches from a string to every class the interpreter has loaded: the first step of escaping a
 # template. A plain jinja2.Template renders it; a sandbox refuses it.
 ESCAPE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"

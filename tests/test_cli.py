@@ -52,6 +52,7 @@ def test_compare_text_output(tiny_dirs):
         (["ensemble", "gpt2", "mistral", "--prompt", "x", "--weights", "-1,2"], "--weights=VALUE"),
     ],
 )
+@pytest.mark.real  # preset tokenizers or models
 def test_bad_input_exits_non_zero_without_traceback(args, message):
     run = vocablab(*args)
     assert run.returncode == 2
@@ -107,6 +108,7 @@ def test_a_reader_that_stops_early_gets_no_traceback():
         ["before-after", "gemma3-270m", "smollm2-135m", "--text", "hi"],
     ],
 )
+@pytest.mark.real  # preset tokenizers or models
 def test_a_prompt_cut_inside_a_character_and_not_healed_gets_a_message(command):
     # the shell passes b"caf\xc3" (a cut "é"); healing conditions on its bytes, the other paths cannot
     done = subprocess.run(

@@ -10,6 +10,8 @@ from vocablab.sources import load_causal_lm, load_vocabulary
 
 from .conftest import tiny_llama
 
+pytestmark = pytest.mark.real  # preset tokenizers or models
+
 TEXTS = ["The cat sat on the mat.", "Numbers: 12, 345 and 6789!"]
 
 

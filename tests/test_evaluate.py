@@ -33,6 +33,7 @@ def naive_bits(model, vocab, text):
     return total
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_document_bits_match_the_naive_reference(tiny):
     _, model, vocab = tiny
     text = "The cat sat on the mat, 12 times."
@@ -41,6 +42,7 @@ def test_document_bits_match_the_naive_reference(tiny):
     assert bits == pytest.approx(naive_bits(model, vocab, text), rel=1e-4)
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_long_documents_are_scored_in_windows_once_per_token(tiny):
     _, model, vocab = tiny
     text = "one two three four five six seven eight nine ten " * 20  # > 64 positions of the tiny model
@@ -48,6 +50,7 @@ def test_long_documents_are_scored_in_windows_once_per_token(tiny):
     assert tokens == len(vocab.encode(text)) > 64 and math.isfinite(bits) and bits > 0
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_bits_per_byte_divides_by_utf8_bytes(tiny, tmp_path):
     folder, model, vocab = tiny
     docs = ["naïve café", "日本語"]
@@ -57,6 +60,7 @@ def test_bits_per_byte_divides_by_utf8_bytes(tiny, tmp_path):
     assert result.n_bytes == len("naïve café".encode()) + len("日本語".encode())
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_greedy_continuation_and_bad_input(tiny, tmp_path):
     _, model, vocab = tiny
     assert isinstance(greedy_continuation(model, vocab, "Hello", max_new_tokens=3), str)

@@ -24,7 +24,7 @@ from .app_server import serve_app, visitor
 from .conftest import chromium_page, tiny_llama
 from .hub_server import hub_repo, serve_hub
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e  # a hub server and the app
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 GEMMA = "google/gemma-3-270m"

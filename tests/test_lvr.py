@@ -335,6 +335,7 @@ def test_every_declared_end_stops_the_reduced_model():
     assert reduced.ended and sub.text(emitted) == b"a" and emitted[-1] == sub.eos_symbol
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_end_ids_declared_in_generation_config(tmp_path):
     import json
 
@@ -394,6 +395,7 @@ def test_running_ahead_changes_no_probability_and_saves_passes(setup, monkeypatc
     assert saved > 0
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_a_generation_that_reaches_the_models_context_keeps_what_it_made(tmp_path):
     from vocablab.reduce.generate import generate_reduced
 

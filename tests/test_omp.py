@@ -62,6 +62,7 @@ def smollm2_rows() -> torch.Tensor:
     return read_tensor(folder, find_embeddings(folder)[0]).float()
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_screen_picks_equal_the_reference_on_real_embeddings(smollm2_rows, monkeypatch):
     """SmolLM2's own embedding rows (width 576): 12,000 atoms, 16 other rows as targets, k = 24,
     the shape of a transplant. The bfloat16 screen must find the same atoms, in the same order, as

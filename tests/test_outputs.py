@@ -108,6 +108,7 @@ def test_handles_reach_only_the_visitors_own_runs(workdir):
     assert outputs.workspace() == workdir
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_public_mode_refuses_server_paths(workdir, monkeypatch, tmp_path):
     model = tiny_llama("gpt2", tmp_path / "local-model", tied=True)
     assert resolve(str(model), need="model").kind == "local"  # a local app opens it
@@ -133,6 +134,7 @@ def test_public_messages_hide_server_paths(monkeypatch):
     assert hide_paths(message) == "could not write …: disk full; see org/name or https://hf.co/a/b"
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_model_bytes_match_the_safetensors_payload(tmp_path):
     from transformers import AutoModelForCausalLM
 
@@ -145,6 +147,7 @@ def test_model_bytes_match_the_safetensors_payload(tmp_path):
         assert model_bytes(model) == payload + buffers
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_model_cache_is_bounded_by_memory_least_recently_used_first(tmp_path):
     folders = {name: str(tiny_llama("gpt2", tmp_path / name, tied=True, seed=n)) for n, name in enumerate("abc")}
     cache = ModelCache(budget=10**12)
@@ -161,6 +164,7 @@ def test_model_cache_is_bounded_by_memory_least_recently_used_first(tmp_path):
     assert [key[0] for key in cache.keys()] == [folders["b"]]
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_model_cache_loads_a_model_once_for_simultaneous_visitors(tmp_path):
     folder = str(tiny_llama("gpt2", tmp_path / "m", tied=True))
     cache = ModelCache(budget=10**12)
@@ -173,6 +177,7 @@ def test_model_cache_loads_a_model_once_for_simultaneous_visitors(tmp_path):
     assert len(got) == 4 and all(model is got[0] for model in got)
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_model_cache_asks_where_a_model_is_only_until_it_is_loaded(tmp_path, monkeypatch):
     import vocablab.ui.common as common
 

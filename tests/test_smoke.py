@@ -18,7 +18,7 @@ from vocablab.presets import DEFAULT_MODELS
 
 from .app_server import serve_app, visitor
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e  # runs the app
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "vocablab"
 START_TIMEOUT_S = 180

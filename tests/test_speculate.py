@@ -277,6 +277,7 @@ def test_batched_verification_saves_target_calls():
     assert len(texts) == 1 and calls[4] < calls[1]
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_chains_of_tokens_in_one_batch_give_the_states_of_one_token_at_a_time(tmp_path):
     from transformers import AutoModelForCausalLM
 
@@ -312,6 +313,7 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("space", ["mcv", "bytes"])
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_greedy_equals_generate_over_the_mcv_on_tiny_models(tiny_models, capsys, space):
     import json
 
@@ -336,11 +338,13 @@ def test_cli_greedy_equals_generate_over_the_mcv_on_tiny_models(tiny_models, cap
         (["--max-new-bytes", "0"], "byte budget"),
     ],
 )
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_bad_decoding_options(tiny_models, capsys, argv, reason):
     code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", *argv], capsys)
     assert code == 2 and reason in err and "Traceback" not in err
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_a_draft_that_is_the_target(tiny_models, tmp_path, capsys):
     target, _ = tiny_models
     (tmp_path / "text.txt").write_text("the cat", encoding="utf-8")
@@ -350,6 +354,7 @@ def test_cli_refuses_a_draft_that_is_the_target(tiny_models, tmp_path, capsys):
         assert code == 2 and "is the target itself" in err
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_drafts_with_a_normalizing_tokenizer(tiny_models, tmp_path, capsys):
     """Qwen3's NFC normalizer is no reason to refuse (docs/methods.md §4): its model drafts over bytes,
     and the greedy text is the target's own reduced greedy text."""
@@ -390,11 +395,13 @@ def test_cli_refuses_a_pair_whose_mcv_cannot_be_built(tiny_models, tmp_path, cap
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_a_draft_on_another_device(tiny_models, capsys):
     code, _, err = run_cli(["speculate", *tiny_models, "--prompt", "the", "--draft-device", "cuda"], capsys)
     assert code == 2 and "no CUDA GPU" in err
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_a_draft_loaded_on_another_device_is_refused(tiny_models):
     from transformers import AutoModelForCausalLM
 
@@ -407,6 +414,7 @@ def test_a_draft_loaded_on_another_device_is_refused(tiny_models):
         speculate(target, draft, "the", draft_model=on_meta, device="cpu")
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_draft_fit_on_tiny_models(tiny_models, tmp_path, capsys):
     """alpha along the text from the exact reduced laws; the own-token route for a draft with the
     target's tokenizer, where alpha is the overlap of the two next-token distributions."""
@@ -462,6 +470,7 @@ def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     assert 0 < accepted < drafted  # the draft's proposals were tested both ways
 
 
+@pytest.mark.real  # preset tokenizers or models
 @pytest.mark.parametrize("draft", ["copy", "sibling"])
 def test_a_draft_with_the_targets_tokenizer_drafts_its_own_tokens(tiny_models, tmp_path, draft):
     """With one tokenizer the MCV is the whole vocabulary: greedy speculation without prompt healing
@@ -487,6 +496,7 @@ def test_a_draft_with_the_targets_tokenizer_drafts_its_own_tokens(tiny_models, t
         assert result.accepted == result.drafted > 0 and result.draft_lost_at is None
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_path):
     """A draft with the target's weights and tokenizer proposes from the target's own law: alpha = 1."""
     import shutil
@@ -500,6 +510,7 @@ def test_draft_fit_of_a_copy_of_the_target_accepts_everything(tiny_models, tmp_p
     assert row.expected_symbols[4] == pytest.approx(5.0, abs=1e-4)
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_the_view_fits_runs_and_refuses_bad_input(tiny_models, tmp_path):
     """The app's handlers, called as Gradio calls them: a fit (chart and table), a run (the speculative
     output and the target alone), and messages, not tracebacks, for bad input."""

@@ -21,6 +21,8 @@ from vocablab.surgery.matching import match_tokens
 
 from .conftest import tiny_llama
 
+pytestmark = pytest.mark.real  # tiny models with preset tokenizers
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
