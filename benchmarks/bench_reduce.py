@@ -32,8 +32,9 @@ from vocablab.evaluate import read_documents
 from vocablab.presets import ensure_text
 from vocablab.reduce import lvr
 from vocablab.reduce.ensemble import shared_space
-from vocablab.reduce.generate import generate_ensemble, generate_reduced, prompt_ids
+from vocablab.reduce.generate import generate_ensemble, generate_reduced
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT
+from vocablab.reduce.prompt import prompt_ids
 from vocablab.reduce.score import reduced_bits_per_byte
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary

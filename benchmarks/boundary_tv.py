@@ -26,8 +26,9 @@ import time
 
 import torch
 
-from vocablab.reduce.generate import HFTokenModel, split_prompt
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import split_prompt
 from vocablab.reduce.subvocab import bytes_only
 from vocablab.sources import load_causal_lm, load_vocabulary
 

@@ -26,7 +26,7 @@ import torch
 from transformers import AutoTokenizer
 
 from vocablab.reduce.draft_fit import alpha_needed, speed_up
-from vocablab.reduce.generate import HFTokenModel
+from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.speculate import speculate
 from vocablab.sources import load_causal_lm, resolve
 

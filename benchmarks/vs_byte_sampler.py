@@ -206,8 +206,9 @@ def outcomes(sub, logprobs) -> list[float]:
 
 def vocablab_distribution(model, vocab, sub, prompt: str, exact: bool) -> dict:
     """One next-byte distribution after ``prompt``, timed; ``named``: its probabilities by symbol name."""
-    from vocablab.reduce.generate import HFTokenModel, split_prompt
     from vocablab.reduce.lvr import ReducedModel
+    from vocablab.reduce.model import HFTokenModel
+    from vocablab.reduce.prompt import split_prompt
 
     started = time.perf_counter()
     split = split_prompt(vocab, prompt)
@@ -221,7 +222,8 @@ def vocablab_distribution(model, vocab, sub, prompt: str, exact: bool) -> dict:
 
 def vocablab_generation(spec: str, model, prompt: str, n: int, exact: bool, limit: float) -> dict:
     """Greedy ``generate_reduced``; ``first``: its inspector's top five of the first step."""
-    from vocablab.reduce.generate import generate_reduced, time_limit
+    from vocablab.reduce.generate import generate_reduced
+    from vocablab.reduce.sampling import time_limit
 
     with time_limit(limit if exact else None):
         result = generate_reduced(spec, prompt, model=model, max_new_bytes=n, **({"k": None} if exact else {}))

@@ -18,8 +18,10 @@ import pytest
 import torch
 from transformers import DynamicCache
 
-from vocablab.reduce.generate import HFTokenModel, heal_pruning, split_prompt
+from vocablab.reduce.generate import heal_pruning
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import split_prompt
 from vocablab.reduce.subvocab import EOS, Symbol, build_subvocabulary, bytes_only
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.vocab import ALL_BYTES, Vocabulary

@@ -315,7 +315,7 @@ def test_heavy_pruning_still_emits_every_text_of_the_law(setup):
 def test_every_declared_end_stops_the_reduced_model():
     """Gemma-IT ends a turn with "<end_of_turn>", not its EOS; after it, this model would go on."""
     from vocablab.options import Decoding
-    from vocablab.reduce.generate import decode
+    from vocablab.reduce.steps import run_steps
 
     table = {"<eos>": 0, "<end_of_turn>": 1, "a": 2}
     tokenizer = Tokenizer(models.WordLevel(table, unk_token="<eos>"))
@@ -331,7 +331,7 @@ def test_every_declared_end_stops_the_reduced_model():
 
     sub = build_subvocabulary(vocab, ALL_BYTES, "bytes")
     reduced = ReducedModel(Chatty(len(vocab), 0, {}), sub, [], k=None)
-    emitted, _, _ = decode(reduced, sub.symbols, Decoding(max_new_bytes=20))
+    emitted, _, _ = run_steps(reduced, sub.symbols, Decoding(max_new_bytes=20))
     assert reduced.ended and sub.text(emitted) == b"a" and emitted[-1] == sub.eos_symbol
 
 

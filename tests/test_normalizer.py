@@ -19,15 +19,10 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte
-from vocablab.reduce.generate import (
-    Generation,
-    HFTokenModel,
-    as_tokenized,
-    generate_ensemble,
-    generate_reduced,
-    split_prompt,
-)
+from vocablab.reduce.generate import Generation, generate_ensemble, generate_reduced
 from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import as_tokenized, split_prompt
 from vocablab.reduce.score import ensemble_bits_per_byte, reduced_bits_per_byte
 from vocablab.reduce.subvocab import bytes_only
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve

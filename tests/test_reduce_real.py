@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.reduce.generate import generate_plain, generate_reduced, prompt_ids, time_limit
+from vocablab.reduce.generate import generate_plain, generate_reduced
+from vocablab.reduce.prompt import prompt_ids
+from vocablab.reduce.sampling import time_limit
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -74,7 +76,7 @@ def test_the_prompt_is_backed_off_to_a_boundary_no_later_text_moves(name):
     one, not the start of the prompt (Gemma and Mistral normalize spaces to "▁" first)."""
     from vocablab.evaluate import read_documents
     from vocablab.presets import ensure_text
-    from vocablab.reduce.generate import split_prompt
+    from vocablab.reduce.prompt import split_prompt
 
     vocab, text = load_vocabulary(name), read_documents(ensure_text("lee_background"))[0][:1500]
     cuts = range(1, len(text), 23)
@@ -98,7 +100,7 @@ def test_a_long_run_without_a_boundary_is_healed_at_its_end_only(name):
     """Chinese without spaces is one pre-tokenizer piece: conditioning on all of it as text took a
     forward pass per byte (and 12 GB for 9,000 characters). The tail is cut to the prompt's own
     tokens within MAX_TAIL_BYTES of its end, the tokens before it being the prompt's first tokens."""
-    from vocablab.reduce.generate import MAX_TAIL_BYTES, split_prompt
+    from vocablab.reduce.prompt import MAX_TAIL_BYTES, split_prompt
 
     vocab = load_vocabulary(name)
     for prompt in ("日本" * 4000, "東京は日本の首都です。" * 300, "7" * 5000):
@@ -200,7 +202,7 @@ def test_reduced_bits_per_byte_is_not_worse_than_the_canonical(smol, lee_text):
 
 
 def test_batched_forward_passes_equal_one_at_a_time(smol, gemma):
-    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.model import HFTokenModel
 
     for model, name in [(smol[0], "smollm2-135m"), (gemma, "gemma3-270m")]:
         vocab = load_vocabulary(name)
@@ -218,9 +220,9 @@ def test_batched_forward_passes_equal_one_at_a_time(smol, gemma):
 
 @torch.no_grad()
 def test_extending_a_state_leaves_it_as_it_was(smol, gemma):
-    """States share their cache tensors (generate.fork); each extension must equal a forward pass
+    """States share their cache tensors (model.fork); each extension must equal a forward pass
     over the whole sequence without a cache, however often the parent was extended before."""
-    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.model import HFTokenModel
 
     for model, name in [(smol[0], "smollm2-135m"), (gemma, "gemma3-270m")]:
         vocab = load_vocabulary(name)

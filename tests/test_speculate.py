@@ -280,7 +280,7 @@ def test_batched_verification_saves_target_calls():
 def test_chains_of_tokens_in_one_batch_give_the_states_of_one_token_at_a_time(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.model import HFTokenModel
     from vocablab.reduce.speculate import ChainedHFModel
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama("gpt2", tmp_path / "m", tied=True)).eval()

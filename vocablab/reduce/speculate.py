@@ -30,19 +30,11 @@ from vocablab.errors import VocabLabError
 from vocablab.options import LVR_K, MAX_GAMMA, SPACES, SPECULATE_GAMMA, Decoding
 from vocablab.progress import check_stop
 from vocablab.reduce.ensemble import SharedSpace, shared_space
-from vocablab.reduce.generate import (
-    _TIME_LIMIT,
-    ContextLimit,
-    Generation,
-    HFTokenModel,
-    _needs_eos,
-    _split,
-    _State,
-    generate_reduced,
-    heal_pruning,
-    left_padded_cache,
-)
+from vocablab.reduce.generate import Generation, _needs_eos, generate_reduced, heal_pruning
 from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, CoverLimit, ReducedModel, check_pruning
+from vocablab.reduce.model import ContextLimit, HFTokenModel, _State, left_padded_cache
+from vocablab.reduce.prompt import _split
+from vocablab.reduce.sampling import _TIME_LIMIT
 from vocablab.reduce.subvocab import check_reducible
 from vocablab.sources import causal_lm, load_vocabulary, resolve, torch_device
 
@@ -84,7 +76,7 @@ class SeededDraws:
 
 
 def sampling_probs(log_probs: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
-    """The law :func:`vocablab.reduce.generate.pick` samples from: softmax at ``temperature``, cut to
+    """The law :func:`vocablab.reduce.sampling.pick` samples from: softmax at ``temperature``, cut to
     the nucleus of mass ``top_p``, renormalized."""
     probs = torch.softmax(log_probs / temperature, dim=0)
     order = probs.argsort(descending=True)
@@ -571,7 +563,7 @@ def speculate(
 
 
 def _run(speculator: Speculator, draws: Draws, started: float) -> None:
-    """Rounds until the end, the byte budget, a limit, or the app's time limit (generate.time_limit)."""
+    """Rounds until the end, the byte budget, a limit, or the app's time limit (sampling.time_limit)."""
     limit = _TIME_LIMIT.get()
     while speculator.ended_by is None:
         check_stop()

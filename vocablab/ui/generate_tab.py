@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import Decoding
-from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side, time_limit
+from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side
+from vocablab.reduce.sampling import time_limit
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 

@@ -13,7 +13,7 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_GAMMA, MAX_PROMPT_CHARS, SPECULATE_GAMMA, check_length
 from vocablab.reduce.draft_fit import DraftFit, draft_fit
-from vocablab.reduce.generate import time_limit
+from vocablab.reduce.sampling import time_limit
 from vocablab.reduce.speculate import Speculation, speculate
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
 from vocablab.ui.token_html import CSS, visible
