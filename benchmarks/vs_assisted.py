@@ -25,6 +25,7 @@ import time
 import torch
 from transformers import AutoTokenizer
 
+from vocablab.options import Decoding
 from vocablab.reduce.draft_fit import alpha_needed, speed_up
 from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.speculate import speculate
@@ -158,8 +159,7 @@ def run_vocablab(table: Table, args, models, prompt: str, own: bytes) -> None:
             args.draft,
             prompt,
             gamma=args.gamma,
-            greedy=not sample,
-            max_new_bytes=args.bytes,
+            decoding=Decoding(greedy=not sample, max_new_bytes=args.bytes),
             target_model=models[0],
             draft_model=models[1],
         )

@@ -395,11 +395,12 @@ def test_running_ahead_changes_no_probability_and_saves_passes(setup, monkeypatc
 
 
 def test_a_generation_that_reaches_the_models_context_keeps_what_it_made(tmp_path):
+    from vocablab.options import Decoding
     from vocablab.reduce.generate import generate_reduced
 
     from .conftest import tiny_llama
 
     folder = tiny_llama("gpt2", tmp_path / "model", tied=True)  # its context is 64 tokens
-    result = generate_reduced(str(folder), "the cat", subvocab="bytes", k=4, max_new_bytes=500)
+    result = generate_reduced(str(folder), "the cat", subvocab="bytes", decoding=Decoding(k=4, max_new_bytes=500))
     assert result.ended_by == "context limit"
     assert 0 < len(result.data) < 500 and result.steps == len(result.data)  # kept, one byte a step

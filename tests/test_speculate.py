@@ -420,6 +420,7 @@ PROMPTS = [
 @pytest.mark.slow
 def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     """gemma3-270m drafted by smollm2-135m: the same text as generate_reduced over the MCV, for 10 prompts."""
+    from vocablab.options import Decoding
     from vocablab.reduce.generate import generate_reduced
     from vocablab.reduce.speculate import speculate
     from vocablab.sources import load_causal_lm
@@ -428,9 +429,17 @@ def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     drafted = accepted = 0
     for prompt in PROMPTS:
         result = speculate(
-            "gemma3-270m", "smollm2-135m", prompt, max_new_bytes=16, alone=False, target_model=target, draft_model=draft
+            "gemma3-270m",
+            "smollm2-135m",
+            prompt,
+            decoding=Decoding(max_new_bytes=16),
+            alone=False,
+            target_model=target,
+            draft_model=draft,
         )
-        alone = generate_reduced("gemma3-270m", prompt, subvocab="mcv:smollm2-135m", max_new_bytes=16, model=target)
+        alone = generate_reduced(
+            "gemma3-270m", prompt, subvocab="mcv:smollm2-135m", decoding=Decoding(max_new_bytes=16), model=target
+        )
         assert result.text == alone.text, prompt
         drafted, accepted = drafted + result.drafted, accepted + result.accepted
     assert 0 < accepted < drafted  # the draft's proposals were tested both ways

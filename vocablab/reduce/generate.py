@@ -2,7 +2,7 @@
 entry points and their result. The parts: the model adapter (model.py), the prompt (prompt.py),
 sampling (sampling.py) and the decoding loop (steps.py).
 
-result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="bytes", k=1)
+result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="bytes", decoding=Decoding(k=1))
 result = generate_ensemble(["smollm2-135m", "gemma3-270m"], "The capital of France is", space="mcv")
 """
 
@@ -21,14 +21,8 @@ from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, Decoding, McvRule, chec
 from vocablab.progress import bar
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
 from vocablab.reduce.lvr import (
-    COVER_BEAM,
-    COVER_MIN_WEIGHT,
-    HEAL_BEAM,
-    HEAL_K,
-    HEAL_MIN_WEIGHT,
     MAX_STATES,
     ReducedModel,
-    check_pruning,
 )
 from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.prompt import PromptSplit, _split, prompt_ids
@@ -124,13 +118,6 @@ def _result(label, sub_name, symbols, emitted, inspector, covers, started, ended
     )
 
 
-def heal_pruning(k: int | None) -> dict:
-    """How the paths ending inside the prompt's tail are pruned: not at all in exact mode."""
-    if k is None:
-        return {"heal_beam": None, "heal_min_weight": 0.0, "heal_k": None}
-    return {"heal_beam": HEAL_BEAM, "heal_min_weight": HEAL_MIN_WEIGHT, "heal_k": HEAL_K}
-
-
 def _needs_eos(vocab: Vocabulary) -> None:
     if vocab.roles.get("eos") is None:
         raise VocabLabError(
@@ -145,34 +132,26 @@ def generate_reduced(
     *,
     subvocab: str | SubVocabulary = "bytes",
     mcv_rule: McvRule = MCV_RULE,
-    k: int | None = 300,
-    beam: int | None = COVER_BEAM,
-    min_weight: float = COVER_MIN_WEIGHT,
-    greedy: bool = True,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    max_new_bytes: int = 200,
-    chat: bool = False,
-    heal: bool = True,
+    decoding: Decoding = Decoding(),
     model=None,
     device: str = "auto",
     trust_remote_code: bool = False,
 ) -> Generation:
     """Generate from ``model_spec`` reduced to ``subvocab``.
 
-    K-LVR keeps the ``k`` likeliest next tokens of each closed cover entry and, in the cover, the
-    ``beam`` heaviest entries within ``min_weight`` of the heaviest; ``k=None`` is the exact
-    reduction (no pruning at all: the cover can grow exponentially on real models). ``heal``
-    conditions on the prompt's text: its end, after the last boundary later text cannot move, is
-    covered by every tokenization that could continue (:func:`split_prompt`).
+    K-LVR keeps the ``decoding.k`` likeliest next tokens of each closed cover entry and, in the cover,
+    the ``decoding.beam`` heaviest entries within ``decoding.min_weight`` of the heaviest; ``k=None``
+    is the exact reduction (no pruning at all: the cover can grow exponentially on real models).
+    ``decoding.heal`` conditions on the prompt's text: its end, after the last boundary later text
+    cannot move, is covered by every tokenization that could continue (:func:`split_prompt`).
 
-    >>> result = generate_reduced("smollm2-135m", "The capital of France is", subvocab="bytes", k=1, max_new_bytes=7)
+    >>> from vocablab.options import Decoding
+    >>> result = generate_reduced(
+    ...     "smollm2-135m", "The capital of France is", subvocab="bytes", decoding=Decoding(k=1, max_new_bytes=7)
+    ... )
     >>> result.text, result.steps  # one byte per step
     (' Paris.', 7)
     """
-    decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
-    check_pruning(beam, min_weight)
     load = functools.partial(load_vocabulary, trust_remote_code=trust_remote_code)
     vocab = load(model_spec)
     check_reducible(vocab)
@@ -180,10 +159,8 @@ def generate_reduced(
     _needs_eos(vocab)
     lm = HFTokenModel(causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code))
     started = time.perf_counter()
-    if k is None:
-        beam, min_weight = None, 0.0
-    split = _split(vocab, prompt, chat, heal)
-    reduced = ReducedModel(lm, sub, split.ids, k=k, beam=beam, min_weight=min_weight, **heal_pruning(k))
+    split = _split(vocab, prompt, decoding.chat, decoding.heal)
+    reduced = ReducedModel(lm, sub, split.ids, **decoding.pruning())
     reduced.condition(split.tail)
     emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding)
     return _result(
@@ -198,16 +175,7 @@ def generate_ensemble(
     space: str = "mcv",
     mcv_rule: McvRule = MCV_RULE,
     weights: list[float] | None = None,
-    k: int | None = 300,
-    beam: int | None = COVER_BEAM,
-    min_weight: float = COVER_MIN_WEIGHT,
-    greedy: bool = True,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    max_new_bytes: int = 200,
-    chat: bool = False,
-    heal: bool = True,
+    decoding: Decoding = Decoding(),
     models: list | None = None,
     device: str = "auto",
     trust_remote_code: bool = False,
@@ -216,14 +184,15 @@ def generate_ensemble(
     model is reduced to the shared space, sees the prompt its own way, and the next symbol is
     picked from the weighted mixture of their reduced distributions.
 
-    >>> result = generate_ensemble(["smollm2-135m", "gemma3-270m"], "The capital of France is", max_new_bytes=7)
+    >>> from vocablab.options import Decoding
+    >>> result = generate_ensemble(
+    ...     ["smollm2-135m", "gemma3-270m"], "The capital of France is", decoding=Decoding(max_new_bytes=7)
+    ... )
     >>> result.text, result.subvocab
     (' Paris.', 'mcv')
     """
     if isinstance(model_specs, str) or len(model_specs) < 2:
         raise VocabLabError("an ensemble needs a list of at least two model ids")
-    decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
-    check_pruning(beam, min_weight)
     normalized_weights(weights, len(model_specs))
     vocabs = [load_vocabulary(spec, trust_remote_code=trust_remote_code) for spec in model_specs]
     for vocab in vocabs:
@@ -232,31 +201,19 @@ def generate_ensemble(
     shared = shared_space(vocabs, space, mcv_rule)
     models = causal_lms(model_specs, models, device=device, trust_remote_code=trust_remote_code)
     started = time.perf_counter()
-    if k is None:
-        beam, min_weight = None, 0.0
-    splits = [_split(v, prompt, chat, heal) for v in vocabs]
+    splits = [_split(v, prompt, decoding.chat, decoding.heal) for v in vocabs]
     members = [
-        ReducedModel(
-            HFTokenModel(m), sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=True, **heal_pruning(k)
-        )
+        ReducedModel(HFTokenModel(m), sub, split.ids, keep_closing=True, **decoding.pruning())
         for m, split, sub in zip(models, splits, shared.subs, strict=True)
     ]
     for member, split in zip(members, splits, strict=True):
         member.condition(split.tail)
-    ensemble = Ensemble(members, [v.name for v in vocabs], shared, weights)
+    names = [v.name for v in vocabs]
+    ensemble = Ensemble(members, names, shared, weights)
     emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding)
+    label = " + ".join(names)
     return _result(
-        " + ".join(v.name for v in vocabs),
-        shared.name,
-        shared.symbols,
-        emitted,
-        inspector,
-        members,
-        started,
-        ended,
-        ensemble.weights,
-        splits,
-        [v.name for v in vocabs],
+        label, shared.name, shared.symbols, emitted, inspector, members, started, ended, ensemble.weights, splits, names
     )
 
 
@@ -265,35 +222,32 @@ def generate_plain(
     model_spec: str,
     prompt: str,
     *,
-    greedy: bool = True,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    max_new_bytes: int = 200,
-    chat: bool = False,
-    heal: bool = True,
+    decoding: Decoding = Decoding(),
     model=None,
     device: str = "auto",
     trust_remote_code: bool = False,
 ) -> Generation:
     """The model as is, over its own tokens (``model.generate``), cut at the byte budget; for
-    side-by-side comparison with the reduced model and the ensembles. With ``heal``, the end of the
-    prompt is conditioned on as text: the model reduced to its own tokens (every token is then its
-    own nested piece), K = 300, the cover started at :func:`split_prompt`'s boundary."""
-    Decoding(None, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values before any work
+    side-by-side comparison with the reduced model and the ensembles. With ``decoding.heal``, the end
+    of the prompt is conditioned on as text: the model reduced to its own tokens (every token is then
+    its own nested piece), with K-LVR's default pruning (K = :data:`~vocablab.options.LVR_K`, whatever
+    ``decoding`` prunes), the cover started at :func:`split_prompt`'s boundary."""
     vocab = load_vocabulary(model_spec, trust_remote_code=trust_remote_code)
     model = causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code)
-    if heal and not chat:
+    if decoding.heal and not decoding.chat:
         longest = max(len(piece) for piece in vocab.pieces if piece)
+        healed = Decoding(
+            greedy=decoding.greedy,
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
+            seed=decoding.seed,
+            max_new_bytes=decoding.max_new_bytes,
+        )
         result = generate_reduced(
             model_spec,
             prompt,
             subvocab=f"maxlen:{longest}",
-            greedy=greedy,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            max_new_bytes=max_new_bytes,
+            decoding=healed,
             model=model,
             trust_remote_code=trust_remote_code,
         )
@@ -301,28 +255,34 @@ def generate_plain(
         return result
     check_length(prompt, what="prompt")
     device_ = next(model.parameters()).device
-    ids = torch.tensor([prompt_ids(vocab, prompt, chat)], device=device_)
+    ids = torch.tensor([prompt_ids(vocab, prompt, decoding.chat)], device=device_)
     eos, stops = vocab.roles.get("eos"), vocab.stop_ids
-    if not greedy:
-        torch.manual_seed(seed)
+    if not decoding.greedy:
+        torch.manual_seed(decoding.seed)
     started = time.perf_counter()
     out = model.generate(
         ids,
         attention_mask=torch.ones_like(ids),
-        max_new_tokens=max_new_bytes,
-        do_sample=not greedy,
-        temperature=temperature if not greedy else None,
-        top_p=top_p if not greedy else None,
+        max_new_tokens=decoding.max_new_bytes,
+        do_sample=not decoding.greedy,
+        temperature=decoding.temperature if not decoding.greedy else None,
+        top_p=decoding.top_p if not decoding.greedy else None,
         top_k=None,
         eos_token_id=sorted(stops) or None,
         pad_token_id=vocab.roles.get("pad", eos),
         output_scores=True,
         return_dict_in_generate=True,
     )
-    tokens, produced, inspector = [], 0, []
+    new_tokens = out.sequences[0, ids.shape[1] :].tolist()
+    return _plain_result(vocab, prompt, new_tokens, out.scores, decoding.max_new_bytes, started)
 
-    for token, scores in zip(out.sequences[0, ids.shape[1] :].tolist(), out.scores, strict=False):
-        values, top = torch.log_softmax(scores[0].float(), -1).topk(5)
+
+def _plain_result(vocab: Vocabulary, prompt: str, new_tokens, scores, max_new_bytes: int, started) -> Generation:
+    """What ``model.generate`` made (its tokens and per-step scores), cut at the byte budget."""
+    stops = vocab.stop_ids
+    tokens, produced, inspector = [], 0, []
+    for token, step_scores in zip(new_tokens, scores, strict=False):
+        values, top = torch.log_softmax(step_scores[0].float(), -1).topk(5)
         candidates = [
             (vocab.label(t), round(math.exp(v), 5)) for v, t in zip(values.tolist(), top.tolist(), strict=True)
         ]
@@ -362,7 +322,7 @@ def generate_side_by_side(
     prompt: str,
     *,
     subvocab: str = "mcv",
-    decoding: Decoding | None = None,
+    decoding: Decoding = Decoding(),
     weight_a: float = 0.5,
     models: tuple | None = None,
     device: str = "auto",
@@ -378,7 +338,6 @@ def generate_side_by_side(
     check_length(prompt, MAX_PROMPT_CHARS, "prompt")
     if not 0 <= weight_a <= 1:
         raise VocabLabError("the weight of model A must be between 0 and 1")
-    decoding = decoding or Decoding()
     remote = {"trust_remote_code": trust_remote_code}
     load = functools.partial(load_vocabulary, **remote)
     # each model's sub-vocabulary, built (and a bad one refused) before anything runs
@@ -390,21 +349,16 @@ def generate_side_by_side(
     results: dict[str, Generation] = {}
     runs = bar(len(SIDE_BY_SIDE), "generations", unit="output")
     for label, spec, model, sub in zip("AB", (a, b), models, subs, strict=True):
-        results[f"{label} as is"] = generate_plain(spec, prompt, model=model, **decoding.plain(), **remote)
+        results[f"{label} as is"] = generate_plain(spec, prompt, decoding=decoding, model=model, **remote)
         runs.update()
         results[f"{label} reduced"] = generate_reduced(
-            spec, prompt, subvocab=sub, model=model, **decoding.reduced(), **remote
+            spec, prompt, subvocab=sub, decoding=decoding, model=model, **remote
         )
         runs.update()
     for space, title in (("mcv", "MCV ensemble"), ("bytes", "byte ensemble")):
+        weights = [weight_a, 1 - weight_a]
         results[title] = generate_ensemble(
-            [a, b],
-            prompt,
-            space=space,
-            weights=[weight_a, 1 - weight_a],
-            models=list(models),
-            **decoding.reduced(),
-            **remote,
+            [a, b], prompt, space=space, weights=weights, decoding=decoding, models=list(models), **remote
         )
         runs.update()
     runs.close()
