@@ -29,11 +29,12 @@ import time
 import torch
 
 from vocablab.evaluate import read_documents
+from vocablab.options import COVER_BEAM, COVER_MIN_WEIGHT, Decoding
 from vocablab.presets import ensure_text
 from vocablab.reduce import lvr
 from vocablab.reduce.ensemble import shared_space
-from vocablab.reduce.generate import generate_ensemble, generate_reduced, prompt_ids
-from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT
+from vocablab.reduce.generate import generate_ensemble, generate_reduced
+from vocablab.reduce.prompt import prompt_ids
 from vocablab.reduce.score import reduced_bits_per_byte
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
@@ -73,7 +74,9 @@ def totals(results) -> tuple[float, float, float, float, float]:
 
 def reduced_runs(name, model, sub, k, n_bytes: int, pruning: dict) -> list:
     return [
-        generate_reduced(name, prompt, subvocab=sub, k=k, max_new_bytes=n_bytes, model=model, **pruning)
+        generate_reduced(
+            name, prompt, subvocab=sub, decoding=Decoding(k=k, max_new_bytes=n_bytes, **pruning), model=model
+        )
         for prompt in PROMPTS
     ]
 
@@ -81,7 +84,9 @@ def reduced_runs(name, model, sub, k, n_bytes: int, pruning: dict) -> list:
 def ensemble_speed(names, models, space: str, n_bytes: int, pruning: dict) -> tuple[float, ...]:
     return totals(
         [
-            generate_ensemble(names, prompt, space=space, k=300, max_new_bytes=n_bytes, models=models, **pruning)
+            generate_ensemble(
+                names, prompt, space=space, decoding=Decoding(k=300, max_new_bytes=n_bytes, **pruning), models=models
+            )
             for prompt in PROMPTS
         ]
     )

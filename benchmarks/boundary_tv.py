@@ -26,8 +26,10 @@ import time
 
 import torch
 
-from vocablab.reduce.generate import HFTokenModel, split_prompt
-from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel
+from vocablab.options import COVER_BEAM, COVER_MIN_WEIGHT, HEAL_BEAM, HEAL_K, HEAL_MIN_WEIGHT
+from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import split_prompt
 from vocablab.reduce.subvocab import bytes_only
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -64,12 +66,10 @@ PROMPTS = [
 
 def settings_from(text: str) -> dict[str, dict]:
     """Pruning at the prompt's end per setting label (``heal_beam``/``heal_min_weight``)."""
-    from vocablab.reduce import lvr
-
     out = {}
     for label in text.split(","):
         if label == "default":
-            out[label] = {"heal_beam": lvr.HEAL_BEAM, "heal_min_weight": lvr.HEAL_MIN_WEIGHT, "heal_k": lvr.HEAL_K}
+            out[label] = {"heal_beam": HEAL_BEAM, "heal_min_weight": HEAL_MIN_WEIGHT, "heal_k": HEAL_K}
         elif label == "exact-heal":
             out[label] = {"heal_beam": None, "heal_min_weight": 0.0, "heal_k": None}
         else:

@@ -25,7 +25,7 @@ import time
 import torch
 
 from vocablab.evaluate import read_documents
-from vocablab.options import MCV_RULES
+from vocablab.options import MCV_RULES, Decoding
 from vocablab.presets import ensure_text
 from vocablab.reduce.generate import generate_ensemble
 from vocablab.sources import load_causal_lm, load_vocabulary
@@ -84,16 +84,17 @@ def sizes_table(documents: list[str]) -> None:
 
 def ensemble_table(n_bytes: int, repeats: int) -> None:
     models = [load_causal_lm(name, device="cpu") for name in ENSEMBLE]
+    decoding = Decoding(max_new_bytes=n_bytes)
     for prompt in PROMPTS:  # untimed: each space is built, and whatever a prompt caches is cached for both rules
         for rule in MCV_RULES:
-            generate_ensemble(ENSEMBLE, prompt, mcv_rule=rule, max_new_bytes=n_bytes, models=models)
+            generate_ensemble(ENSEMBLE, prompt, mcv_rule=rule, decoding=decoding, models=models)
     seconds = dict.fromkeys(MCV_RULES, 0.0)
     generated, passes, steps = dict.fromkeys(MCV_RULES, 0), dict.fromkeys(MCV_RULES, 0), dict.fromkeys(MCV_RULES, 0)
     texts: dict[str, list[bytes]] = {rule: [] for rule in MCV_RULES}
     for repeat in range(repeats):
         for prompt in PROMPTS:
             for rule in MCV_RULES if repeat % 2 == 0 else MCV_RULES[::-1]:
-                result = generate_ensemble(ENSEMBLE, prompt, mcv_rule=rule, max_new_bytes=n_bytes, models=models)
+                result = generate_ensemble(ENSEMBLE, prompt, mcv_rule=rule, decoding=decoding, models=models)
                 seconds[rule] += result.seconds
                 generated[rule] += len(result.data)
                 passes[rule] += result.forward_passes

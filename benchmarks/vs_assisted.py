@@ -38,8 +38,9 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
+from vocablab.options import Decoding
 from vocablab.reduce.draft_fit import alpha_needed, speed_up
-from vocablab.reduce.generate import HFTokenModel
+from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.speculate import speculate
 from vocablab.sources import load_causal_lm, resolve
 
@@ -177,8 +178,7 @@ def run_vocablab(table: Table, args, route: Route, target, prompt: str, own: byt
             route.spec,
             prompt,
             gamma=args.gamma,
-            greedy=not sample,
-            max_new_bytes=args.bytes,
+            decoding=Decoding(greedy=not sample, max_new_bytes=args.bytes),
             alone=not route.same_tokenizer,
             target_model=target,
             draft_model=route.draft,

@@ -26,7 +26,7 @@ Three next-byte laws after each prompt, all conditioned on the prompt's text (it
   every tokenization (docs/methods.md §4);
 - vocablab exact: the same with k=None (nothing pruned).
 vocablab's are built with the public ReducedModel API (split_prompt, ReducedModel.condition,
-ReducedModel.distribution) with the settings read off ``generate_reduced``'s signature, and checked
+ReducedModel.distribution) with the pruning of ``generate_reduced``'s default Decoding, and checked
 against ``generate_reduced``'s own first-step inspector (its top five, rounded to 1e-5, in the
 greedy runs below): the largest difference is printed, and one over 1e-4 (a WARNING line) means
 generate_reduced now builds its cover otherwise and this script's copy of that step needs updating.
@@ -185,15 +185,10 @@ class ByteSampler:
 
 
 def vocablab_settings(exact: bool) -> dict:
-    """The pruning ``generate_reduced`` uses: its signature's defaults, or exact mode as it sets it."""
-    import inspect
+    """The pruning ``generate_reduced`` uses: its default Decoding's, or exact mode's (none)."""
+    from vocablab.options import Decoding
 
-    from vocablab.reduce.generate import generate_reduced
-
-    if exact:
-        return {"k": None, "beam": None, "min_weight": 0.0}
-    parameters = inspect.signature(generate_reduced).parameters
-    return {name: parameters[name].default for name in ("k", "beam", "min_weight")}
+    return (Decoding(k=None) if exact else Decoding()).pruning()
 
 
 def outcomes(sub, logprobs) -> list[float]:
@@ -206,8 +201,9 @@ def outcomes(sub, logprobs) -> list[float]:
 
 def vocablab_distribution(model, vocab, sub, prompt: str, exact: bool) -> dict:
     """One next-byte distribution after ``prompt``, timed; ``named``: its probabilities by symbol name."""
-    from vocablab.reduce.generate import HFTokenModel, split_prompt
     from vocablab.reduce.lvr import ReducedModel
+    from vocablab.reduce.model import HFTokenModel
+    from vocablab.reduce.prompt import split_prompt
 
     started = time.perf_counter()
     split = split_prompt(vocab, prompt)
@@ -221,10 +217,13 @@ def vocablab_distribution(model, vocab, sub, prompt: str, exact: bool) -> dict:
 
 def vocablab_generation(spec: str, model, prompt: str, n: int, exact: bool, limit: float) -> dict:
     """Greedy ``generate_reduced``; ``first``: its inspector's top five of the first step."""
-    from vocablab.reduce.generate import generate_reduced, time_limit
+    from vocablab.options import Decoding
+    from vocablab.reduce.generate import generate_reduced
+    from vocablab.reduce.sampling import time_limit
 
     with time_limit(limit if exact else None):
-        result = generate_reduced(spec, prompt, model=model, max_new_bytes=n, **({"k": None} if exact else {}))
+        decoding = Decoding(k=None, max_new_bytes=n) if exact else Decoding(max_new_bytes=n)
+        result = generate_reduced(spec, prompt, model=model, decoding=decoding)
     first = result.inspector[0]["top"]["reduced"] if result.inspector else []
     return {"seconds": result.seconds, "data": result.data, "ended_by": result.ended_by, "first": first}
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from vocablab import (
+    Decoding,
     align_text,
     bits_per_byte,
     compare_numbers,
@@ -81,16 +82,20 @@ def test_a_model_given_must_be_the_one_named(smol, gemma):
     with pytest.raises(VocabLabError, match="pass smollm2-135m's own model"):
         bits_per_byte("smollm2-135m", ["Some text."], model=gemma)
     with pytest.raises(VocabLabError, match="tokenizer has ids up to"):
-        generate_reduced("gemma3-270m", PROMPT, model=smol, max_new_bytes=4)
+        generate_reduced("gemma3-270m", PROMPT, model=smol, decoding=Decoding(max_new_bytes=4))
     with pytest.raises(VocabLabError, match="pass smollm2-135m's own model"):
-        generate_ensemble(["smollm2-135m", "gemma3-270m"], PROMPT, models=[gemma, smol], max_new_bytes=4)
+        generate_ensemble(
+            ["smollm2-135m", "gemma3-270m"], PROMPT, models=[gemma, smol], decoding=Decoding(max_new_bytes=4)
+        )
     with pytest.raises(VocabLabError, match="1 models given for 2 model ids"):
-        generate_ensemble(["smollm2-135m", "gemma3-270m"], PROMPT, models=[smol], max_new_bytes=4)
+        generate_ensemble(["smollm2-135m", "gemma3-270m"], PROMPT, models=[smol], decoding=Decoding(max_new_bytes=4))
     with pytest.raises(VocabLabError, match="gemma3-270m: its tokenizer has ids up to"):
         align_text("gemma3-270m", "smollm2-135m", "The cat sat.", models=(smol, gemma))
     with pytest.raises(VocabLabError, match="takes a loaded causal LM"):
         bits_per_byte("smollm2-135m", ["Some text."], model="smollm2-135m")
-    assert generate_reduced("smollm2-135m", PROMPT, model=smol, k=1, max_new_bytes=7).text == " Paris."
+    assert (
+        generate_reduced("smollm2-135m", PROMPT, model=smol, decoding=Decoding(k=1, max_new_bytes=7)).text == " Paris."
+    )
 
 
 BAD_CALLS = {
@@ -100,8 +105,11 @@ BAD_CALLS = {
         "unknown matching 'bogus'",
     ),
     "k as text": (lambda: transplant("gemma3-270m", "smollm2-135m", "unused", k="8"), "whole number"),
-    "beam 0": (lambda: generate_reduced("smollm2-135m", PROMPT, beam=0), "beam"),
-    "negative min_weight": (lambda: generate_reduced("smollm2-135m", PROMPT, min_weight=-1), "min_weight"),
+    "beam 0": (lambda: generate_reduced("smollm2-135m", PROMPT, decoding=Decoding(beam=0)), "beam"),
+    "negative min_weight": (
+        lambda: generate_reduced("smollm2-135m", PROMPT, decoding=Decoding(min_weight=-1)),
+        "min_weight",
+    ),
     "empty document": (lambda: bits_per_byte("smollm2-135m", [""]), "no text to score"),
     "no ensemble": (lambda: generate_ensemble([], PROMPT), "at least two model ids"),
     "one id as the ensemble": (lambda: generate_ensemble("smollm2-135m", PROMPT), "at least two model ids"),

@@ -18,8 +18,10 @@ import pytest
 import torch
 from transformers import DynamicCache
 
-from vocablab.reduce.generate import HFTokenModel, heal_pruning, split_prompt
-from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, ReducedModel
+from vocablab.options import Decoding
+from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import split_prompt
 from vocablab.reduce.subvocab import EOS, Symbol, build_subvocabulary, bytes_only
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.vocab import ALL_BYTES, Vocabulary
@@ -191,7 +193,7 @@ def test_the_default_pruning_stays_near_the_law(smol, brute_force_laws, name):
     close with the first byte, K-LVR's own approximation (docs/benchmarks.md, "The prompt's end")."""
     model, _, vocab = smol
     split, first, chosen, second = brute_force_laws(name)
-    pruning = dict(k=300, beam=COVER_BEAM, min_weight=COVER_MIN_WEIGHT, **heal_pruning(300))
+    pruning = Decoding().pruning()
     got_first, got_second, _ = reduced_laws(model, vocab, split, chosen, **pruning)
     assert total_variation(got_first, first) < 1e-2
     assert total_variation(got_second, second) < 0.1  # 0.07 measured after an emoji

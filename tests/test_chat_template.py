@@ -9,7 +9,7 @@ import pytest
 
 from vocablab.errors import VocabLabError
 from vocablab.presets import ensure_preset
-from vocablab.reduce.generate import prompt_ids
+from vocablab.reduce.prompt import prompt_ids
 from vocablab.sources import load_vocabulary
 
 pytestmark = pytest.mark.real  # preset tokenizers or models

@@ -236,6 +236,7 @@ def tiny_family_models(tmp_path_factory):
 def test_byte_ensembles_of_real_tokenizers_never_stop_mid_run(tiny_family_models, preset, greedy):
     """The issue's command: before recovery, each of these six runs ended with "the pruned cover
     cannot emit ... here" within 12 bytes."""
+    from vocablab.options import Decoding
     from vocablab.reduce.generate import generate_ensemble
 
     folders, smollm2 = tiny_family_models
@@ -243,8 +244,7 @@ def test_byte_ensembles_of_real_tokenizers_never_stop_mid_run(tiny_family_models
         [folders[preset], "smollm2-135m"],
         "The capital of France is",
         space="bytes",
-        max_new_bytes=12,
-        greedy=greedy,
+        decoding=Decoding(max_new_bytes=12, greedy=greedy),
         models=[None, smollm2],
     )
     assert result.ended_by == "eos" or (result.ended_by == "budget" and len(result.data) >= 12)

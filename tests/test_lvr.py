@@ -315,7 +315,7 @@ def test_heavy_pruning_still_emits_every_text_of_the_law(setup):
 def test_every_declared_end_stops_the_reduced_model():
     """Gemma-IT ends a turn with "<end_of_turn>", not its EOS; after it, this model would go on."""
     from vocablab.options import Decoding
-    from vocablab.reduce.generate import decode
+    from vocablab.reduce.steps import run_steps
 
     table = {"<eos>": 0, "<end_of_turn>": 1, "a": 2}
     tokenizer = Tokenizer(models.WordLevel(table, unk_token="<eos>"))
@@ -331,7 +331,7 @@ def test_every_declared_end_stops_the_reduced_model():
 
     sub = build_subvocabulary(vocab, ALL_BYTES, "bytes")
     reduced = ReducedModel(Chatty(len(vocab), 0, {}), sub, [], k=None)
-    emitted, _, _ = decode(reduced, sub.symbols, Decoding(max_new_bytes=20))
+    emitted, _, _ = run_steps(reduced, sub.symbols, Decoding(max_new_bytes=20))
     assert reduced.ended and sub.text(emitted) == b"a" and emitted[-1] == sub.eos_symbol
 
 
@@ -397,11 +397,12 @@ def test_running_ahead_changes_no_probability_and_saves_passes(setup, monkeypatc
 
 @pytest.mark.real  # preset tokenizers or models
 def test_a_generation_that_reaches_the_models_context_keeps_what_it_made(tmp_path):
+    from vocablab.options import Decoding
     from vocablab.reduce.generate import generate_reduced
 
     from .conftest import tiny_llama
 
     folder = tiny_llama("gpt2", tmp_path / "model", tied=True)  # its context is 64 tokens
-    result = generate_reduced(str(folder), "the cat", subvocab="bytes", k=4, max_new_bytes=500)
+    result = generate_reduced(str(folder), "the cat", subvocab="bytes", decoding=Decoding(k=4, max_new_bytes=500))
     assert result.ended_by == "context limit"
     assert 0 < len(result.data) < 500 and result.steps == len(result.data)  # kept, one byte a step

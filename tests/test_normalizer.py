@@ -19,15 +19,11 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte
-from vocablab.reduce.generate import (
-    Generation,
-    HFTokenModel,
-    as_tokenized,
-    generate_ensemble,
-    generate_reduced,
-    split_prompt,
-)
+from vocablab.options import Decoding
+from vocablab.reduce.generate import Generation, generate_ensemble, generate_reduced
 from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import as_tokenized, split_prompt
 from vocablab.reduce.score import ensemble_bits_per_byte, reduced_bits_per_byte
 from vocablab.reduce.subvocab import bytes_only
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve
@@ -137,7 +133,9 @@ def test_the_reduced_next_byte_after_a_prompt_nfc_changes_is_the_brute_force_one
     assert 1 - got.sum().item() == pytest.approx(expected[256].item(), abs=1e-6)  # the rest is on specials
 
     # the library call a user makes: its first step shows the same top 5
-    generated = generate_reduced(qwen, DECOMPOSED, subvocab="bytes", k=None, max_new_bytes=1, model=model)
+    generated = generate_reduced(
+        qwen, DECOMPOSED, subvocab="bytes", decoding=Decoding(k=None, max_new_bytes=1), model=model
+    )
     top = [p for _, p in generated.inspector[0]["top"]["reduced"]]
     assert top == pytest.approx(expected.topk(5).values.tolist(), abs=2e-5)
     assert generated.prompt_normalized == {vocab.name: COMPOSED}
@@ -172,12 +170,17 @@ def test_the_cli_says_so_exactly_when_the_normalizer_changed_the_prompt(qwen, ca
 @pytest.mark.parametrize(("space", "k"), [("mcv", 300), ("bytes", None)])
 def test_an_ensemble_with_a_qwen_tokenizer_member_conditions_each_member_on_its_own_form(qwen, llama, space, k, capsys):
     names = [load_vocabulary(f).name for f in (qwen, llama)]
-    result = generate_ensemble([qwen, llama], "cafe\u0301", space=space, k=k, max_new_bytes=2)
+    result = generate_ensemble([qwen, llama], "cafe\u0301", space=space, decoding=Decoding(k=k, max_new_bytes=2))
     assert result.steps > 0 and result.ended_by in ("budget", "eos", "state limit")
     # Qwen conditions on "café" (NFC); Llama 3, with no normalizer, on the accent as typed
     assert result.prompt_normalized == {names[0]: "caf\u00e9"}
     assert result.prompt_tail[0] == "caf\u00e9" and result.prompt_tail[1].endswith("\u0301")
-    assert generate_ensemble([qwen, llama], "caf\u00e9", space=space, k=k, max_new_bytes=1).prompt_normalized is None
+    assert (
+        generate_ensemble(
+            [qwen, llama], "caf\u00e9", space=space, decoding=Decoding(k=k, max_new_bytes=1)
+        ).prompt_normalized
+        is None
+    )
     if space == "mcv":  # the command line says which member's tokenizer changed the prompt
         assert main(["ensemble", qwen, llama, "--prompt", DECOMPOSED, "--max-new-bytes", "2"]) == 0
         err = capsys.readouterr().err

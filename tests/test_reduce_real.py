@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.reduce.generate import generate_plain, generate_reduced, prompt_ids, time_limit
+from vocablab.options import Decoding
+from vocablab.reduce.generate import generate_plain, generate_reduced
+from vocablab.reduce.prompt import prompt_ids
+from vocablab.reduce.sampling import time_limit
 from vocablab.reduce.subvocab import parse_subvocab
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -55,15 +58,18 @@ def test_a_prompt_ending_in_a_space_is_continued_from_its_text(smol):
     """The trailing space is one token "Ġ" alone, which the model almost never saw before a word;
     conditioned on the text, the cover holds every token that starts with that space."""
     model, _ = smol
-    prompt, kwargs = "The capital of France is ", dict(subvocab="bytes", k=300, max_new_bytes=24, model=model)
-    healed = generate_reduced("smollm2-135m", prompt, **kwargs)
+    prompt, kwargs = "The capital of France is ", dict(subvocab="bytes", model=model)
+    decoding = Decoding(k=300, max_new_bytes=24)
+    healed = generate_reduced("smollm2-135m", prompt, decoding=decoding, **kwargs)
     assert healed.text.startswith("Paris"), healed.text
     assert healed.prompt_tail == [" "]
-    canonical = generate_reduced("smollm2-135m", prompt, heal=False, **kwargs)
+    canonical = generate_reduced(
+        "smollm2-135m", prompt, decoding=Decoding(k=300, max_new_bytes=24, heal=False), **kwargs
+    )
     assert not canonical.text.startswith("Paris") and canonical.prompt_tail is None
-    plain = generate_plain("smollm2-135m", prompt, max_new_bytes=24, model=model)
+    plain = generate_plain("smollm2-135m", prompt, decoding=Decoding(max_new_bytes=24), model=model)
     assert plain.text.startswith("Paris") and plain.prompt_tail == [" "]
-    cut = generate_reduced("smollm2-135m", "The capital of Fran", **kwargs)
+    cut = generate_reduced("smollm2-135m", "The capital of Fran", decoding=decoding, **kwargs)
     assert cut.text.startswith("ce") and cut.prompt_tail == [" Fran"]
 
 
@@ -74,7 +80,7 @@ def test_the_prompt_is_backed_off_to_a_boundary_no_later_text_moves(name):
     one, not the start of the prompt (Gemma and Mistral normalize spaces to "▁" first)."""
     from vocablab.evaluate import read_documents
     from vocablab.presets import ensure_text
-    from vocablab.reduce.generate import split_prompt
+    from vocablab.reduce.prompt import split_prompt
 
     vocab, text = load_vocabulary(name), read_documents(ensure_text("lee_background"))[0][:1500]
     cuts = range(1, len(text), 23)
@@ -98,7 +104,7 @@ def test_a_long_run_without_a_boundary_is_healed_at_its_end_only(name):
     """Chinese without spaces is one pre-tokenizer piece: conditioning on all of it as text took a
     forward pass per byte (and 12 GB for 9,000 characters). The tail is cut to the prompt's own
     tokens within MAX_TAIL_BYTES of its end, the tokens before it being the prompt's first tokens."""
-    from vocablab.reduce.generate import MAX_TAIL_BYTES, split_prompt
+    from vocablab.reduce.prompt import MAX_TAIL_BYTES, split_prompt
 
     vocab = load_vocabulary(name)
     for prompt in ("日本" * 4000, "東京は日本の首都です。" * 300, "7" * 5000):
@@ -110,7 +116,7 @@ def test_a_long_run_without_a_boundary_is_healed_at_its_end_only(name):
 
 def test_whitespace_and_cut_character_prompts_generate(smol):
     model, _ = smol
-    kwargs = dict(subvocab="bytes", k=300, max_new_bytes=8, model=model)
+    kwargs = dict(subvocab="bytes", decoding=Decoding(k=300, max_new_bytes=8), model=model)
     spaces = generate_reduced("smollm2-135m", "   ", **kwargs)
     assert spaces.prompt_tail == ["   "] and spaces.steps > 0
     # "\xe2\x82" (the first two bytes of "€" or "₂") as a command line passes it: surrogate escapes
@@ -123,11 +129,13 @@ def test_a_time_limit_stops_exact_mode_and_keeps_what_it_made(smol):
     model, _ = smol
     started = time.monotonic()
     with time_limit(1.0):
-        result = generate_reduced("smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=400, model=model)
+        result = generate_reduced(
+            "smollm2-135m", "Hi ", subvocab="bytes", decoding=Decoding(k=None, max_new_bytes=400), model=model
+        )
     assert result.ended_by == "time limit" and 0 < result.steps < 400
     assert time.monotonic() - started < 120  # one step past the limit at most
     unlimited = generate_reduced(
-        "smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=result.steps, model=model
+        "smollm2-135m", "Hi ", subvocab="bytes", decoding=Decoding(k=None, max_new_bytes=result.steps), model=model
     )
     assert unlimited.text.startswith(result.text)  # greedy: the same path, cut earlier
 
@@ -137,11 +145,13 @@ def test_the_state_limit_stops_exact_mode_and_keeps_what_it_made(smol, monkeypat
 
     model, _ = smol
     monkeypatch.setattr(lvr, "MAX_STATES", 30)
-    result = generate_reduced("smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=64, model=model)
+    result = generate_reduced(
+        "smollm2-135m", "Hi ", subvocab="bytes", decoding=Decoding(k=None, max_new_bytes=64), model=model
+    )
     assert result.ended_by == "state limit" and 0 < result.steps < 64
     assert len(result.inspector) == result.steps
     shorter = generate_reduced(
-        "smollm2-135m", "Hi ", subvocab="bytes", k=None, max_new_bytes=result.steps, model=model
+        "smollm2-135m", "Hi ", subvocab="bytes", decoding=Decoding(k=None, max_new_bytes=result.steps), model=model
     )  # stops one byte before the limit: the same greedy path
     assert (shorter.ended_by, shorter.data) == ("budget", result.data)
 
@@ -153,9 +163,8 @@ def test_k1_reduced_greedy_is_the_original_greedy(smol, subvocabs, kind):
     for prompt in PROMPTS:
         reference = plain_greedy_bytes(model, vocab, prompt)
         # heal=False: the model's own greedy text is conditioned on the prompt's canonical tokens too
-        result = generate_reduced(
-            "smollm2-135m", prompt, subvocab=sub, k=1, max_new_bytes=MAX_BYTES, model=model, heal=False
-        )
+        decoding = Decoding(k=1, max_new_bytes=MAX_BYTES, heal=False)
+        result = generate_reduced("smollm2-135m", prompt, subvocab=sub, decoding=decoding, model=model)
         produced = sub.text(result.symbols)
         assert reference.startswith(produced) or (result.ended_by == "eos" and produced == reference), prompt
         assert len(produced) >= min(MAX_BYTES, len(reference)) or result.ended_by == "eos"
@@ -200,7 +209,7 @@ def test_reduced_bits_per_byte_is_not_worse_than_the_canonical(smol, lee_text):
 
 
 def test_batched_forward_passes_equal_one_at_a_time(smol, gemma):
-    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.model import HFTokenModel
 
     for model, name in [(smol[0], "smollm2-135m"), (gemma, "gemma3-270m")]:
         vocab = load_vocabulary(name)
@@ -218,9 +227,9 @@ def test_batched_forward_passes_equal_one_at_a_time(smol, gemma):
 
 @torch.no_grad()
 def test_extending_a_state_leaves_it_as_it_was(smol, gemma):
-    """States share their cache tensors (generate.fork); each extension must equal a forward pass
+    """States share their cache tensors (model.fork); each extension must equal a forward pass
     over the whole sequence without a cache, however often the parent was extended before."""
-    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.model import HFTokenModel
 
     for model, name in [(smol[0], "smollm2-135m"), (gemma, "gemma3-270m")]:
         vocab = load_vocabulary(name)

@@ -281,7 +281,7 @@ def test_batched_verification_saves_target_calls():
 def test_chains_of_tokens_in_one_batch_give_the_states_of_one_token_at_a_time(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from vocablab.reduce.generate import HFTokenModel
+    from vocablab.reduce.model import HFTokenModel
     from vocablab.reduce.speculate import ChainedHFModel
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama("gpt2", tmp_path / "m", tied=True)).eval()
@@ -381,6 +381,7 @@ def without_decoder(folder: str, out) -> str:
     return str(out)
 
 
+@pytest.mark.real  # preset tokenizers or models
 def test_cli_refuses_a_pair_whose_mcv_cannot_be_built(tiny_models, tmp_path, capsys):
     target, draft = tiny_models
     broken = without_decoder(draft, tmp_path / "no-decoder")
@@ -454,6 +455,7 @@ PROMPTS = [
 @pytest.mark.slow
 def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     """gemma3-270m drafted by smollm2-135m: the same text as generate_reduced over the MCV, for 10 prompts."""
+    from vocablab.options import Decoding
     from vocablab.reduce.generate import generate_reduced
     from vocablab.reduce.speculate import speculate
     from vocablab.sources import load_causal_lm
@@ -462,9 +464,17 @@ def test_greedy_on_the_presets_is_the_targets_reduced_greedy_text():
     drafted = accepted = 0
     for prompt in PROMPTS:
         result = speculate(
-            "gemma3-270m", "smollm2-135m", prompt, max_new_bytes=16, alone=False, target_model=target, draft_model=draft
+            "gemma3-270m",
+            "smollm2-135m",
+            prompt,
+            decoding=Decoding(max_new_bytes=16),
+            alone=False,
+            target_model=target,
+            draft_model=draft,
         )
-        alone = generate_reduced("gemma3-270m", prompt, subvocab="mcv:smollm2-135m", max_new_bytes=16, model=target)
+        alone = generate_reduced(
+            "gemma3-270m", prompt, subvocab="mcv:smollm2-135m", decoding=Decoding(max_new_bytes=16), model=target
+        )
         assert result.text == alone.text, prompt
         drafted, accepted = drafted + result.drafted, accepted + result.accepted
     assert 0 < accepted < drafted  # the draft's proposals were tested both ways

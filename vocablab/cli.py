@@ -276,7 +276,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         mcv_rule=args.mcv_rule,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
-        **_decoding(args).reduced(),
+        decoding=_decoding(args),
     )
     _print_generation(args, result)
 
@@ -292,7 +292,7 @@ def cmd_ensemble(args: argparse.Namespace) -> None:
         weights=args.weights,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
-        **_decoding(args).reduced(),
+        decoding=_decoding(args),
     )
     _print_generation(args, result)
 
@@ -339,7 +339,7 @@ def cmd_speculate(args: argparse.Namespace) -> None:
         device=args.device,
         draft_device=args.draft_device,
         trust_remote_code=args.trust_remote_code,
-        **decoding.reduced(),
+        decoding=decoding,
     )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
@@ -641,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     graft.add_argument("--base", required=True, help="the model whose weights are kept")
     graft.add_argument("--donor", required=True, help="the model whose tokenizer the result gets")
     graft.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
-    graft.add_argument("--k", type=int, help="anchors per new token, omp and knn (default 64)")
+    graft.add_argument("--k", type=int, help=f"anchors per new token, omp and knn (default {options.TRANSPLANT_K})")
     graft.add_argument("--method", choices=options.METHODS, default="omp", help=_choices_help(options.METHOD_HELP))
     graft.add_argument("--match", choices=options.MATCH_MODES, default="bytes", help=_choices_help(options.MATCH_HELP))
     graft.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
@@ -677,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--prompt", required=True)
         size = p.add_mutually_exclusive_group()
         size.add_argument(
-            "--k", type=int, default=options.LVR_K, help="K-LVR: next tokens kept per cover entry (default 300)"
+            "--k", type=int, default=options.LVR_K, help="K-LVR: next tokens kept per cover entry (default %(default)s)"
         )
         size.add_argument("--exact", action="store_true", help="no pruning (slow: the cover can grow quickly)")
         mode = p.add_mutually_exclusive_group()
@@ -689,8 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--max-new-bytes",
             type=int,
-            default=200,
-            help="stop once this many bytes are generated (default 200; the last token may end past it)",
+            default=options.MAX_NEW_BYTES,
+            help="stop once this many bytes are generated (default %(default)s; the last token may end past it)",
         )
         p.add_argument(
             "--chat", action="store_true", help="wrap the prompt in each model's chat template; prints the reply alone"

@@ -6,7 +6,7 @@ This module imports nothing heavy, so the CLI can build its parser from it witho
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 from vocablab.errors import VocabLabError
@@ -82,11 +82,37 @@ MIN_SINKHORN_REG = 5e-3
 ULD_WEIGHT = 1.5
 
 
-@dataclass(frozen=True)
-class Decoding:
-    """How reduced, ensembled and plain generation pick the next piece.
+# K-LVR's pruning (vocablab/reduce/lvr.py). Of the entries about to close (each costs a forward pass): the 4
+# heaviest within 1e-2 of the heaviest (docs/benchmarks.md, "Pruning the cover") ...
+COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2
+# ... and of the paths ending at one offset inside the prompt's tail (:meth:`ReducedModel.condition`): the 4
+# heaviest, whatever their weight, since the rest of the tail can overturn any ratio: after "日本の首都は",
+# SmolLM2's path through "日" as three bytes holds 99.9% of the mass, yet was under 1e-4 of the heaviest
+# after its first byte (docs/benchmarks.md, "The prompt's end")
+HEAL_BEAM, HEAL_MIN_WEIGHT = 4, 0.0
+# the paths closed at the tail's end keep every next token (K = None): their truncated next-token laws, not the
+# pruning, held most of K-LVR's distance from the exact law after a prompt (docs/benchmarks.md, "The prompt's end")
+HEAL_K = None
+MAX_NEW_BYTES = 200  # a generation's byte budget
 
-    ``k`` is K-LVR's number of next tokens kept per cover entry; ``None`` is the exact reduction.
+
+def check_pruning(beam: int | None, min_weight: float) -> None:
+    if beam is not None and (not isinstance(beam, int) or beam < 1):
+        raise VocabLabError("beam (cover entries kept per step) must be a whole number of at least 1, or None")
+    if not 0 <= min_weight < 1:
+        raise VocabLabError("min_weight (a fraction of the heaviest cover entry) must be in [0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decoding:
+    """How reduced, ensembled and plain generation pick the next piece, and how K-LVR prunes the cover.
+
+    ``k`` is K-LVR's number of next tokens kept per closed cover entry; ``None`` is the exact reduction,
+    which prunes nothing (the other pruning settings are then ignored). ``beam``/``min_weight`` keep, of
+    the entries about to close, the ``beam`` heaviest within ``min_weight`` of the heaviest;
+    ``heal_beam``/``heal_min_weight`` do the same for the paths ending inside the prompt's tail, and the
+    paths closed at its end keep their ``heal_k`` likeliest next tokens (None: all). Plain generation
+    (the model as is) ignores the pruning.
 
     >>> Decoding(k=0)
     Traceback (most recent call last):
@@ -99,9 +125,14 @@ class Decoding:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int = 0
-    max_new_bytes: int = 200
+    max_new_bytes: int = MAX_NEW_BYTES
     chat: bool = False
     heal: bool = True  # condition on the prompt's text, not on one tokenization of its end
+    beam: int | None = COVER_BEAM
+    min_weight: float = COVER_MIN_WEIGHT
+    heal_beam: int | None = HEAL_BEAM
+    heal_min_weight: float = HEAL_MIN_WEIGHT
+    heal_k: int | None = HEAL_K
 
     def __post_init__(self) -> None:
         if self.k is not None and self.k < 1:
@@ -110,14 +141,30 @@ class Decoding:
             raise VocabLabError("the byte budget (new bytes to generate) must be at least 1")
         if not self.greedy and not (0 < self.temperature < math.inf and 0 < self.top_p <= 1):
             raise VocabLabError("the temperature must be a positive number and top-p in (0, 1]")
+        check_pruning(self.beam, self.min_weight)
+        check_pruning(self.heal_beam, self.heal_min_weight)
+        if self.heal_k is not None and self.heal_k < 1:
+            raise VocabLabError("heal_k (next tokens kept at the prompt's end) must be at least 1, or None")
 
-    def reduced(self) -> dict:
-        """Keyword arguments of ``generate_reduced`` and ``generate_ensemble``."""
-        return asdict(self)
-
-    def plain(self) -> dict:
-        """Keyword arguments of ``generate_plain`` (no K: the model as is)."""
-        return {key: value for key, value in asdict(self).items() if key != "k"}
+    def pruning(self) -> dict:
+        """The pruning arguments of :class:`~vocablab.reduce.lvr.ReducedModel`: none at all in exact mode."""
+        if self.k is None:
+            return {
+                "k": None,
+                "beam": None,
+                "min_weight": 0.0,
+                "heal_beam": None,
+                "heal_min_weight": 0.0,
+                "heal_k": None,
+            }
+        return {
+            "k": self.k,
+            "beam": self.beam,
+            "min_weight": self.min_weight,
+            "heal_beam": self.heal_beam,
+            "heal_min_weight": self.heal_min_weight,
+            "heal_k": self.heal_k,
+        }
 
 
 # Speculative decoding across tokenizers (vocablab speculate, draft-fit)

@@ -22,8 +22,8 @@ import torch
 from vocablab.errors import VocabLabError
 from vocablab.options import DRAFT_FIT_BYTES, DRAFT_FIT_GAMMAS
 from vocablab.reduce.ensemble import shared_space
-from vocablab.reduce.generate import HFTokenModel
 from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.score import BEAM, MIN_WEIGHT, _text_target
 from vocablab.reduce.speculate import Speculator, acceptance, check_pair, reducible_vocabularies
 from vocablab.sources import causal_lm

@@ -28,27 +28,12 @@ from typing import Protocol
 import torch
 
 from vocablab.errors import VocabLabError
+from vocablab.options import HEAL_K, LVR_K, check_pruning
 from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
 LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
-COVER_BEAM, COVER_MIN_WEIGHT = 4, 1e-2  # K-LVR's pruning of entries about to close (docs/benchmarks.md)
-# ... and of the paths ending at one offset inside the prompt's tail (:meth:`ReducedModel.condition`): the 4
-# heaviest, whatever their weight, since the rest of the tail can overturn any ratio: after "日本の首都は",
-# SmolLM2's path through "日" as three bytes holds 99.9% of the mass, yet was under 1e-4 of the heaviest
-# after its first byte (docs/benchmarks.md, "The prompt's end")
-HEAL_BEAM, HEAL_MIN_WEIGHT = 4, 0.0
-# the paths closed at the tail's end keep every next token (K = None): their truncated next-token laws, not the
-# pruning, held most of K-LVR's distance from the exact law after a prompt (docs/benchmarks.md, "The prompt's end")
-HEAL_K = None
 RESERVE = 4  # closing entries pruning drops that are kept apart, without a forward pass, for recovery
-
-
-def check_pruning(beam: int | None, min_weight: float) -> None:
-    if beam is not None and (not isinstance(beam, int) or beam < 1):
-        raise VocabLabError("beam (cover entries kept per step) must be a whole number of at least 1, or None")
-    if not 0 <= min_weight < 1:
-        raise VocabLabError("min_weight (a fraction of the heaviest cover entry) must be in [0, 1)")
 
 
 class CoverLimit(VocabLabError):
@@ -100,7 +85,7 @@ class ReducedModel:
         sub: SubVocabulary,
         prompt_ids: list[int],
         *,
-        k: int | None = 300,
+        k: int | None = LVR_K,
         beam: int | None = None,
         min_weight: float = 0.0,
         keep_closing: bool = False,

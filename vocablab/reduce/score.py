@@ -25,8 +25,9 @@ from vocablab.evaluate import bits_per_byte
 from vocablab.options import MCV_RULE, McvRule
 from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
-from vocablab.reduce.generate import HFTokenModel, as_tokenized
 from vocablab.reduce.lvr import ReducedModel
+from vocablab.reduce.model import HFTokenModel
+from vocablab.reduce.prompt import as_tokenized
 from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
 from vocablab.sources import causal_lm, causal_lms, load_vocabulary
 

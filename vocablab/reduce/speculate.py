@@ -27,22 +27,14 @@ import torch
 from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
-from vocablab.options import LVR_K, MAX_GAMMA, SPACES, SPECULATE_GAMMA, Decoding
+from vocablab.options import MAX_GAMMA, SPACES, SPECULATE_GAMMA, Decoding
 from vocablab.progress import check_stop
 from vocablab.reduce.ensemble import SharedSpace, shared_space
-from vocablab.reduce.generate import (
-    _TIME_LIMIT,
-    ContextLimit,
-    Generation,
-    HFTokenModel,
-    _needs_eos,
-    _split,
-    _State,
-    generate_reduced,
-    heal_pruning,
-    left_padded_cache,
-)
-from vocablab.reduce.lvr import COVER_BEAM, COVER_MIN_WEIGHT, CoverLimit, ReducedModel, check_pruning
+from vocablab.reduce.generate import Generation, _needs_eos, generate_reduced
+from vocablab.reduce.lvr import CoverLimit, ReducedModel
+from vocablab.reduce.model import ContextLimit, HFTokenModel, _State, left_padded_cache
+from vocablab.reduce.prompt import _split
+from vocablab.reduce.sampling import _TIME_LIMIT
 from vocablab.reduce.subvocab import check_reducible
 from vocablab.sources import causal_lm, load_vocabulary, resolve, torch_device
 
@@ -84,7 +76,7 @@ class SeededDraws:
 
 
 def sampling_probs(log_probs: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
-    """The law :func:`vocablab.reduce.generate.pick` samples from: softmax at ``temperature``, cut to
+    """The law :func:`vocablab.reduce.sampling.pick` samples from: softmax at ``temperature``, cut to
     the nucleus of mass ``top_p``, renormalized."""
     probs = torch.softmax(log_probs / temperature, dim=0)
     order = probs.argsort(descending=True)
@@ -500,16 +492,7 @@ def speculate(
     *,
     gamma: int = SPECULATE_GAMMA,
     space: str = "mcv",
-    k: int | None = LVR_K,
-    beam: int | None = COVER_BEAM,
-    min_weight: float = COVER_MIN_WEIGHT,
-    greedy: bool = True,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    max_new_bytes: int = 200,
-    chat: bool = False,
-    heal: bool = True,
+    decoding: Decoding = Decoding(),
     alone: bool = True,
     target_model=None,
     draft_model=None,
@@ -520,17 +503,17 @@ def speculate(
     """Generate from ``target`` with ``draft`` proposing ``gamma`` symbols a round, both reduced to
     ``space`` (their MCV, or bytes). The text has the target's reduced law (greedy: the target's
     reduced greedy text, as ``generate_reduced(target, subvocab="mcv:DRAFT")`` makes it). With
-    ``alone``, the target's plain reduced generation runs too, for comparison. Decoding options are
-    those of :func:`~vocablab.reduce.generate.generate_reduced`; the draft keeps, beyond its top K,
+    ``alone``, the target's plain reduced generation runs too, for comparison. ``decoding`` is as for
+    :func:`~vocablab.reduce.generate.generate_reduced`; the draft keeps, beyond its top K,
     the tokens any emitted symbol closes (as ensemble members do), so it can follow the target.
 
-    >>> result = speculate("gemma3-270m", "smollm2-135m", "The capital of France is", max_new_bytes=7)
+    >>> from vocablab.options import Decoding
+    >>> seven_bytes = Decoding(max_new_bytes=7)
+    >>> result = speculate("gemma3-270m", "smollm2-135m", "The capital of France is", decoding=seven_bytes)
     >>> result.text, result.same_as_alone
     (' the capital', True)
     """
-    decoding = Decoding(k, greedy, temperature, top_p, seed, max_new_bytes, chat, heal)  # refuses bad values first
     check_gamma(gamma)
-    check_pruning(beam, min_weight)
     if space not in SPACES:
         raise VocabLabError(f"unknown space {space!r}; use mcv or bytes")
     check_pair(target, draft, device, draft_device, trust_remote_code)
@@ -544,34 +527,34 @@ def speculate(
             f"the draft is on {_model_device(draft_lm)} and the target on {_model_device(target_lm)}: "
             "put both on one device"
         )
-    if k is None:
-        beam, min_weight = None, 0.0
     started = time.perf_counter()
-    splits = [_split(vocab, prompt, chat, heal) for vocab in vocabs]
+    splits = [_split(vocab, prompt, decoding.chat, decoding.heal) for vocab in vocabs]
     models = CountingModel(ChainedHFModel(target_lm)), CountingModel(HFTokenModel(draft_lm))
     covers = [
-        ReducedModel(
-            model, sub, split.ids, k=k, beam=beam, min_weight=min_weight, keep_closing=n == 1, **heal_pruning(k)
-        )
+        ReducedModel(model, sub, split.ids, keep_closing=n == 1, **decoding.pruning())
         for n, (model, sub, split) in enumerate(zip(models, shared.subs, splits, strict=True))
     ]
     for cover, split in zip(covers, splits, strict=True):
         cover.condition(split.tail)
     speculator = Speculator(
-        *covers, shared, gamma, greedy=greedy, temperature=temperature, top_p=top_p, max_new_bytes=max_new_bytes
+        *covers,
+        shared,
+        gamma,
+        greedy=decoding.greedy,
+        temperature=decoding.temperature,
+        top_p=decoding.top_p,
+        max_new_bytes=decoding.max_new_bytes,
     )
-    _run(speculator, SeededDraws(seed), started)
+    _run(speculator, SeededDraws(decoding.seed), started)
     result = _speculation(vocabs, shared, speculator, *models, started)
     if alone:
-        plain = generate_reduced(
-            target, prompt, subvocab=shared.subs[0], model=target_lm, **decoding.reduced(), **remote
-        )
+        plain = generate_reduced(target, prompt, subvocab=shared.subs[0], decoding=decoding, model=target_lm, **remote)
         result.alone = TargetAlone.of(plain)
     return result
 
 
 def _run(speculator: Speculator, draws: Draws, started: float) -> None:
-    """Rounds until the end, the byte budget, a limit, or the app's time limit (generate.time_limit)."""
+    """Rounds until the end, the byte budget, a limit, or the app's time limit (sampling.time_limit)."""
     limit = _TIME_LIMIT.get()
     while speculator.ended_by is None:
         check_stop()

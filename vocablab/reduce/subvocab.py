@@ -237,7 +237,7 @@ JOINING_DECODERS = {
 def check_reducible(vocab: Vocabulary) -> None:
     """Reduction re-spells the model's tokens and never touches decoding, so it is exact whenever the
     text of a token sequence is the concatenation of its tokens' bytes. A normalizer does not matter
-    here (it only rewrites text being encoded: see :func:`vocablab.reduce.generate.split_prompt` and
+    here (it only rewrites text being encoded: see :func:`vocablab.reduce.prompt.split_prompt` and
     :mod:`vocablab.reduce.score`); a decoder whose output for a token depends on its neighbours does."""
     decoder = vocab.backend.decoder
     if decoder is None:  # the tokenizers library joins the token strings with spaces

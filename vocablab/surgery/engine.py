@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import ANCHOR_METHODS, MATCH_MODES, METHODS, MatchMode, Method
+from vocablab.options import ANCHOR_METHODS, MATCH_MODES, METHODS, TRANSPLANT_K, MatchMode, Method
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.surgery import baselines
@@ -71,7 +71,7 @@ def transplant(
     donor: str | Source,
     out: str | Path,
     *,
-    k: int = 64,
+    k: int = TRANSPLANT_K,
     method: Method = "omp",
     match: MatchMode = "bytes",
     device: str = "auto",

@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
-from vocablab.options import Decoding
-from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side, time_limit
+from vocablab.options import LVR_K, Decoding
+from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side
+from vocablab.reduce.sampling import time_limit
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
 
@@ -182,7 +183,7 @@ def build(pickers) -> dict[str, gr.Component]:
         chat = gr.Checkbox(False, label="chat template")
         heal = gr.Checkbox(True, label="heal the prompt's end (condition on its text)", elem_id="gen-heal")
     with gr.Row():
-        k = gr.Number(300, label="K (next tokens kept per cover entry)", precision=0)
+        k = gr.Number(LVR_K, label="K (next tokens kept per cover entry)", precision=0)
         exact = gr.Checkbox(
             False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)", elem_id="gen-exact"
         )

@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
-from vocablab.options import MAX_GAMMA, MAX_PROMPT_CHARS, SPECULATE_GAMMA, check_length
+from vocablab.options import MAX_GAMMA, MAX_PROMPT_CHARS, SPECULATE_GAMMA, Decoding, check_length
 from vocablab.reduce.draft_fit import DraftFit, draft_fit
-from vocablab.reduce.generate import time_limit
+from vocablab.reduce.sampling import time_limit
 from vocablab.reduce.speculate import Speculation, speculate
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, user_errors
 from vocablab.ui.token_html import CSS, visible
@@ -129,26 +129,20 @@ def run(a, b, prompt, gamma, space, sample, temperature, top_p, seed, max_bytes,
     if not prompt:
         raise VocabLabError("type a prompt")
     check_length(prompt, MAX_PROMPT_CHARS, "prompt")
-    options = dict(
-        gamma=int(gamma),
-        space=space,
-        greedy=not sample,
-        temperature=temperature,
-        top_p=top_p,
-        seed=int(seed or 0),
-        max_new_bytes=int(max_bytes),
+    decoding = Decoding(
+        greedy=not sample, temperature=temperature, top_p=top_p, seed=int(seed or 0), max_new_bytes=int(max_bytes)
     )
     for spec in (target, draft):
         cached_model(spec)
-    return render_run(run_on_gpu(target, draft, prompt, options, getattr(request, "session_hash", None)))
+    session = getattr(request, "session_hash", None)
+    return render_run(run_on_gpu(target, draft, prompt, int(gamma), space, decoding, session))
 
 
 @gpu(2 * SECONDS_EACH)
-def run_on_gpu(target, draft, prompt, options, session) -> Speculation:
+def run_on_gpu(target, draft, prompt, gamma, space, decoding, session) -> Speculation:
     with outputs.serving(session), time_limit(SECONDS_EACH):
-        return speculate(
-            target, draft, prompt, target_model=cached_model(target), draft_model=cached_model(draft), **options
-        )
+        models = {"target_model": cached_model(target), "draft_model": cached_model(draft)}
+        return speculate(target, draft, prompt, gamma=gamma, space=space, decoding=decoding, **models)
 
 
 def build(pickers) -> dict[str, gr.Component]:

@@ -1,0 +1,116 @@
+"""A transformers causal LM behind the reduced model's token-model protocol: a KV cache per state,
+states shared between covers (``fork``), batched forward passes over left-padded caches."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from vocablab.errors import VocabLabError
+
+BATCH = 32  # forward passes of newly closed cover entries run in batches of this size
+
+
+def fork(cache):
+    """A copy of a KV cache that shares its tensors. transformers' dynamic cache layers replace
+    their tensors when updated (``torch.cat``), never write into them, so extending the copy leaves
+    the original as it was (tests/test_reduce_real.py checks this), without copying a deep copy's
+    every tensor."""
+    out = copy.copy(cache)
+    out.layers = [copy.copy(layer) for layer in cache.layers]
+    return out
+
+
+@dataclass
+class _State:
+    cache: object
+    logprobs: torch.Tensor
+    length: int
+
+
+def left_padded_cache(states: list[_State], longest: int, config) -> DynamicCache:
+    """The KV caches of ``states`` as one batch, each left-padded to ``longest`` positions."""
+    merged = DynamicCache(config=config)
+    for layer, merged_layer in enumerate(merged.layers):
+        keys, values = [], []
+        for state in states:
+            cached = state.cache.layers[layer]
+            pad = (0, 0, longest - cached.keys.shape[-2], 0)
+            keys.append(torch.nn.functional.pad(cached.keys, pad))
+            values.append(torch.nn.functional.pad(cached.values, pad))
+        merged_layer.update(torch.cat(keys), torch.cat(values))
+    return merged
+
+
+class ContextLimit(VocabLabError):
+    """A text reached its model's context (``max_position_embeddings``)."""
+
+
+class HFTokenModel:
+    """A transformers causal LM behind the :class:`~vocablab.reduce.lvr.TokenModel` protocol. Each
+    state keeps its own KV cache. One request reuses its parent's cache (copied when still needed);
+    several run as one batched forward pass over their caches, left-padded to the longest."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+        config = model.config.get_text_config(decoder=True)
+        self.context = getattr(config, "max_position_embeddings", None) or 1 << 30
+        # caches longer than a sliding window are cropped per row, so they are not merged
+        self.merge_limit = getattr(config, "sliding_window", None) or self.context
+
+    @torch.no_grad()
+    def _forward(self, ids: list[int], cache) -> _State:
+        past = 0 if cache is None else cache.get_seq_length()  # read before the forward pass extends the cache
+        out = self.model(input_ids=torch.tensor([ids], device=self.device), past_key_values=cache, use_cache=True)
+        logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1).double().cpu()
+        return _State(out.past_key_values, logprobs, past + len(ids))
+
+    @torch.no_grad()
+    def _forward_batch(self, requests: list[tuple[_State, int]]) -> list[_State]:
+        lengths = [state.length for state, _ in requests]
+        longest = max(lengths)
+        merged = left_padded_cache([state for state, _ in requests], longest, self.model.config)
+        mask = torch.zeros(len(requests), longest + 1, dtype=torch.long, device=self.device)
+        for row, n in enumerate(lengths):
+            mask[row, longest - n :] = 1
+        out = self.model(
+            input_ids=torch.tensor([[token] for _, token in requests], device=self.device),
+            past_key_values=merged,
+            attention_mask=mask,
+            use_cache=True,
+            position_ids=torch.tensor(lengths, device=self.device).unsqueeze(1),
+        )
+        logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).double().cpu()
+        states = []
+        for row, n in enumerate(lengths):
+            cache = DynamicCache(config=self.model.config)
+            for layer, merged_layer in zip(cache.layers, out.past_key_values.layers, strict=True):
+                start = longest - n
+                layer.update(merged_layer.keys[row : row + 1, :, start:], merged_layer.values[row : row + 1, :, start:])
+            states.append(_State(cache, logprobs[row], n + 1))
+        return states
+
+    def start(self, prompt_ids: list[int]) -> _State:
+        if len(prompt_ids) >= self.context:
+            raise VocabLabError(
+                f"the prompt has {len(prompt_ids)} tokens; the model's context is {self.context}: shorten the prompt"
+            )
+        return self._forward(prompt_ids, None)
+
+    def logprobs(self, state: _State) -> torch.Tensor:
+        return state.logprobs
+
+    def extend(self, requests: list[tuple[_State, int]]) -> list[_State]:
+        if any(state.length + 1 >= self.context for state, _ in requests):
+            raise ContextLimit(f"the text reached the model's context of {self.context} tokens")
+        if len(requests) > 1 and max(state.length for state, _ in requests) + 1 < self.merge_limit:
+            return [
+                state
+                for start in range(0, len(requests), BATCH)
+                for state in self._forward_batch(requests[start : start + BATCH])
+            ]
+        return [self._forward([token], fork(state.cache)) for state, token in requests]
