@@ -1,0 +1,77 @@
+"""The web app in real use, in a real browser (Debian's chromium driven by Playwright): what a person
+meets in long sessions: readable special tokens, one run per click, narrow windows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from .app_server import serve_app
+from .conftest import chromium_page
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def app_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("app") / "app.log"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, app_log):
+    env = {"VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace"))}  # models the tests make go here
+    with serve_app(env=env, log=app_log, timeout=180) as url:
+        yield url
+
+
+@pytest.fixture()
+def page(app_url):
+    with chromium_page(app_url) as page:
+        yield page
+
+
+def relative_luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour with channels in 0..255."""
+
+    def linear(channel: float) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG contrast ratio (L1 + 0.05) / (L2 + 0.05) of two CSS rgb()/rgba() colours (opaque ones)."""
+    lighter, darker = sorted((relative_luminance(parse_rgb(c)) for c in (foreground, background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def parse_rgb(css: str) -> tuple[float, float, float]:
+    numbers = [float(n) for n in re.findall(r"[\d.]+", css)]
+    assert len(numbers) == 3 or numbers[3] == 1, f"{css} is not an opaque colour"
+    return numbers[0], numbers[1], numbers[2]
+
+
+# every element inside a special token that draws text, with its colour, and the token's background
+SPECIAL_COLOURS = """() => [...document.querySelectorAll('#tok-html .vl-special')].flatMap(token => {
+    const background = getComputedStyle(token).backgroundColor;
+    return [token, ...token.querySelectorAll('*')]
+        .filter(el => [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+        .map(el => ({text: el.textContent, color: getComputedStyle(el).color, background}));
+})"""
+
+
+def test_special_tokens_are_readable(page):
+    page.get_by_role("radio", name="a chat turn (ChatML markers)").click()
+    expect(page.locator("#tok-text textarea")).to_have_value(re.compile(r"<\|im_start\|>"))
+    page.locator("#tok-run").click()
+    expect(page.locator("#tok-html .vl-special").first).to_be_visible(timeout=180_000)
+    drawn = page.evaluate(SPECIAL_COLOURS)
+    assert any("<|im_start|>" in d["text"] for d in drawn)
+    for d in drawn:
+        ratio = contrast_ratio(d["color"], d["background"])
+        assert ratio >= 4.5, f"{d['text']!r}: {d['color']} on {d['background']} has contrast {ratio:.2f}"
