@@ -21,9 +21,13 @@ def app_log(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory, app_log):
-    env = {"VOCABLAB_WORKDIR": str(tmp_path_factory.mktemp("workspace"))}  # models the tests make go here
-    with serve_app(env=env, log=app_log, timeout=180) as url:
+def app_workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("workspace")  # models the tests make go here
+
+
+@pytest.fixture(scope="module")
+def app_url(app_workspace, app_log):
+    with serve_app(env={"VOCABLAB_WORKDIR": str(app_workspace)}, log=app_log, timeout=180) as url:
         yield url
 
 
@@ -75,3 +79,26 @@ def test_special_tokens_are_readable(page):
     for d in drawn:
         ratio = contrast_ratio(d["color"], d["background"])
         assert ratio >= 4.5, f"{d['text']!r}: {d['color']} on {d['background']} has contrast {ratio:.2f}"
+
+
+def transplant_outputs(workspace: Path) -> list[Path]:
+    return sorted(report.parent for report in workspace.rglob("transplant.json"))
+
+
+def test_a_second_click_on_transplant_starts_no_second_run(page, app_workspace):
+    page.get_by_role("tab", name="Transplant").click()
+    page.get_by_role("radio", name="mean").click()  # no anchors: the quickest run; the job control is the same
+    before = transplant_outputs(app_workspace)
+    run = page.locator("#transplant-run")
+    run.click()
+    # the transplant itself is under way (its progress is shown), past the quick check of the pair
+    expect(page.locator("#transplant-summary [data-testid='status-tracker']")).to_contain_text(
+        "transplant", timeout=120_000
+    )
+    expect(run).to_be_disabled()
+    run.click(force=True)  # what a visitor's second click does: nothing
+    expect(page.locator("#transplant-summary")).to_contain_text("Done", timeout=300_000)
+    expect(page.locator("#transplant-map .js-plotly-plot")).to_be_visible(timeout=300_000)
+    expect(run).to_be_enabled(timeout=60_000)  # unlocked once the run and its map have ended
+    expect(page.locator("[data-testid='status-tracker']:not(.hide)")).to_have_count(0, timeout=60_000)
+    assert len(transplant_outputs(app_workspace)) == len(before) + 1

@@ -20,7 +20,7 @@ from vocablab.sources import load_vocabulary, resolve
 from vocablab.transplant import transplant
 from vocablab.transplant.engine import resolve_pair
 from vocablab.transplant.report import TransplantReport, push_to_hub, write_archive
-from vocablab.ui.common import HEAVY, gpu, model_picker, report_failures, user_errors
+from vocablab.ui.common import HEAVY, gpu, lock, model_picker, report_failures, unlock, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -247,11 +247,17 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
     )
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    checked = run.click(check_pair, [base, donor, method], to_numbers)
+    # one run at a time per page: the button is locked from the click until the run and its map end (a second
+    # click used to start a second transplant, another 500 MB output, once the first had passed its check)
+    locked = run.click(lock, None, run, queue=False)
+    checked = locked.then(check_pair, [base, donor, method], to_numbers)
     made = checked.success(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY)
-    made.success(draw_map, out, embedding_map, **HEAVY)
+    mapped = made.success(draw_map, out, embedding_map, **HEAVY)
     report_failures(failed, checked, made)
-    stop.click(None, cancels=[made])  # OMP ends at its next block of targets (vocablab.ui.common.visitor_gone)
+    for ended in (checked.failure, made.failure, mapped.then):
+        ended(unlock, None, run, queue=False)
+    # OMP ends at its next block of targets (vocablab.ui.common.visitor_gone); the map is given up
+    stop.click(unlock, None, run, cancels=[made, mapped], queue=False)
     to_numbers.click(  # A and B were hidden in this view: the Numbers view shows them
         lambda b, d: (gr.update(value=b, visible=True), gr.update(value=d, visible=True), gr.Tabs(selected="numbers")),
         [base, donor],
