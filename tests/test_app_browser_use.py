@@ -102,3 +102,22 @@ def test_a_second_click_on_transplant_starts_no_second_run(page, app_workspace):
     expect(run).to_be_enabled(timeout=60_000)  # unlocked once the run and its map have ended
     expect(page.locator("[data-testid='status-tracker']:not(.hide)")).to_have_count(0, timeout=60_000)
     assert len(transplant_outputs(app_workspace)) == len(before) + 1
+
+
+def test_align_has_a_stop_that_ends_the_run(page, app_log):
+    stops = "stopped: the page that asked for this run was closed"
+    before = app_log.read_text().count(stops)
+    page.get_by_role("tab", name="Align distributions").click()
+    sentence = "The committee approved 1,250 new homes near the river on Tuesday, and work starts in May. "
+    page.locator("#align-text textarea").fill(sentence * 40)  # 3,600 bytes: hundreds of transport problems
+    page.locator("#align-run").click()
+    progress = page.locator("#align-summary [data-testid='status-tracker']")
+    expect(progress).to_contain_text("2/3", timeout=300_000)  # past the forward passes, solving the plans
+    page.locator("#align-stop").click()
+    expect(page.locator("#align-failed")).to_contain_text("did not finish", timeout=60_000)
+    expect(page.locator("#align-summary")).not_to_contain_text("Mean ULD")  # no result of the stopped run
+    for _ in range(600):  # the run's own loop ends at its next position: the log says so
+        if app_log.read_text().count(stops) > before:
+            break
+        page.wait_for_timeout(100)
+    assert app_log.read_text().count(stops) == before + 1

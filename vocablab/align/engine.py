@@ -26,7 +26,7 @@ from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import start_token
 from vocablab.options import MAX_ALIGN_BYTES, AlignSettings
-from vocablab.progress import bar, note
+from vocablab.progress import bar, check_stop, note
 from vocablab.sources import Source, causal_lms, load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
 
@@ -213,6 +213,7 @@ def align_text(
     steps.update()
     note(steps, f"reading the text with both models ({len(pairs)} paired positions)")
     logits_a = next_token_logits(models[0], ids[0], [p.index_a for p in pairs])
+    check_stop()
     logits_b = next_token_logits(models[1], ids[1], [p.index_b for p in pairs])
     result = AlignResult(
         a=src_a.spec,
@@ -242,6 +243,7 @@ def _compare(result: AlignResult, pairs: list[PositionPair], logits, ids, vocabs
         probs_a = torch.softmax(logits_a[chunk] / temperature, dim=-1)
         probs_b = torch.softmax(logits_b[chunk] / temperature, dim=-1)
         for i, pair in enumerate(pairs[chunk]):
+            check_stop()  # a position can take a second or two (Sinkhorn's 20,000 iterations): Stop is heard between
             report = _position(result, pair, probs_a[i], probs_b[i], float(uld[i]), ids, vocabs, mapping)
             result.positions.append(report)
 

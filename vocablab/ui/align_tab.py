@@ -155,7 +155,9 @@ def build(pickers) -> dict[str, gr.Component]:
             label="transplant (embedding cost)",
             placeholder="empty: your newest transplant of these two models; or output:NAME",
         )
-    run = gr.Button("Align", variant="primary", elem_id="align-run")
+    with gr.Row():
+        run = gr.Button("Align", variant="primary", elem_id="align-run", scale=4)
+        stop = gr.Button("Stop", variant="stop", elem_id="align-stop", scale=1)
     failed = gr.Markdown(elem_id="align-failed")
     result = gr.State(None)
     overview = gr.Markdown(elem_id="align-summary")
@@ -174,5 +176,6 @@ def build(pickers) -> dict[str, gr.Component]:
         **HEAVY,
     )
     report_failures(failed, aligned)
+    stop.click(None, cancels=[aligned])  # the run ends before its next position (vocablab.ui.common.visitor_gone)
     position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])
     return {"text": text}
