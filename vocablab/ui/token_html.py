@@ -72,7 +72,7 @@ def render_tokenized(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -
         if unit[0].start in cuts and unit[0].start > 0:
             classes.append("vl-cut")
         ids = "+".join(str(t.id) for t in unit)
-        title = " + ".join(f"id {t.id}: {t.string!r} ({t.n_bytes} bytes)" for t in unit)
+        title = " + ".join(f"id {t.id}: {t.string!r} ({t.n_bytes} byte{'s' * (t.n_bytes != 1)})" for t in unit)
         id_html = f'<span class="vl-id">{ids}</span>' if show_ids else ""
         spans.append(
             f'<span class="{" ".join(classes)}" style="background:{PALETTE[n % len(PALETTE)]}" '
