@@ -121,3 +121,26 @@ def test_align_has_a_stop_that_ends_the_run(page, app_log):
             break
         page.wait_for_timeout(100)
     assert app_log.read_text().count(stops) == before + 1
+
+
+def test_a_new_transplant_clears_the_last_search(page):
+    page.get_by_role("tab", name="Transplant").click()
+    page.get_by_role("radio", name="mean").click()
+    run, summary, token = (
+        page.locator("#transplant-run"),
+        page.locator("#transplant-summary"),
+        page.locator("#transplant-token"),
+    )
+    run.click()
+    expect(summary).to_contain_text("Done", timeout=300_000)
+    search = page.locator("#transplant-search textarea")
+    search.fill("ing")
+    search.press("Enter")
+    expect(token).to_contain_text("shown", timeout=60_000)  # "N shown" under the list: those with "ing"
+    first = summary.inner_text()
+    expect(run).to_be_enabled(timeout=300_000)  # the first run's map is drawn
+    run.click()
+    expect(summary).not_to_have_text(first, timeout=300_000)  # the second run's output has its own name
+    expect(summary).to_contain_text("Done", timeout=300_000)
+    expect(token).not_to_contain_text("shown", timeout=60_000)  # the full list of the new run, no stale hint
+    expect(search).to_have_value("")
