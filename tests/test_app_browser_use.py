@@ -144,3 +144,23 @@ def test_a_new_transplant_clears_the_last_search(page):
     expect(summary).to_contain_text("Done", timeout=300_000)
     expect(token).not_to_contain_text("shown", timeout=60_000)  # the full list of the new run, no stale hint
     expect(search).to_have_value("")
+
+
+def test_generate_checkboxes_keep_their_labels_at_800_px(page):
+    page.set_viewport_size({"width": 800, "height": 1100})
+    page.get_by_role("tab", name="Generate and ensemble").click()
+    for box in ("#gen-exact", "#gen-sample"):
+        label = page.locator(f"{box} label")
+        expect(label).to_be_visible(timeout=60_000)
+        # the whole label is drawn: the box is wide enough for its first word, and no text is cut off
+        width = page.locator(box).evaluate("el => el.getBoundingClientRect().width")
+        text = label.locator("span").last
+        first_word = text.evaluate(
+            """el => { const r = document.createRange(); r.setStart(el.firstChild, 0);
+                       r.setEnd(el.firstChild, el.textContent.trim().split(' ')[0].length);
+                       return r.getBoundingClientRect().width; }"""
+        )
+        assert width >= first_word + 30, (
+            f"{box} is {width:.0f} px wide for a label whose first word needs {first_word:.0f}"
+        )
+        assert text.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
