@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from .app_server import serve_app
 from .conftest import chromium_page
+from .test_app_browser import pick
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -164,3 +165,17 @@ def test_generate_checkboxes_keep_their_labels_at_800_px(page):
             f"{box} is {width:.0f} px wide for a label whose first word needs {first_word:.0f}"
         )
         assert text.evaluate("el => el.scrollWidth <= el.clientWidth + 1")
+
+
+def test_a_tokenizer_only_preset_in_a_or_b_is_said_to_serve_only_some_views(page):
+    note = page.locator("#picker-weights-note")
+    expect(note).to_have_text("")  # the default models have weights
+    pick(page, "picker-b", "llama3")
+    expect(note).to_contain_text("llama3 is a tokenizer without weights", timeout=60_000)
+    for view in ("Generate and ensemble", "Align distributions", "Speculative decoding"):
+        expect(note).to_contain_text(view)
+    pick(page, "picker-a", "mistral")
+    expect(note).to_contain_text("mistral and llama3 are tokenizers without weights", timeout=60_000)
+    pick(page, "picker-a", "smollm2-135m")
+    pick(page, "picker-b", "gemma3-270m")
+    expect(note).to_have_text("", timeout=60_000)
