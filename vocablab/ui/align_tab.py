@@ -102,12 +102,12 @@ def run_align(
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
     temperature, reg = typed(temperature, "temperature"), typed(reg, "Sinkhorn regularization")
+    settings = AlignSettings(int(top_k), cost, alignment, temperature, reg)  # refused before any model loads
     for spec in models:
         cached_model(spec)  # loaded in the app's own process, where the cache lives
     transplant = (transplant or "").strip() or None
     if transplant and cost == "embedding" and (outputs.is_handle(transplant) or outputs.public_mode()):
         transplant = str(outputs.find_output(transplant))  # a visitor names their own runs by handle
-    settings = AlignSettings(int(top_k), cost, alignment, temperature, reg)
     result = align_on_gpu(*models, text or "", transplant, settings, getattr(request, "session_hash", None))
     worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
     return (
