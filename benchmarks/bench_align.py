@@ -25,6 +25,7 @@ import torch
 from vocablab.align import align_text
 from vocablab.align.distill import distill
 from vocablab.evaluate import read_documents
+from vocablab.options import AlignSettings, DistillSettings
 from vocablab.presets import ensure_text
 from vocablab.sources import load_causal_lm, load_vocabulary
 
@@ -43,7 +44,7 @@ def child_align(teacher: str, student: str, n_bytes: int) -> dict:
     load_vocabulary(teacher), load_vocabulary(student)  # read once per process, like the app does
     text = article(n_bytes)
     started = time.perf_counter()
-    result = align_text(teacher, student, text, top_k=20, models=models)
+    result = align_text(teacher, student, text, AlignSettings(top_k=20), models=models)
     return {"seconds": time.perf_counter() - started, "positions": len(result.positions), "peak_mib": peak_mib()}
 
 
@@ -51,7 +52,7 @@ def child_distill(teacher: str, student: str, n_bytes: int, steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.txt"
         path.write_text(article(n_bytes) + "\n")
-        result = distill(teacher, student, path, steps=steps, block_bytes=n_bytes)
+        result = distill(teacher, student, path, DistillSettings(steps=steps, block_bytes=n_bytes))
     seconds = [s.seconds for s in result.steps]
     return {
         "step_seconds": float(np.median(seconds)),
@@ -77,7 +78,7 @@ def alignment_gap(teacher: str, student: str, articles: int, n_bytes: int) -> di
     stats = {"bytes": [], "index": [], "drift": [], "paired_bytes": [], "paired_index": []}
     for text in documents:
         for how in ("bytes", "index"):
-            result = align_text(teacher, student, text, top_k=5, alignment=how, models=models)
+            result = align_text(teacher, student, text, AlignSettings(5, alignment=how), models=models)
             stats[how] += [p.uld for p in result.positions]
             stats[f"paired_{how}"].append(len(result.positions))
             if how == "index":

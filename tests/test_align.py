@@ -9,11 +9,12 @@ import numpy as np
 import ot
 import pytest
 import torch
+from scipy.optimize import linprog
 from scipy.stats import wasserstein_distance
 
 from vocablab.align.engine import byte_ends
 from vocablab.align.positions import align_positions
-from vocablab.align.transport import byte_edit_distance, embedding_costs, sinkhorn_plan, token_costs
+from vocablab.align.transport import byte_edit_distance, embedding_costs, sinkhorn_plan, token_costs, transport_plan
 from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.options import MIN_SINKHORN_REG
 from vocablab.sources import load_vocabulary
@@ -145,6 +146,52 @@ def test_sinkhorn_refuses_a_regularization_it_cannot_solve_instead_of_a_nan_plan
     a, b, cost = random_case(0)
     with pytest.raises(ValueError, match="use a larger one"):
         sinkhorn_plan(a, b, cost, reg=1e-9)
+
+
+def linprog_transport_cost(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> float:
+    """The optimal transport cost from the definition: the cheapest plan P >= 0 with row sums a and column
+    sums b, by scipy's linear programming."""
+    m, n = cost.shape
+    rows = np.kron(np.eye(m), np.ones(n))  # sum_j P[i, j] = a[i]
+    columns = np.kron(np.ones(m), np.eye(n))  # sum_i P[i, j] = b[j]
+    solved = linprog(cost.ravel(), A_eq=np.vstack([rows, columns]), b_eq=np.concatenate([a, b]), bounds=(0, None))
+    assert solved.success
+    return float(solved.fun)
+
+
+# Gemma-3-270M's top-20 after "Paris is" (its own transplant with SmolLM2's tokenizer predicts nearly the
+# same). Against itself: two equal histograms whose edit costs couple the tokens only weakly at regularization
+# 0.05 (exp(-cost / reg) is 1 on the diagonal, e^-6.7 to e^-20 elsewhere), so Sinkhorn's scalings converge at
+# a rate close to 1 and 20,000 iterations do not reach the marginals.
+NEAR_TIE_TOKENS = [
+    " a", " the", " one", " known", " an", " my", " not", " full", " home", " famous",
+    " in", " hosting", " to", " always", " getting", " on", " often", " renowned", " celebrating", " like",
+]  # fmt: skip
+NEAR_TIE_PROBS = [
+    0.2768, 0.197, 0.071, 0.0558, 0.0384, 0.0192, 0.016, 0.0152, 0.0134, 0.0126,
+    0.0125, 0.0086, 0.0073, 0.0065, 0.0064, 0.0061, 0.006, 0.0055, 0.0054, 0.005,
+]  # fmt: skip
+
+
+def test_a_position_where_sinkhorn_does_not_converge_gets_the_exact_optimal_plan():
+    pieces = [token.encode() for token in NEAR_TIE_TOKENS]
+    cost = token_costs(pieces, pieces, "edit")
+    a = np.array(NEAR_TIE_PROBS) / sum(NEAR_TIE_PROBS)
+    with pytest.raises(ValueError, match="did not converge"):  # the case does make Sinkhorn fail
+        sinkhorn_plan(a, a, cost, reg=0.05)
+    result = transport_plan(a, a, cost, reg=0.05)
+    assert result.solver == "exact"
+    np.testing.assert_allclose(result.plan.sum(axis=1), a, atol=1e-9)
+    np.testing.assert_allclose(result.plan.sum(axis=0), a, atol=1e-9)
+    assert (result.plan >= 0).all()
+    assert float((result.plan * cost).sum()) == pytest.approx(linprog_transport_cost(a, a, cost), abs=1e-9)
+    # where Sinkhorn converges its plan is kept, and the exact plan beside it is optimal too
+    b, c, random_cost = random_case(1)
+    kept = transport_plan(b, c, random_cost, reg=0.05)
+    assert kept.solver == "sinkhorn"
+    np.testing.assert_allclose(kept.plan, sinkhorn_plan(b, c, random_cost, reg=0.05))
+    optimum = linprog_transport_cost(b, c, random_cost)
+    assert float((kept.exact * random_cost).sum()) == pytest.approx(optimum, abs=1e-9)
 
 
 @pytest.mark.slow  # real tokenizers

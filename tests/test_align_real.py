@@ -15,6 +15,7 @@ from vocablab.align import align_text
 from vocablab.align.distill import distill
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
+from vocablab.options import AlignSettings, DistillSettings
 from vocablab.sources import load_causal_lm, load_vocabulary
 from vocablab.surgery import transplant
 from vocablab.surgery.checkpoint import find_embeddings, read_tensor
@@ -24,6 +25,7 @@ from .conftest import tiny_llama
 pytestmark = pytest.mark.slow
 
 TEXT = "The committee approved 1,250 new homes near the river on Tuesday."
+EMBEDDING = AlignSettings(cost="embedding")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def tiny(tmp_path_factory):
 
 
 def test_align_text_against_a_full_forward_pass(presets):
-    result = align_text("gemma3-270m", "smollm2-135m", TEXT, top_k=12, models=presets)
+    result = align_text("gemma3-270m", "smollm2-135m", TEXT, AlignSettings(top_k=12), models=presets)
     vocab_a, vocab_b = load_vocabulary("gemma3-270m"), load_vocabulary("smollm2-135m")
     ids_a = [vocab_a.start_id] + vocab_a.encode(TEXT)
     ids_b = [vocab_b.start_id] + vocab_b.encode(TEXT)
@@ -68,10 +70,37 @@ def test_align_text_against_a_full_forward_pass(presets):
     json.dumps(result.to_dict())  # serializable for --json
 
 
+def test_align_completes_at_its_defaults_where_sinkhorn_does_not_converge(presets, capsys):
+    """A model against itself (as against its own transplant, which predicts nearly the same): equal top-20
+    histograms under the edit cost, where Sinkhorn at regularization 0.05 does not converge at some positions.
+    Those positions get the exact optimal plan (scipy's linear program is the reference) and say so."""
+    from .test_align import linprog_transport_cost
+
+    gemma = presets[0]
+    text = "Paris is the capital of France, with 2,100,000 residents."
+    result = align_text("gemma3-270m", "gemma3-270m", text, models=(gemma, gemma))
+    assert result.reg == 0.05 and result.cost_kind == "edit" and result.top_k == 20  # the defaults
+    assert result.fallbacks, "the case no longer makes Sinkhorn fail: it tests nothing"
+    assert result.fallbacks == [n for n, p in enumerate(result.positions) if p.solver == "exact"]
+    assert "did not converge at regularization 0.05" in result.fallback_note()
+    for n in result.fallbacks:
+        position = result.positions[n]
+        mass = np.array([t.prob for t in position.top_a])
+        mass /= mass.sum()
+        plan, cost = np.array(position.plan), np.array(position.cost)
+        np.testing.assert_allclose(plan.sum(axis=1), mass, atol=1e-9)
+        np.testing.assert_allclose(plan.sum(axis=0), mass, atol=1e-9)
+        optimum = linprog_transport_cost(mass, mass, cost)
+        assert position.transport_cost == pytest.approx(optimum, abs=1e-9)
+        assert position.exact_cost == pytest.approx(optimum, abs=1e-9)
+    assert any(p.solver == "sinkhorn" for p in result.positions)  # only the positions that need it fall back
+    assert json.loads(json.dumps(result.to_dict()))["fallbacks"] == result.fallbacks
+
+
 def test_index_alignment_says_so_and_drifts(presets):
     text = "Antidisestablishmentarianism, 3.14159 and ½ are tokenized differently."
-    by_index = align_text("gemma3-270m", "smollm2-135m", text, alignment="index", top_k=5, models=presets)
-    by_bytes = align_text("gemma3-270m", "smollm2-135m", text, alignment="bytes", top_k=5, models=presets)
+    by_index = align_text("gemma3-270m", "smollm2-135m", text, AlignSettings(5, alignment="index"), models=presets)
+    by_bytes = align_text("gemma3-270m", "smollm2-135m", text, AlignSettings(5, alignment="bytes"), models=presets)
     assert {p.alignment for p in by_index.positions} == {"index"}
     assert {p.alignment for p in by_bytes.positions} == {"bytes"}
     assert any(p.byte_a != p.byte_b for p in by_index.positions)
@@ -82,13 +111,13 @@ def test_embedding_cost_uses_the_transplant_mapping(tiny, tmp_path, monkeypatch)
     monkeypatch.setenv("VOCABLAB_WORKDIR", str(tmp_path / "workspace"))
     gpt2, mistral = str(tiny["gpt2"]), str(tiny["mistral"])
     with pytest.raises(VocabLabError, match="none exists yet"):
-        align_text(gpt2, mistral, "Hello world", cost="embedding")
+        align_text(gpt2, mistral, "Hello world", EMBEDDING)
     transplant(mistral, gpt2, tmp_path / "mean", k=4, method="mean")
     with pytest.raises(VocabLabError, match="OMP"):
-        align_text(gpt2, mistral, "Hello world", cost="embedding", transplant=tmp_path / "mean")
+        align_text(gpt2, mistral, "Hello world", EMBEDDING, transplant=tmp_path / "mean")
     out = tmp_path / "workspace" / "gpt2-with-mistral"
     transplant(gpt2, mistral, out, k=4)
-    result = align_text(gpt2, mistral, "Hello world, again", cost="embedding", top_k=8)  # found in the workspace
+    result = align_text(gpt2, mistral, "Hello world, again", AlignSettings(8, "embedding"))  # found in the workspace
     assert result.transplant == str(out)
     base = read_tensor(tiny["gpt2"], find_embeddings(tiny["gpt2"])[0]).double()
     mapped = next(t for name, t in load_file(str(out / "model.safetensors")).items() if "embed_tokens" in name)
@@ -98,9 +127,9 @@ def test_embedding_cost_uses_the_transplant_mapping(tiny, tmp_path, monkeypatch)
         np.testing.assert_allclose(position.cost, ((1 - a @ b.T) / 2).numpy(), atol=1e-6)
     other = tiny_llama("gpt2", tmp_path / "other", tied=True, seed=7)
     with pytest.raises(VocabLabError, match="neither"):
-        align_text(str(other), mistral, "Hello", cost="embedding", transplant=out)
+        align_text(str(other), mistral, "Hello", EMBEDDING, transplant=out)
     with pytest.raises(VocabLabError, match="read only by the embedding cost"):  # not silently ignored
-        align_text(gpt2, mistral, "Hello", cost="edit", transplant=out)
+        align_text(gpt2, mistral, "Hello", AlignSettings(cost="edit"), transplant=out)
 
 
 def test_bad_input_gets_clear_messages(tiny, tmp_path, capsys):
@@ -113,7 +142,7 @@ def test_bad_input_gets_clear_messages(tiny, tmp_path, capsys):
         align_text(str(lower), mistral, "Hello World")
     for top_k in (201, 40_000):  # a 40,000 x 40,000 plan per position would run for hours
         with pytest.raises(VocabLabError, match="between 1 and 200"):
-            align_text(gpt2, mistral, "Hello", top_k=top_k)
+            align_text(gpt2, mistral, "Hello", AlignSettings(top_k=top_k))
     with pytest.raises(VocabLabError, match="empty"):
         align_text(gpt2, mistral, "")
     with pytest.raises(VocabLabError, match="align takes up to"):
@@ -125,12 +154,12 @@ def test_bad_input_gets_clear_messages(tiny, tmp_path, capsys):
     assert main(["align", gpt2, mistral, "--text", "Hi", "--cost", "embedding"]) == 2
     assert "transplant" in capsys.readouterr().err
     with pytest.raises(VocabLabError, match="steps must be at least 1"):
-        distill(gpt2, mistral, tmp_path / "missing.txt", steps=0)
+        distill(gpt2, mistral, tmp_path / "missing.txt", DistillSettings(steps=0))
     with pytest.raises(VocabLabError, match="cannot read"):
-        distill(gpt2, mistral, tmp_path / "missing.txt", steps=1)
+        distill(gpt2, mistral, tmp_path / "missing.txt", DistillSettings(steps=1))
     if not torch.cuda.is_available():  # asking for a GPU that is not there is a message, not a traceback
         with pytest.raises(VocabLabError, match="no CUDA GPU"):
-            distill(gpt2, mistral, tmp_path / "missing.txt", steps=1, device="cuda")
+            distill(gpt2, mistral, tmp_path / "missing.txt", DistillSettings(steps=1), device="cuda")
         (tmp_path / "doc.txt").write_text("Hello there\n")
         assert main(["eval", gpt2, "--text", str(tmp_path / "doc.txt"), "--device", "cuda"]) == 2
         assert "no CUDA GPU" in capsys.readouterr().err
@@ -198,5 +227,5 @@ def test_a_few_distillation_steps_lower_uld_on_the_training_text(tmp_path, capsy
     # the saved student is a safetensors model folder that reproduces the measured ULD
     assert (out / "model.safetensors").is_file() and not list(out.glob("*.bin"))
     assert json.loads((out / "distill.json").read_text())["steps"] == result["steps"]
-    check = align_text("gemma3-270m", str(out), text, top_k=3)
+    check = align_text("gemma3-270m", str(out), text, AlignSettings(top_k=3))
     assert check.mean_uld == pytest.approx(result["after"]["uld"], rel=1e-3)

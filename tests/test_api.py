@@ -23,6 +23,7 @@ from vocablab import (
     transplant,
 )
 from vocablab.errors import VocabLabError
+from vocablab.options import DistillSettings
 from vocablab.presets import preset_dir
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,10 @@ BAD_CALLS = {
     "one id as the vocabularies": (lambda: compare_tokenization("smollm2-135m", "hi"), "give a list"),
     "no vocabularies": (lambda: maximal_common_vocabulary([]), "at least one"),
     "negative max_rows": (lambda: compare_numbers("smollm2-135m", "llama3", max_rows=-1), "max_rows"),
-    "no documents to distill on": (lambda: distill("gemma3-270m", "smollm2-135m", [" "], steps=1), "no text"),
+    "no documents to distill on": (
+        lambda: distill("gemma3-270m", "smollm2-135m", [" "], DistillSettings(steps=1)),
+        "no text",
+    ),
 }
 
 

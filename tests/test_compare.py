@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vocablab.compare import compare_tokenization
@@ -71,3 +73,20 @@ def test_real_presets_side_by_side():
     # llama3 groups "2024" as one token; the single-digit tokenizers cut inside it
     start = text.encode().index(b"2024")
     assert start + 1 in result.disagreeing_boundaries
+
+
+def test_token_tooltips_and_the_boundary_note_read_in_good_english(byte_level_vocab):
+    from html import unescape
+
+    from vocablab.ui.tokenizers_tab import boundaries_note
+
+    text = "a cat 🙂"
+    html = render_comparison(compare_tokenization([byte_level_vocab, byte_level_vocab], text))
+    titles = [unescape(t) for t in re.findall(r'title="([^"]*)"', html)]
+    sizes = [int(n) for t in titles for n in re.findall(r"\((\d+) bytes?\)", t)]
+    assert sum(sizes) == 2 * len(text.encode())  # every token's bytes, in both columns
+    assert "(1 byte)" in " ".join(titles)  # "a" and " " are one byte each
+    assert not re.search(r"\(1 bytes\)", " ".join(titles))
+    assert boundaries_note(0) == "Every token boundary is shared by all the tokenizers."
+    assert boundaries_note(1).startswith("1 token boundary is not shared")
+    assert boundaries_note(1234).startswith("1,234 token boundaries are not shared")

@@ -527,9 +527,10 @@ def run_view_generation(families: Families, family: str):
 
 def run_view_align(families: Families, family: str):
     from vocablab.align import align_text
+    from vocablab.options import AlignSettings
 
     def call():
-        result = align_text(families(family), PARTNER, DOCUMENT, top_k=5, alignment="index")
+        result = align_text(families(family), PARTNER, DOCUMENT, AlignSettings(5, alignment="index"))
         assert result.positions and all(math.isfinite(p.uld) for p in result.positions)
 
     return library(call)

@@ -14,6 +14,7 @@ from vocablab.errors import VocabLabError
 from vocablab.numbers import (
     compare_numbers,
     detect_digit_scheme,
+    find_numbers,
     highlight_numbers,
     number_samples,
     number_splits,
@@ -162,10 +163,33 @@ def test_a_tokenizer_agrees_with_itself(groups_left):
 # --- numbers in the user's text -------------------------------------------------------------------
 
 
+# Hand-labelled: the numbers a reader sees in each text, letters attached or not. A "-" after a letter or a
+# digit is a hyphen; a number never starts or stops inside a run of digits.
+NUMBERS_IN_TEXT = {
+    "1.2B (vs 998M)": ["1.2", "998"],
+    "Q3 2024": ["3", "2024"],
+    "7B": ["7"],
+    "GPT-4o": ["4"],
+    "Llama-3.1-8B": ["3.1", "8"],
+    "H100 and x86_64": ["100", "86", "64"],
+    "COVID-19 in 2020s": ["19", "2020"],
+    "$5M, 12% and 3rd": ["$5", "12%", "3"],
+    "a -5 b, 5-3": ["-5", "5", "3"],
+    "v1.2.3": ["1.2", "3"],
+    "on 2024-01-05, 1,234,567.89 units": ["2024-01-05", "1,234,567.89"],
+    "no digits here": [],
+}
+
+
+@pytest.mark.parametrize("text", NUMBERS_IN_TEXT)
+def test_numbers_are_found_also_when_letters_touch_them(text):
+    assert [text[start:end] for start, end in find_numbers(text)] == NUMBERS_IN_TEXT[text]
+
+
 def test_highlight_flags_only_numbers_split_differently(single, groups_left):
     text = "Pay 12345 now, not 7 or 2024-01-05 or -1,234.5 (x2)."
     spans = highlight_numbers(single, groups_left, text)
-    assert [s.text for s in spans] == ["12345", "7", "2024-01-05", "-1,234.5"]
+    assert [s.text for s in spans] == ["12345", "7", "2024-01-05", "-1,234.5", "2"]  # "2" of "x2" too
     by_text = {s.text: s for s in spans}
     assert by_text["12345"].differs
     assert by_text["12345"].split_a == ["1", "2", "3", "4", "5"]
@@ -252,6 +276,20 @@ def test_preset_llama3_vs_qwen3_highlights_12345():
     assert by_text["12345"].split_a == ["123", "45"]
     assert by_text["12345"].split_b == ["1", "2", "3", "4", "5"]
     assert not by_text["7"].differs
+
+
+@pytest.mark.slow
+def test_preset_llama3_vs_mistral_split_the_numbers_attached_to_letters():
+    # Llama 3 keeps up to three digits in a token, Mistral one digit per token; letters are never merged
+    # with digits by either
+    spans = highlight_numbers(load_vocabulary("llama3"), load_vocabulary("mistral"), "Q3 revenue: 1.2B (vs 998M), 7B")
+    splits = {s.text: (s.split_a, s.split_b, s.differs) for s in spans}
+    assert splits == {
+        "3": (["3"], ["3"], False),
+        "1.2": (["1", ".", "2"], ["1", ".", "2"], False),
+        "998": (["998"], ["9", "9", "8"], True),
+        "7": (["7"], ["7"], False),
+    }
 
 
 @pytest.mark.slow

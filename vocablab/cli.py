@@ -430,15 +430,12 @@ def cmd_align(args: argparse.Namespace) -> None:
     from vocablab.align import align_text
 
     text = _text(args)
+    settings = options.AlignSettings(args.top_k, args.cost, args.alignment, args.temperature, args.reg)
     result = align_text(
         args.models[0],
         args.models[1],
         text,
-        top_k=args.top_k,
-        cost=args.cost,
-        alignment=args.alignment,
-        temperature=args.temperature,
-        reg=args.reg,
+        settings,
         transplant=args.transplant,
         device=args.device,
         trust_remote_code=args.trust_remote_code,
@@ -464,6 +461,8 @@ def cmd_align(args: argparse.Namespace) -> None:
         f"(alignment: {result.alignment}); temperature {result.temperature:g}"
     )
     print(f"mean ULD ({result.alignment} alignment): {result.mean_uld:.4f}")
+    if result.fallback_note():
+        print(f"note: {result.fallback_note()}")
     print(
         f"Sinkhorn plan between the top-{result.top_k} of each, cost {result.cost_kind}, reg {result.reg:g}"
         + (f" (mapping: {result.transplant})" if result.transplant else "")
@@ -504,17 +503,15 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from vocablab.presets import TEXT_PRESETS, ensure_text
 
     path = ensure_text(args.text) if args.text in TEXT_PRESETS else args.text
+    settings = options.DistillSettings(
+        args.steps, args.uld_weight, args.temperature, args.lr, args.alignment, limit=args.limit
+    )
     result = distill(
         args.teacher,
         args.student,
         path,
-        steps=args.steps,
+        settings,
         out=args.out,
-        uld_weight=args.uld_weight,
-        temperature=args.temperature,
-        lr=args.lr,
-        alignment=args.alignment,
-        limit=args.limit,
         device=args.device,
         overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code,
@@ -816,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--uld-weight", type=float, default=options.ULD_WEIGHT, help="weight of the ULD term (default 1.5)"
     )
     dist.add_argument("--temperature", type=float, default=1.0)
-    dist.add_argument("--lr", type=float, default=5e-5, help="AdamW learning rate (default 5e-5)")
+    dist.add_argument("--lr", type=float, default=options.DISTILL_LR, help="AdamW learning rate (default 5e-5)")
     dist.add_argument(
         "--alignment", choices=options.ALIGNMENTS, default="bytes", help=_choices_help(options.ALIGNMENT_HELP)
     )

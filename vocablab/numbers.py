@@ -34,17 +34,21 @@ DIGIT_TOKEN = re.compile(rb"^ ?[0-9]+$")
 SchemeKind = Literal["single", "groups-left", "groups-right", "free"]
 
 # Numbers in running text: dates first, then grouped thousands, then plain numbers; a sign,
-# currency symbol and percent sign belong to the number (tokenizers often merge them).
+# currency symbol and percent sign belong to the number (tokenizers often merge them). A number may
+# touch letters ("998M", "1.2B", "Q3", "GPT-4o", "x86_64"): its digits are cut by the tokenizer all
+# the same. A number never starts or ends inside a digit run, and a "-" after a letter or digit is
+# a hyphen, not a sign ("GPT-4o": "4"; "5-3": "5" and "3").
 NUMBER_IN_TEXT = re.compile(
     r"""
-    (?<![\w.])
+    (?<!\d)
+    (?:(?<![\w])[-+\u2212])?
     (?:
-        \d{4}-\d{1,2}-\d{1,2}                               # 2024-01-05
-      | \d{1,2}/\d{1,2}/\d{2,4}                             # 05/01/2024
-      | [-+\u2212]?[$€£¥]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?    # -1,234.56
-      | [-+\u2212]?[$€£¥]?\d+(?:\.\d+)?%?                   # 12345, 3.14, $5, 12%
+        \d{4}-\d{1,2}-\d{1,2}                             # 2024-01-05
+      | \d{1,2}/\d{1,2}/\d{2,4}                           # 05/01/2024
+      | [$€£¥]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?              # 1,234.56
+      | [$€£¥]?\d+(?:\.\d+)?%?                             # 12345, 3.14, $5, 12%, 998 (of 998M)
     )
-    (?![\w])
+    (?![\d])
     """,
     re.VERBOSE | re.ASCII,
 )

@@ -80,6 +80,79 @@ SINKHORN_REG = 0.05
 # fail above it, on other text, are refused with a message too)
 MIN_SINKHORN_REG = 5e-3
 ULD_WEIGHT = 1.5
+DISTILL_LR = 5e-5
+DISTILL_BLOCK_BYTES = 1000  # each training document is cut to this many bytes
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """How ``align_text`` compares two models' next-token distributions on a text.
+
+    >>> AlignSettings(cost="cosine")
+    Traceback (most recent call last):
+    ...
+    vocablab.errors.VocabLabError: unknown cost 'cosine'; use one of edit, exact, embedding
+    """
+
+    top_k: int = ALIGN_TOP_K  # tokens of each distribution in the transport plans
+    cost: CostKind = "edit"
+    alignment: Alignment = "bytes"
+    temperature: float = 1.0
+    reg: float = SINKHORN_REG
+
+    def __post_init__(self) -> None:
+        if self.cost not in COSTS:
+            raise VocabLabError(f"unknown cost {self.cost!r}; use one of {', '.join(COSTS)}")
+        check_alignment(self.alignment)
+        if not 0 < self.reg < math.inf:  # NaN fails this too
+            raise VocabLabError("the Sinkhorn regularization must be a positive number")
+        if self.reg < MIN_SINKHORN_REG:
+            raise VocabLabError(
+                f"the Sinkhorn regularization must be at least {MIN_SINKHORN_REG:g}: below it the solver's plans "
+                "do not converge (each position also shows the exact optimal cost, the limit as it shrinks)"
+            )
+        if not 1 <= self.top_k <= MAX_ALIGN_TOP_K:
+            raise VocabLabError(
+                f"top-k must be between 1 and {MAX_ALIGN_TOP_K} (each position solves a top-k x top-k transport "
+                "problem)"
+            )
+        if not 0 < self.temperature < math.inf:
+            raise VocabLabError("the temperature must be a positive number")
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """How ``distill`` trains a student: ``steps`` steps of one document each, loss = CE + ``uld_weight`` x ULD.
+
+    >>> DistillSettings(steps=0)
+    Traceback (most recent call last):
+    ...
+    vocablab.errors.VocabLabError: steps must be at least 1
+    """
+
+    steps: int
+    uld_weight: float = ULD_WEIGHT
+    temperature: float = 1.0
+    lr: float = DISTILL_LR
+    alignment: Alignment = "bytes"
+    limit: int | None = None  # use only the first documents of the text
+    block_bytes: int = DISTILL_BLOCK_BYTES
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise VocabLabError("steps must be at least 1")
+        check_alignment(self.alignment)
+        finite = (0 < self.temperature < math.inf, 0 < self.lr < math.inf, 0 <= self.uld_weight < math.inf)
+        if not all(finite):  # NaN fails these too
+            raise VocabLabError(
+                "the temperature and learning rate must be positive numbers and the ULD weight a number not below 0"
+            )
+
+
+def check_alignment(alignment: str) -> None:
+    if alignment not in ALIGNMENTS:
+        raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
 
 
 # K-LVR's pruning (vocablab/reduce/lvr.py). Of the entries about to close (each costs a forward pass): the 4

@@ -228,6 +228,9 @@ def rank_plan_heatmap(position: PositionReport) -> go.Figure:
     return _plan_heatmap(z, hover, labels_a, labels_b, title, "|p−q|")
 
 
+PLAN_NAMES = {"sinkhorn": "Sinkhorn", "exact": "Exact (Sinkhorn did not converge)"}
+
+
 def sinkhorn_heatmap(position: PositionReport, cost_kind: str) -> go.Figure:
     """The Sinkhorn plan between the two top-k distributions; hover shows each cell's mass and cost."""
     labels_a, labels_b = [t.token for t in position.top_a], [t.token for t in position.top_b]
@@ -239,7 +242,7 @@ def sinkhorn_heatmap(position: PositionReport, cost_kind: str) -> go.Figure:
         for r in range(len(labels_a))
     ]
     title = (
-        f"Sinkhorn plan ({cost_kind} cost): transport cost {position.transport_cost:.4f} "
+        f"{PLAN_NAMES[position.solver]} plan ({cost_kind} cost): transport cost {position.transport_cost:.4f} "
         f"(exact optimum {position.exact_cost:.4f})"
     )
     return _plan_heatmap(position.plan, hover, labels_a, labels_b, title, "mass")

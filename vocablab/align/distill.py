@@ -1,6 +1,6 @@
 """Cross-tokenizer distillation with the ULD loss: a small, real training loop.
 
-    distill("gemma3-270m", "smollm2-135m", "train.txt", steps=8, out="smol-distilled")
+    distill("gemma3-270m", "smollm2-135m", "train.txt", DistillSettings(steps=8), out="smol-distilled")
 
 Each step reads one document of the training file (one per line, cut to ``block_bytes``) with both
 models. The student's loss is its own next-token cross-entropy plus ``uld_weight`` times the ULD
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from vocablab.align.positions import align_positions
 from vocablab.align.uld import uld_loss
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import read_documents
-from vocablab.options import ALIGNMENTS, Alignment
+from vocablab.options import Alignment, DistillSettings
 from vocablab.progress import track
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve, torch_device
 from vocablab.surgery.checkpoint import check_output_folder, copy_tokenizer_files, write_folder
@@ -112,56 +111,41 @@ def distill(
     teacher: str,
     student: str,
     text: str | Path | list[str],
+    settings: DistillSettings,
     *,
-    steps: int,
     out: str | Path | None = None,
-    uld_weight: float = 1.5,
-    temperature: float = 1.0,
-    lr: float = 5e-5,
-    alignment: Alignment = "bytes",
-    limit: int | None = None,
-    block_bytes: int = 1000,
     device: str = "auto",
-    seed: int = 0,
     overwrite: bool = False,
     trust_remote_code: bool = False,
 ) -> DistillResult:
-    """Train ``student`` for ``steps`` steps on ``text`` (a UTF-8 file, one document per line, or a
-    list of documents) with ``teacher``'s ULD; see the module.
+    """Train ``student`` on ``text`` (a UTF-8 file, one document per line, or a list of documents)
+    with ``teacher``'s ULD, as ``settings`` say; see the module.
 
     >>> import pathlib, tempfile
     >>> text = pathlib.Path(tempfile.mkdtemp()) / "train.txt"
     >>> _ = text.write_text("The committee approved 1,250 new homes near the river on Tuesday.")
-    >>> result = distill("gemma3-270m", "smollm2-135m", text, steps=2)
+    >>> result = distill("gemma3-270m", "smollm2-135m", text, DistillSettings(steps=2))
     >>> [step.step for step in result.steps], sorted(result.after)
     ([1, 2], ['ce', 'uld'])
     >>> all(abs(step.loss - (step.ce + 1.5 * step.uld)) < 1e-4 for step in result.steps)  # loss = ce + 1.5 x ULD
     True
     """
     started = time.perf_counter()
-    if steps < 1:
-        raise VocabLabError("steps must be at least 1")
-    if alignment not in ALIGNMENTS:
-        raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
-    if not (0 < temperature < math.inf and 0 < lr < math.inf and 0 <= uld_weight < math.inf):  # NaN fails too
-        raise VocabLabError(
-            "the temperature and learning rate must be positive numbers and the ULD weight a number not below 0"
-        )
     out = check_output_folder(out, overwrite=overwrite) if out else None
     device = str(torch_device(device))  # one device for both models: the student trains there
-    documents = read_documents(text, limit)
+    documents = read_documents(text, settings.limit)
     teacher_src, student_src = (
         resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (teacher, student)
     )
     vocab_t, vocab_s = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (teacher_src, student_src))
-    docs = [_prepare(_cut(t, block_bytes), vocab_t, vocab_s, alignment) for t in documents]
+    docs = [_prepare(_cut(t, settings.block_bytes), vocab_t, vocab_s, settings.alignment) for t in documents]
     docs = [d for d in docs if d.index_teacher]
     if not docs:
         where = "the documents given" if isinstance(text, list) else text
         raise VocabLabError(f"{where}: no document gives the two models a common position to compare")
 
     LOG.info("loading the models")
-    torch.manual_seed(seed)
+    torch.manual_seed(settings.seed)
     teacher_model = load_causal_lm(teacher_src, device=device, trust_remote_code=trust_remote_code)
     student_model = load_causal_lm(student_src, device=device, trust_remote_code=trust_remote_code)
     teacher_model.requires_grad_(False)
@@ -169,45 +153,55 @@ def distill(
         teacher=teacher_src.spec,
         student=student_src.spec,
         out_dir=str(out) if out else None,
-        alignment=alignment,
-        uld_weight=uld_weight,
-        temperature=temperature,
-        lr=lr,
+        alignment=settings.alignment,
+        uld_weight=settings.uld_weight,
+        temperature=settings.temperature,
+        lr=settings.lr,
         documents=len(docs),
         before={},
         after={},
     )
     LOG.info("measuring ULD and cross-entropy on %d documents", len(docs))
-    result.before = _measure(teacher_model, student_model, docs, temperature)
-    optimizer = torch.optim.AdamW(student_model.parameters(), lr=lr, weight_decay=0.0)
-    for step in track(range(steps), f"distilling {student_src.spec}"):
+    result.before = _measure(teacher_model, student_model, docs, settings.temperature)
+    result.steps = _train(teacher_model, student_model, docs, settings, f"distilling {student_src.spec}")
+    result.after = _measure(teacher_model, student_model, docs, settings.temperature)
+    result.seconds = round(time.perf_counter() - started, 1)
+    if out:
+        _save(out, student_model, student_src, result, overwrite)
+    return result
+
+
+def _train(teacher_model, student_model, docs: list[_Document], settings: DistillSettings, label: str):
+    """``settings.steps`` AdamW steps on the student, one document each, in turn; the per-step log."""
+    optimizer = torch.optim.AdamW(student_model.parameters(), lr=settings.lr, weight_decay=0.0)
+    log = []
+    for step in track(range(settings.steps), label):
         tick = time.perf_counter()
         student_model.train()
         doc = docs[step % len(docs)]
         with torch.enable_grad():  # also when called from a no-grad context
-            ce, uld = _losses(teacher_model, student_model, doc, temperature)
-            loss = ce + uld_weight * uld
+            ce, uld = _losses(teacher_model, student_model, doc, settings.temperature)
+            loss = ce + settings.uld_weight * uld
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(student_model.parameters(), 1.0)
         optimizer.step()
-        record = DistillStep(
-            step + 1, ce.item(), uld.item(), loss.item(), len(doc.index_student), round(time.perf_counter() - tick, 2)
-        )
-        result.steps.append(record)
-        LOG.info("step %d/%d: ce %.4f  uld %.4f  loss %.4f", record.step, steps, record.ce, record.uld, record.loss)
-    result.after = _measure(teacher_model, student_model, docs, temperature)
-    result.seconds = round(time.perf_counter() - started, 1)
-    if out:
-        LOG.info("saving the student to %s", out)
+        seconds = round(time.perf_counter() - tick, 2)
+        record = DistillStep(step + 1, ce.item(), uld.item(), loss.item(), len(doc.index_student), seconds)
+        log.append(record)
+        LOG.info("step %d/%d: ce %.4f  uld %.4f  loss %.4f", step + 1, settings.steps, record.ce, record.uld, loss)
+    return log
 
-        def fill(work: Path) -> None:
-            student_model.save_pretrained(work)  # safetensors
-            if not copy_tokenizer_files(student_src.path, work):  # a GGUF student: its tokenizer is inside
-                from transformers import AutoTokenizer
 
-                AutoTokenizer.from_pretrained(student_src.path, gguf_file=student_src.gguf_file).save_pretrained(work)
-            (work / LOG_FILE).write_text(json.dumps(result.to_dict(), indent=1))
+def _save(out: Path, student_model, student_src, result: DistillResult, overwrite: bool) -> None:
+    LOG.info("saving the student to %s", out)
 
-        write_folder(out, fill, overwrite=overwrite)
-    return result
+    def fill(work: Path) -> None:
+        student_model.save_pretrained(work)  # safetensors
+        if not copy_tokenizer_files(student_src.path, work):  # a GGUF student: its tokenizer is inside
+            from transformers import AutoTokenizer
+
+            AutoTokenizer.from_pretrained(student_src.path, gguf_file=student_src.gguf_file).save_pretrained(work)
+        (work / LOG_FILE).write_text(json.dumps(result.to_dict(), indent=1))
+
+    write_folder(out, fill, overwrite=overwrite)

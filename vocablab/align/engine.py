@@ -6,34 +6,26 @@
 Each model reads the text after its own start token; positions are paired by byte offset or by index
 (``positions.py``). At every pair: the ULD value over the full vocabularies, ULD's rank-to-rank plan
 over the top-k ranks, and a Sinkhorn plan between the two top-k distributions (each renormalized to
-sum 1) under a token cost (``transport.py``), with its exact (EMD) cost beside it.
+sum 1) under a token cost (``transport.py``), with its exact (EMD) cost beside it. Where Sinkhorn does not
+converge at the asked regularization, that position shows the exact optimal plan instead and says so
+(``solver``), and the run goes on.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import ot
 import torch
 
 from vocablab.align.mapping import TokenMapping
 from vocablab.align.positions import PositionPair, align_positions
-from vocablab.align.transport import embedding_costs, sinkhorn_plan, token_costs
+from vocablab.align.transport import embedding_costs, token_costs, transport_plan
 from vocablab.align.uld import uld_loss, uld_rank_plan
 from vocablab.errors import VocabLabError
-from vocablab.options import (
-    ALIGNMENTS,
-    COSTS,
-    MAX_ALIGN_BYTES,
-    MAX_ALIGN_TOP_K,
-    MIN_SINKHORN_REG,
-    Alignment,
-    CostKind,
-)
-from vocablab.progress import bar, note
+from vocablab.options import MAX_ALIGN_BYTES, AlignSettings
+from vocablab.progress import bar, check_stop, note
 from vocablab.sources import Source, causal_lms, load_vocabulary, resolve
 from vocablab.vocab import Vocabulary
 
@@ -79,6 +71,7 @@ class PositionReport:
     transport_cost: float  # sum(plan * cost)
     exact_cost: float  # the exact optimal transport cost between the same two top-k histograms
     flows: list[Flow]
+    solver: str = "sinkhorn"  # "exact": Sinkhorn did not converge here, and the plan is the exact optimal one
 
     @property
     def predicted_a(self) -> str:
@@ -106,8 +99,25 @@ class AlignResult:
     def mean_uld(self) -> float:
         return float(np.mean([p.uld for p in self.positions])) if self.positions else 0.0
 
+    @property
+    def fallbacks(self) -> list[int]:
+        """Numbers of the positions whose plan is the exact one (Sinkhorn did not converge there)."""
+        return [n for n, p in enumerate(self.positions) if p.solver == "exact"]
+
+    def fallback_note(self) -> str | None:
+        """One sentence on the positions that fell back to the exact plan, or None."""
+        if not self.fallbacks:
+            return None
+        n = len(self.fallbacks)
+        where = ", ".join(f"#{i}" for i in self.fallbacks)
+        return (
+            f"Sinkhorn did not converge at regularization {self.reg:g} at {n} position{'s' * (n != 1)} ({where}): "
+            f"{'their plans are' if n != 1 else 'its plan is'} the exact optimal plan, the limit as the "
+            "regularization shrinks"
+        )
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "mean_uld": self.mean_uld}
+        return {**asdict(self), "mean_uld": self.mean_uld, "fallbacks": self.fallbacks}
 
 
 def check_encodes(vocab: Vocabulary, text: str) -> list[int]:
@@ -128,18 +138,12 @@ def byte_ends(vocab: Vocabulary, text_ids: list[int]) -> list[int]:
     return [0] + [end for _, end in vocab.byte_spans(text_ids)]
 
 
-def check_options(text: str, top_k: int, temperature: float) -> None:
-    """What can be refused before any tokenizer or model is loaded."""
+def check_text(text: str) -> None:
+    """What can be refused of the text before any tokenizer or model is loaded."""
     if not text:
         raise VocabLabError("the text is empty: type some text to align the two models on")
     if len(text.encode("utf-8")) > MAX_ALIGN_BYTES:
         raise VocabLabError(f"the text has {len(text.encode('utf-8')):,} bytes; align takes up to {MAX_ALIGN_BYTES:,}")
-    if not 1 <= top_k <= MAX_ALIGN_TOP_K:
-        raise VocabLabError(
-            f"top-k must be between 1 and {MAX_ALIGN_TOP_K} (each position solves a top-k x top-k transport problem)"
-        )
-    if not 0 < temperature < math.inf:  # NaN fails this too
-        raise VocabLabError("the temperature must be a positive number")
 
 
 def check_top_k(top_k: int, vocab_a: Vocabulary, vocab_b: Vocabulary) -> None:
@@ -167,12 +171,8 @@ def align_text(
     a: str | Source,
     b: str | Source,
     text: str,
+    settings: AlignSettings | None = None,
     *,
-    top_k: int = 20,
-    cost: CostKind = "edit",
-    alignment: Alignment = "bytes",
-    temperature: float = 1.0,
-    reg: float = 0.05,
     transplant: str | None = None,
     models: tuple | None = None,
     device: str = "auto",
@@ -180,71 +180,71 @@ def align_text(
 ) -> AlignResult:
     """Pair the positions of ``text`` as read by models A and B and compare what they predict next.
 
+    ``settings``: top-k, cost, alignment, temperature and regularization (default: ``AlignSettings()``);
     ``models``: the two already-loaded causal LMs (the app keeps them); ``transplant``: a transplant
-    folder between A and B for ``cost="embedding"`` (default: the newest one in the workspace).
+    folder between A and B for the embedding cost (default: the newest one in the workspace).
 
-    >>> result = align_text("gemma3-270m", "smollm2-135m", "Paris is the capital of France.", top_k=5)
+    >>> result = align_text("gemma3-270m", "smollm2-135m", "Paris is the capital of France.", AlignSettings(top_k=5))
     >>> len(result.positions), result.alignment, round(result.mean_uld, 2)
     (7, 'bytes', 0.68)
     """
-    if cost not in COSTS:
-        raise VocabLabError(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
-    if alignment not in ALIGNMENTS:
-        raise VocabLabError(f"unknown alignment {alignment!r}; use one of {', '.join(ALIGNMENTS)}")
-    if not 0 < reg < math.inf:
-        raise VocabLabError("the Sinkhorn regularization must be a positive number")
-    if reg < MIN_SINKHORN_REG:
+    settings = settings or AlignSettings()
+    check_text(text)
+    if transplant and settings.cost != "embedding":
         raise VocabLabError(
-            f"the Sinkhorn regularization must be at least {MIN_SINKHORN_REG:g}: below it the solver's plans "
-            "do not converge (each position also shows the exact optimal cost, the limit as it shrinks)"
-        )
-    check_options(text, top_k, temperature)
-    if transplant and cost != "embedding":
-        raise VocabLabError(
-            f"a transplant is read only by the embedding cost, not by {cost!r}: leave it out, or use that cost"
+            f"a transplant is read only by the embedding cost, not by {settings.cost!r}: leave it out, or use that cost"
         )
     src_a, src_b = (resolve(s, need="model", trust_remote_code=trust_remote_code) for s in (a, b))
     vocab_a, vocab_b = (load_vocabulary(s, trust_remote_code=trust_remote_code) for s in (src_a, src_b))
-    check_top_k(top_k, vocab_a, vocab_b)
+    check_top_k(settings.top_k, vocab_a, vocab_b)
     text_a, text_b = check_encodes(vocab_a, text), check_encodes(vocab_b, text)
-    mapping = TokenMapping.for_models(src_a, src_b, vocab_a, vocab_b, transplant) if cost == "embedding" else None
-    pairs = align_positions(byte_ends(vocab_a, text_a), byte_ends(vocab_b, text_b), alignment)
+    mapping = None
+    if settings.cost == "embedding":
+        mapping = TokenMapping.for_models(src_a, src_b, vocab_a, vocab_b, transplant)
+    pairs = align_positions(byte_ends(vocab_a, text_a), byte_ends(vocab_b, text_b), settings.alignment)
     if not pairs:
         raise VocabLabError("the two models share no position in this text; try a longer text or index alignment")
     steps = bar(3, "align")
-    ids_a, ids_b = [vocab_a.start_id] + text_a, [vocab_b.start_id] + text_b
+    ids = ([vocab_a.start_id] + text_a, [vocab_b.start_id] + text_b)
     if models is None:
         note(steps, "loading the models")
     models = causal_lms([src_a, src_b], models, device=device, trust_remote_code=trust_remote_code)
     steps.update()
     note(steps, f"reading the text with both models ({len(pairs)} paired positions)")
-    logits_a = next_token_logits(models[0], ids_a, [p.index_a for p in pairs])
-    logits_b = next_token_logits(models[1], ids_b, [p.index_b for p in pairs])
+    logits_a = next_token_logits(models[0], ids[0], [p.index_a for p in pairs])
+    check_stop()
+    logits_b = next_token_logits(models[1], ids[1], [p.index_b for p in pairs])
     result = AlignResult(
         a=src_a.spec,
         b=src_b.spec,
         text=text,
-        alignment=alignment,
-        cost_kind=cost,
-        temperature=temperature,
-        top_k=top_k,
-        reg=reg,
+        alignment=settings.alignment,
+        cost_kind=settings.cost,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        reg=settings.reg,
         transplant=str(mapping.folder) if mapping else None,
     )
     steps.update()
     note(steps, "ULD and transport plans")
-    ids, vocabs = (ids_a, ids_b), (vocab_a, vocab_b)
+    _compare(result, pairs, (logits_a, logits_b), ids, (vocab_a, vocab_b), mapping)
+    steps.update()
+    steps.close()
+    return result
+
+
+def _compare(result: AlignResult, pairs: list[PositionPair], logits, ids, vocabs, mapping) -> None:
+    """Fill ``result.positions`` from the two models' logits at the paired positions."""
+    (logits_a, logits_b), temperature = logits, result.temperature
     for start in range(0, len(pairs), CHUNK):  # a chunk at a time: 262k-wide rows add up
         chunk = slice(start, start + CHUNK)
         uld = uld_loss(logits_a[chunk], logits_b[chunk], temperature, reduction="none")
         probs_a = torch.softmax(logits_a[chunk] / temperature, dim=-1)
         probs_b = torch.softmax(logits_b[chunk] / temperature, dim=-1)
         for i, pair in enumerate(pairs[chunk]):
+            check_stop()  # a position can take a second or two (Sinkhorn's 20,000 iterations): Stop is heard between
             report = _position(result, pair, probs_a[i], probs_b[i], float(uld[i]), ids, vocabs, mapping)
             result.positions.append(report)
-    steps.update()
-    steps.close()
-    return result
 
 
 def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vocabs, mapping) -> PositionReport:
@@ -255,10 +255,10 @@ def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vo
     matrix = _cost_matrix(result.cost_kind, top_a, top_b, vocab_a, vocab_b, mapping)
     mass_a = np.array([t.prob for t in top_a]) / sum(t.prob for t in top_a)
     mass_b = np.array([t.prob for t in top_b]) / sum(t.prob for t in top_b)
-    try:
-        plan = sinkhorn_plan(mass_a, mass_b, matrix, result.reg)
-    except ValueError as exc:
-        raise VocabLabError(f"position {pair.index_a} of {vocab_a.name}: {exc}") from None
+    transport = transport_plan(mass_a, mass_b, matrix, result.reg)
+    if transport.solver != "sinkhorn":
+        LOG.info("position %d of %s: Sinkhorn did not converge; the exact plan", pair.index_a, vocab_a.name)
+    plan = transport.plan
     order = np.argsort(plan, axis=None)[::-1][:N_FLOWS]
     flows = [
         Flow(top_a[r].token, top_b[c].token, float(plan[r, c]), float(matrix[r, c]))
@@ -280,8 +280,9 @@ def _position(result: AlignResult, pair: PositionPair, p, q, uld: float, ids, vo
         cost=matrix.tolist(),
         plan=plan.tolist(),
         transport_cost=float((plan * matrix).sum()),
-        exact_cost=float(ot.emd2(mass_a, mass_b, matrix)),
+        exact_cost=float((transport.exact * matrix).sum()),
         flows=flows,
+        solver=transport.solver,
     )
 
 

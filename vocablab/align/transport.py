@@ -11,6 +11,7 @@ Special tokens have no bytes: two specials of the same name cost 0, anything els
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -67,6 +68,13 @@ def embedding_costs(vectors_a: torch.Tensor, vectors_b: torch.Tensor) -> np.ndar
     return ((1.0 - a @ b.T) / 2).clamp(0.0, 1.0).numpy()
 
 
+def _histogram(mass: np.ndarray) -> np.ndarray:
+    """``mass`` summing to 1; a token whose probability underflowed to 0 gets a negligible mass, which
+    would otherwise stall the solver."""
+    mass = np.maximum(np.asarray(mass, dtype=np.float64) / np.sum(mass), MIN_MASS)
+    return mass / mass.sum()
+
+
 def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) -> np.ndarray:
     """The entropic OT plan between histograms ``a`` and ``b`` (each renormalized to sum 1).
 
@@ -75,19 +83,49 @@ def sinkhorn_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) ->
     """
     if reg <= 0:
         raise ValueError("the Sinkhorn regularization must be positive")
-    # a token whose probability underflowed to 0 would stall the solver: give it a negligible mass
-    a = np.maximum(np.asarray(a, dtype=np.float64) / np.sum(a), MIN_MASS)
-    b = np.maximum(np.asarray(b, dtype=np.float64) / np.sum(b), MIN_MASS)
-    a, b = a / a.sum(), b / b.sum()
+    a, b = _histogram(a), _histogram(b)
     cost = np.asarray(cost, dtype=np.float64)
     for method in ("sinkhorn_stabilized", "sinkhorn_log"):  # the log-domain one is slower but never overflows
         with warnings.catch_warnings():  # a plan that failed is said below, in one message
             warnings.simplefilter("ignore")
             plan = ot.sinkhorn(a, b, cost, reg, method=method, numItermax=20_000, stopThr=1e-9)
-        if np.isfinite(plan).all() and _has_marginals(plan, a, b):
+        if not np.isfinite(plan).all():
+            continue  # an overflow: the log-domain solver's case
+        if _has_marginals(plan, a, b):
             return plan
+        break  # finite but too slow to converge: the log-domain solver, ten times slower, would be no faster
     raise ValueError(f"the Sinkhorn solver did not converge at regularization {reg:g}; use a larger one")
 
 
 def _has_marginals(plan: np.ndarray, a: np.ndarray, b: np.ndarray, tolerance: float = 1e-6) -> bool:
     return bool(np.abs(plan.sum(axis=1) - a).max() <= tolerance and np.abs(plan.sum(axis=0) - b).max() <= tolerance)
+
+
+@dataclass
+class TransportPlan:
+    """The plan shown at one position and the exact optimal plan beside it.
+
+    ``solver`` is "sinkhorn", or "exact" where Sinkhorn did not converge at the asked regularization:
+    the plan is then the exact one, the limit of Sinkhorn's plans as the regularization shrinks.
+    """
+
+    plan: np.ndarray
+    exact: np.ndarray
+    solver: Literal["sinkhorn", "exact"]
+
+
+def exact_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """An exact (earth mover's) optimal plan between ``a`` and ``b``, each renormalized to sum 1."""
+    return ot.emd(_histogram(a), _histogram(b), np.asarray(cost, dtype=np.float64))
+
+
+def transport_plan(a: np.ndarray, b: np.ndarray, cost: np.ndarray, reg: float) -> TransportPlan:
+    """Sinkhorn's plan at ``reg``, or the exact plan where Sinkhorn does not converge (one position
+    must not sink a whole alignment; the plan says which it is)."""
+    if reg <= 0:
+        raise ValueError("the Sinkhorn regularization must be positive")
+    exact = exact_plan(a, b, cost)
+    try:
+        return TransportPlan(sinkhorn_plan(a, b, cost, reg), exact, "sinkhorn")
+    except ValueError:
+        return TransportPlan(exact, exact, "exact")

@@ -11,7 +11,7 @@ import pandas as pd
 from vocablab import outputs
 from vocablab.align import AlignResult, align_text
 from vocablab.errors import VocabLabError
-from vocablab.options import ALIGN_TOP_K, ALIGNMENT_HELP, COST_HELP, MAX_ALIGN_BYTES, SINKHORN_REG
+from vocablab.options import ALIGN_TOP_K, ALIGNMENT_HELP, COST_HELP, MAX_ALIGN_BYTES, SINKHORN_REG, AlignSettings
 from vocablab.plots import rank_plan_heatmap, sinkhorn_heatmap, top_k_bars, uld_line_chart
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
 
@@ -23,7 +23,8 @@ ignores which token is which), ULD's **rank plan** (rank r to rank r), and a **S
 the two top-k distributions under a token cost, which shows who sends mass to whom. The embedding cost
 uses a transplant between the two models (make one in the Transplant tab first)."""
 SAMPLE_TEXT = "The committee approved 1,250 new homes near the river on Tuesday, and work starts in May."
-COLUMNS = ["#", "byte A/B", "pos A/B", "next in text (A)", "A predicts", "B predicts", "ULD", "transport cost"]
+COLUMNS = ["#", "byte A/B", "pos A/B", "next in text (A)", "A predicts", "B predicts", "ULD", "transport cost", "plan"]
+SOLVER_NAMES = {"sinkhorn": "Sinkhorn", "exact": "exact (Sinkhorn did not converge)"}
 
 
 def positions_table(result: AlignResult) -> pd.DataFrame:
@@ -37,6 +38,7 @@ def positions_table(result: AlignResult) -> pd.DataFrame:
             p.predicted_b,
             round(p.uld, 4),
             round(p.transport_cost, 4),
+            SOLVER_NAMES[p.solver],
         ]
         for n, p in enumerate(result.positions)
     ]
@@ -61,6 +63,7 @@ def summary(result: AlignResult) -> str:
         f"Mean ULD ({result.alignment} alignment, temperature {result.temperature:g}): "
         f"**{result.mean_uld:.4f}**. Sinkhorn plans over the top-{result.top_k} of each, "
         f"{result.cost_kind} cost{mapping}, regularization {result.reg:g}."
+        + (f"  \n⚠️ {result.fallback_note()}." if result.fallback_note() else "")
     )
 
 
@@ -70,10 +73,13 @@ def position_details(result: AlignResult, n: int):
         f"<code>{escape(f.source)}</code> → <code>{escape(f.target)}</code>: mass {f.mass:.4f}, cost {f.cost:.3f}"
         for f in p.flows
     )
+    fell_back = ""
+    if p.solver == "exact":
+        fell_back = f"  \nSinkhorn did not converge here at regularization {result.reg:g}: the plan is the exact one."
     text = (
         f"**#{n}** ({p.alignment} alignment): A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
         f"(byte {p.byte_b}). ULD **{p.uld:.4f}**; total transport cost **{p.transport_cost:.4f}** "
-        f"(exact optimum {p.exact_cost:.4f}).  \nLargest flows:  \n{flows}"
+        f"(exact optimum {p.exact_cost:.4f}).{fell_back}  \nLargest flows:  \n{flows}"
     )
     return text, top_k_bars(p, result.a, result.b), rank_plan_heatmap(p), sinkhorn_heatmap(p, result.cost_kind)
 
@@ -96,12 +102,12 @@ def run_align(
     if len(models) != 2:
         raise VocabLabError("pick two different models, A and B")
     temperature, reg = typed(temperature, "temperature"), typed(reg, "Sinkhorn regularization")
+    settings = AlignSettings(int(top_k), cost, alignment, temperature, reg)  # refused before any model loads
     for spec in models:
         cached_model(spec)  # loaded in the app's own process, where the cache lives
     transplant = (transplant or "").strip() or None
     if transplant and cost == "embedding" and (outputs.is_handle(transplant) or outputs.public_mode()):
         transplant = str(outputs.find_output(transplant))  # a visitor names their own runs by handle
-    settings = dict(top_k=int(top_k), cost=cost, alignment=alignment, temperature=temperature, reg=reg)
     result = align_on_gpu(*models, text or "", transplant, settings, getattr(request, "session_hash", None))
     worst = max(range(len(result.positions)), key=lambda n: result.positions[n].uld)
     return (
@@ -117,7 +123,7 @@ def run_align(
 @gpu(60)
 def align_on_gpu(a, b, text, transplant, settings, session) -> AlignResult:
     with outputs.serving(session):
-        return align_text(a, b, text, transplant=transplant, models=(cached_model(a), cached_model(b)), **settings)
+        return align_text(a, b, text, settings, transplant=transplant, models=(cached_model(a), cached_model(b)))
 
 
 @user_errors
@@ -149,7 +155,9 @@ def build(pickers) -> dict[str, gr.Component]:
             label="transplant (embedding cost)",
             placeholder="empty: your newest transplant of these two models; or output:NAME",
         )
-    run = gr.Button("Align", variant="primary", elem_id="align-run")
+    with gr.Row():
+        run = gr.Button("Align", variant="primary", elem_id="align-run", scale=4)
+        stop = gr.Button("Stop", variant="stop", elem_id="align-stop", scale=1)
     failed = gr.Markdown(elem_id="align-failed")
     result = gr.State(None)
     overview = gr.Markdown(elem_id="align-summary")
@@ -168,5 +176,6 @@ def build(pickers) -> dict[str, gr.Component]:
         **HEAVY,
     )
     report_failures(failed, aligned)
+    stop.click(None, cancels=[aligned])  # the run ends before its next position (vocablab.ui.common.visitor_gone)
     position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])
     return {"text": text}

@@ -9,7 +9,7 @@ import gradio as gr
 from vocablab import outputs
 from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TOKENIZER_PRESETS, is_cached, unavailable_reason
 from vocablab.ui import align_tab, generate_tab, links, numbers_tab, speculate_tab, tokenizers_tab, transplant_tab
-from vocablab.ui.common import model_picker
+from vocablab.ui.common import chosen, model_picker
 
 INTRO = """# vocablab
 Look inside LLM vocabularies and make models with different tokenizers work together.
@@ -51,6 +51,23 @@ VIEWS = [  # id, title, module, how many of the shared pickers (A, B, C, D) the 
 PICKERS_USED = {tab: used for tab, _, _, used in VIEWS}
 
 
+MODEL_VIEWS = ("generate", "align", "speculate")  # the views that run models A and B, not only their tokenizers
+
+
+def weights_note(a: str | None, b: str | None) -> str:
+    """Said under the pickers before any click: which views a tokenizer-only preset in A or B cannot serve."""
+    bare = [spec for spec in chosen(a, b) if spec in TOKENIZER_PRESETS]
+    if not bare:
+        return ""
+    one = len(bare) == 1
+    views = ", ".join(title for tab, title, _, _ in VIEWS if tab in MODEL_VIEWS)
+    return (
+        f"ⓘ {' and '.join(f'`{spec}`' for spec in bare)} {'is a tokenizer' if one else 'are tokenizers'} without "
+        f"weights: the Tokenizers and Numbers views work with {'it' if one else 'them'}; {views} need two models "
+        f"in A and B (a model preset: {', '.join(MODEL_PRESETS)}; or a hub id)."
+    )
+
+
 def shown_pickers(tab: str) -> list:
     """Only the shared pickers the open view uses are shown (the others keep their values)."""
     return [gr.update(visible=i < PICKERS_USED[tab]) for i in range(len(links.PICKERS))]
@@ -68,6 +85,9 @@ def build_app() -> gr.Blocks:
                 model_picker("Tokenizer C (optional)", None, "picker-c"),
                 model_picker("Tokenizer D (optional)", None, "picker-d"),
             ]
+        weights = gr.Markdown(elem_id="picker-weights-note")
+        for picker in pickers[:2]:
+            picker.change(weights_note, pickers[:2], weights, show_progress="hidden")
         with gr.Accordion("Presets and device", open=False):
             gr.Markdown(device_note())
             gr.Markdown(presets_markdown())

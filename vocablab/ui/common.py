@@ -31,8 +31,10 @@ __all__ = [
     "cached_model",
     "chosen",
     "gpu",
+    "lock",
     "model_picker",
     "report_failures",
+    "unlock",
     "user_errors",
 ]
 
@@ -176,6 +178,16 @@ def report_failures(note: gr.Markdown, *events) -> None:
     for event in events:
         event.failure(None, None, note, js=f"() => {json.dumps(STALE)}")
         event.success(None, None, note, js="() => ''")
+
+
+def lock() -> gr.Button:
+    """A run button made unclickable while its run is under way (one run per page at a time)."""
+    return gr.Button(interactive=False)
+
+
+def unlock() -> gr.Button:
+    """The run button clickable again: its run ended, failed or was stopped."""
+    return gr.Button(interactive=True)
 
 
 def hide_paths(message: str) -> str:

@@ -184,10 +184,13 @@ def build(pickers) -> dict[str, gr.Component]:
         heal = gr.Checkbox(True, label="heal the prompt's end (condition on its text)", elem_id="gen-heal")
     with gr.Row():
         k = gr.Number(LVR_K, label="K (next tokens kept per cover entry)", precision=0)
-        exact = gr.Checkbox(
-            False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)", elem_id="gen-exact"
-        )
-        sample = gr.Checkbox(False, label="sample (else greedy)")
+        # checkboxes take no min_width of their own: in a column that has one, a narrow window wraps the row
+        # rather than squeeze them to their boxes (31 px at 800 px, labels gone)
+        with gr.Column(min_width=220, scale=2):
+            exact = gr.Checkbox(
+                False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)", elem_id="gen-exact"
+            )
+            sample = gr.Checkbox(False, label="sample (else greedy)", elem_id="gen-sample")
         temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
         seed = gr.Number(0, label="seed", precision=0)

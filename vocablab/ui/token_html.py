@@ -16,13 +16,16 @@ CSS = """
 .vl-col {border: 1px solid #ddd; border-radius: 6px; padding: 8px; min-width: 0;}
 .vl-head {font-size: 13px; margin-bottom: 6px; color: #333;}
 .vl-body {font-family: ui-monospace, monospace; font-size: 13px; line-height: 1.9; word-break: break-all;}
-.vl-tok {border-radius: 3px; padding: 1px 0; color: #111;}
+.vl-tok {border-radius: 3px; padding: 1px 0; color: #111 !important;}
 .vl-multi {outline: 1px dashed #777;}
-.vl-special {background: #444 !important; color: #fff;}
+.vl-special {background: #444 !important; color: #fff !important;}
 .vl-cut {box-shadow: inset 2px 0 0 #d62728;}
-.vl-id {font-size: 9px; color: #555; vertical-align: sub; margin-left: 1px;}
+.vl-id {font-size: 9px; color: #555 !important; vertical-align: sub; margin-left: 1px;}
 .vl-ws {color: #999;}
+.vl-special .vl-id, .vl-special .vl-ws {color: #ddd !important;}
 """
+# The colours are !important: Gradio's own text colour (its .prose rules, light or dark theme) is more
+# specific and would otherwise draw the tokens' text, dark grey on the special tokens' dark background.
 
 
 def visible(text: str) -> str:
@@ -69,7 +72,7 @@ def render_tokenized(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -
         if unit[0].start in cuts and unit[0].start > 0:
             classes.append("vl-cut")
         ids = "+".join(str(t.id) for t in unit)
-        title = " + ".join(f"id {t.id}: {t.string!r} ({t.n_bytes} bytes)" for t in unit)
+        title = " + ".join(f"id {t.id}: {t.string!r} ({t.n_bytes} byte{'s' * (t.n_bytes != 1)})" for t in unit)
         id_html = f'<span class="vl-id">{ids}</span>' if show_ids else ""
         spans.append(
             f'<span class="{" ".join(classes)}" style="background:{PALETTE[n % len(PALETTE)]}" '

@@ -77,14 +77,22 @@ def tokenize_side_by_side(
         overlap_table(result.overlap),
         specials_table(result.overlap),
         overlap_chart(result.overlap),
-        f"{len(result.disagreeing_boundaries)} token boundaries are not shared by all tokenizers "
-        "(marked with a red bar)."
+        boundaries_note(len(result.disagreeing_boundaries))
         + (
             f" The text is at the box's limit of {MAX_TEXT_CHARS:,} characters: pasted text beyond it was cut."
             if utf16_length(text) >= MAX_TEXT_CHARS
             else ""
         ),
     )
+
+
+def boundaries_note(n: int) -> str:
+    """How many token boundaries the tokenizers do not all share, in words."""
+    if n == 0:
+        return "Every token boundary is shared by all the tokenizers."
+    if n == 1:
+        return "1 token boundary is not shared by all the tokenizers (marked with a red bar)."
+    return f"{n:,} token boundaries are not shared by all the tokenizers (marked with a red bar)."
 
 
 def utf16_length(text: str) -> int:

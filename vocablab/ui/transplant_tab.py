@@ -20,7 +20,7 @@ from vocablab.sources import load_vocabulary, resolve
 from vocablab.surgery import transplant
 from vocablab.surgery.engine import resolve_pair
 from vocablab.surgery.report import TransplantReport, push_to_hub, write_archive
-from vocablab.ui.common import HEAVY, gpu, model_picker, report_failures, user_errors
+from vocablab.ui.common import HEAVY, gpu, lock, model_picker, report_failures, unlock, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -105,8 +105,9 @@ def run_transplant(base, donor, k, method, match, request: gr.Request, progress=
         summary += f"  \n⚠️ {warning}"
     summary += f"  \n{kept_note(out)}"
     choices = TransplantReport.load(out).search("")
-    token_choices = gr.update(choices=choices, value=choices[0][1] if choices else None)
-    return summary, str(out), token_choices, gr.update(visible=warning is not None)
+    # the full list of the new run: an earlier search's words and "N shown" would be stale above it
+    token_choices = gr.update(choices=choices, value=choices[0][1] if choices else None, info="")
+    return summary, str(out), token_choices, gr.update(visible=warning is not None), ""
 
 
 @gpu(300)
@@ -142,11 +143,16 @@ def show_token(token_id, out):
     if report.settings["method"] not in ANCHOR_METHODS:
         zero = "; its row is zero, so no shared token is nearer than another" if nearest.empty else ""
         return None, f"`{text}` was set by the {report.settings['method']} method (no anchors){zero}.", nearest
-    rows = report.anchor_rows(token_id)
+    # largest weight first (OMP records them in pick order); ids are the donor's, which the output now has
+    rows = sorted(report.anchor_rows(token_id), key=lambda row: -abs(row["coefficient"]))
     error = report.error(token_id)
     anchors = f"{len(rows)} anchor" + ("s" if len(rows) != 1 else "")
-    note = f"**`{text}`** (id {token_id}): {anchors}; relative reconstruction error {error:.4f} (donor space)"
-    return anchor_chart(rows, f"Anchors of {text!r}"), note, nearest
+    whose = f"ids in {report.settings['donor']}'s tokenizer, which the output has"
+    note = (
+        f"**`{text}`** (id {token_id}): {anchors}, largest |coefficient| first ({whose}); "
+        f"relative reconstruction error {error:.4f} (donor space)"
+    )
+    return anchor_chart(rows, f"Anchors of {text!r} by |coefficient| ({whose})"), note, nearest
 
 
 @user_errors
@@ -247,11 +253,19 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
     )
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    checked = run.click(check_pair, [base, donor, method], to_numbers)
-    made = checked.success(run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers], **HEAVY)
-    made.success(draw_map, out, embedding_map, **HEAVY)
+    # one run at a time per page: the button is locked from the click until the run and its map end (a second
+    # click used to start a second transplant, another 500 MB output, once the first had passed its check)
+    locked = run.click(lock, None, run, queue=False)
+    checked = locked.then(check_pair, [base, donor, method], to_numbers)
+    made = checked.success(
+        run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers, query], **HEAVY
+    )
+    mapped = made.success(draw_map, out, embedding_map, **HEAVY)
     report_failures(failed, checked, made)
-    stop.click(None, cancels=[made])  # OMP ends at its next block of targets (vocablab.ui.common.visitor_gone)
+    for ended in (checked.failure, made.failure, mapped.then):
+        ended(unlock, None, run, queue=False)
+    # OMP ends at its next block of targets (vocablab.ui.common.visitor_gone); the map is given up
+    stop.click(unlock, None, run, cancels=[made, mapped], queue=False)
     to_numbers.click(  # A and B were hidden in this view: the Numbers view shows them
         lambda b, d: (gr.update(value=b, visible=True), gr.update(value=d, visible=True), gr.Tabs(selected="numbers")),
         [base, donor],
