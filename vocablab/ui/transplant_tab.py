@@ -191,6 +191,40 @@ def push(out, repo_id, token):
     return f"Pushed to {push_to_hub(out, repo_id, token)}"
 
 
+def _before_after(out: gr.State) -> None:
+    """The accordion that scores and continues with the base and the transplanted model."""
+    with gr.Accordion("Before and after", open=False):
+        with gr.Row():
+            text = gr.Textbox(SAMPLE_TEXT, label="Text to score (bits per byte)", lines=3)
+            prompt = gr.Textbox("The capital of France is", label="Prompt (greedy continuation)")
+        compare = gr.Button("Compare base and transplanted", elem_id="transplant-compare")
+        compare_failed = gr.Markdown(elem_id="transplant-compare-failed")
+        scores = gr.Dataframe(
+            headers=["model", "bits per byte", "tokens"],
+            label="Bits per byte",
+            interactive=False,
+            elem_id="transplant-scores",
+        )
+        with gr.Row():
+            before = gr.Textbox(label="Base model continues", interactive=False)
+            after = gr.Textbox(label="Transplanted model continues", interactive=False)
+    report_failures(compare_failed, compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY))
+
+
+def _download(out: gr.State) -> None:
+    """The accordion that zips the output or pushes it to the hub."""
+    with gr.Accordion("Download or push", open=False):
+        archive_button = gr.Button("Make a .zip of the model")
+        archive = gr.File(label="Model archive")
+        with gr.Row():
+            repo_id = gr.Textbox(label="Hub repository (user/name)")
+            hub_token = gr.Textbox(label="Hub token (write; never stored or logged)", type="password")
+        push_button = gr.Button("Push to the hub (private repository)")
+        push_note = gr.Markdown()
+    archive_button.click(download, out, archive, **HEAVY)
+    push_button.click(push, [out, repo_id, hub_token], push_note)
+
+
 def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
     """The tab's components and events, inside an open ``gr.Tab``; ``pickers`` A and B and the
     ``tabs`` serve the button that opens the Numbers view on the base and the donor. Returns the
@@ -225,29 +259,8 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
             anchors = gr.Plot(label="Anchors", elem_id="transplant-anchors")
     embedding_map = gr.Plot(label="Embedding map", elem_id="transplant-map")
 
-    with gr.Accordion("Before and after", open=False):
-        with gr.Row():
-            text = gr.Textbox(SAMPLE_TEXT, label="Text to score (bits per byte)", lines=3)
-            prompt = gr.Textbox("The capital of France is", label="Prompt (greedy continuation)")
-        compare = gr.Button("Compare base and transplanted", elem_id="transplant-compare")
-        compare_failed = gr.Markdown(elem_id="transplant-compare-failed")
-        scores = gr.Dataframe(
-            headers=["model", "bits per byte", "tokens"],
-            label="Bits per byte",
-            interactive=False,
-            elem_id="transplant-scores",
-        )
-        with gr.Row():
-            before = gr.Textbox(label="Base model continues", interactive=False)
-            after = gr.Textbox(label="Transplanted model continues", interactive=False)
-    with gr.Accordion("Download or push", open=False):
-        archive_button = gr.Button("Make a .zip of the model")
-        archive = gr.File(label="Model archive")
-        with gr.Row():
-            repo_id = gr.Textbox(label="Hub repository (user/name)")
-            hub_token = gr.Textbox(label="Hub token (write; never stored or logged)", type="password")
-        push_button = gr.Button("Push to the hub (private repository)")
-        push_note = gr.Markdown()
+    _before_after(out)
+    _download(out)
 
     method.change(
         lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
@@ -273,7 +286,4 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
     )
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
-    report_failures(compare_failed, compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY))
-    archive_button.click(download, out, archive, **HEAVY)
-    push_button.click(push, [out, repo_id, hub_token], push_note)
     return {"base": base, "donor": donor}
