@@ -37,6 +37,7 @@ from vocablab.transplant.checkpoint import (
 )
 from vocablab.transplant.matching import TokenMatch, match_tokens
 from vocablab.transplant.omp import batch_omp, combine, reconstruction_error, screen_pays
+from vocablab.transplant.tokenizer_check import autotokenizer_warning
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ def transplant(
         warnings=[warning] if warning else [],
     )
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
+    loads_otherwise = autotokenizer_warning(out, donor_vocab.chat_renderer)  # the donor as vocablab loaded it
+    if loads_otherwise:
+        LOG.warning("%s", loads_otherwise)
+        result.warnings.append(loads_otherwise)
     phases["write"] = time.perf_counter() - phase_start
     result.phase_seconds = {name: round(value, 2) for name, value in phases.items()}
     result.seconds = round(time.perf_counter() - started, 2)
