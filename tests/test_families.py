@@ -14,6 +14,7 @@ heads, the output folder) is shared by both anchor methods.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -38,7 +39,6 @@ NEW_BYTES = 4
 TEXT = "The cat sat on the mat, 12,345 naïve."
 DOCUMENT = "The cat sat on the mat."
 SIDE_BY_SIDE = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
-
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,7 @@ def neighbours(family: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- oracles (transformers, run directly)
 
 
+@functools.cache  # read-only oracles: one load per folder for the whole matrix
 def hf_pair(folder: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -144,6 +145,7 @@ def hf_pair(folder: str):
     return tokenizer, model
 
 
+@functools.cache
 @torch.no_grad()
 def own_bits_per_byte(folder: str, text: str) -> float:
     """Bits per byte of ``text`` after the model's BOS (else its EOS) token, from the definition."""
@@ -201,10 +203,10 @@ def check_transplant(families: Families, base: str, donor: str):
     if status:
         return status, err
     from safetensors import safe_open
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     result = json.loads(out)
-    _, model = hf_pair(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)  # once: not cached
     base_tokenizer, base_model = hf_pair(families(base))
     # the tokenizers as their files say, read by transformers' class that takes tokenizer.json as is
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
