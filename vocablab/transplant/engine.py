@@ -278,7 +278,8 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
     shared_donor_ids, shared_base_ids = torch.tensor(plan.shared, dtype=torch.long).view(-1, 2).T
     donor_matrix = donor_rows.pop(key)
     if key == "head" and solved.pop("matrix", None) is donor_matrix:  # a tied donor: the embedding's problem again
-        idx, coef, record[f"{key}.error"], products = solved.pop("solution")
+        idx, coef, error, products = solved.pop("solution")
+        coef, record[f"{key}.error"] = coef.clone(), error.clone()  # a safetensors file holds no shared tensors
     else:
         idx, coef, record[f"{key}.error"], products = _solve(method, key, plan, donor_matrix, k, device)
     if key == "embed" and donor_rows.get("head") is donor_matrix:
