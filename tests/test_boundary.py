@@ -280,5 +280,7 @@ def test_the_user_is_told_what_pruning_dropped():
     assert made(0.0).pruned_note is None
     bounded = Generation("m", "bytes", "", [], [], [], 0, 0, 0.0, "budget", [], pruned_bits=0.0, tv_bound=0.034)
     assert "within 0.034 of exact mode's" in bounded.pruned_note
+    vacuous = Generation("m", "bytes", "", [], [], [], 0, 0, 0.0, "budget", [], pruned_bits=0.0, tv_bound=1.0)
+    assert "no useful bound" in vacuous.pruned_note
     assert "50.00% of the cover's mass" in made(1.0).pruned_note
     assert "0.07% of the cover's mass" in made(-math.log2(1 - 7e-4)).pruned_note

@@ -186,7 +186,9 @@ class Generation:
         said = []
         if self.pruned_bits > 0:
             said.append(f"pruning dropped {-math.expm1(-self.pruned_bits * math.log(2)):.2%} of the cover's mass")
-        if self.tv_bound:
+        if self.tv_bound and self.tv_bound > 0.999:  # mass dropped before a long prompt end can outweigh all kept
+            said.append("the distance from exact mode has no useful bound here")
+        elif self.tv_bound:
             said.append(f"each next-symbol law was within {self.tv_bound:.2g} of exact mode's (total variation bound)")
         return f"{'; '.join(said)} (exact mode drops none)" if said else None
 
