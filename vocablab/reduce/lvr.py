@@ -195,7 +195,7 @@ class ReducedModel:
             if len(e.top[0]) < len(self.sub.nested):
                 # against the sum of its log-probs, not 1: float32 softmaxes sum to 1 +- 2e-5, as much as a tail
                 full, top = self._logprobs(e.state).logsumexp(0).item(), e.top[1].logsumexp(0).item()
-                outside.append(full + math.log(-math.expm1(top - full)) if top < full else -math.inf)
+                outside.append(e.logw + full + math.log(-math.expm1(top - full)) if top < full else -math.inf)
         left = torch.tensor(outside, dtype=torch.float64).logsumexp(0).item()
         self.tv_bound = 0.0 if left == -math.inf else 1 / (1 + math.exp(log_kept_mass - left))
         self.max_tv_bound = max(self.max_tv_bound, self.tv_bound)
