@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from vocablab.options import COVER_BEAM, COVER_MIN_WEIGHT, HEAL_BEAM, HEAL_K, HEAL_MIN_WEIGHT
+from vocablab.options import COVER_BEAM, COVER_MIN_WEIGHT, HEAL_BEAM, HEAL_K, HEAL_MIN_WEIGHT, LVR_K
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.prompt import split_prompt
@@ -81,17 +81,20 @@ def settings_from(text: str) -> dict[str, dict]:
 
 def two_laws(lm, sub, split, chosen: int | None, **pruning) -> tuple:
     """The first next-byte distribution, the one after ``chosen`` (None: its own likeliest byte),
-    the reduced model, and the seconds it all took."""
+    the reduced model, the seconds it all took, ``chosen``, and the bound on the distance from exact
+    the model reports for each of the two (``ReducedModel.tv_bound``; 0 for an older checkout)."""
     started = time.perf_counter()
     reduced = ReducedModel(lm, sub, split.ids, **pruning)
     reduced.condition(split.tail)
     first = reduced.distribution().exp()
+    bounds = [getattr(reduced, "tv_bound", 0.0)]
     if chosen is None:
         chosen = int(first.masked_fill(torch.tensor([s.data is None for s in sub.symbols]), 0).argmax())
     reduced.ready(chosen)
     reduced.advance(chosen)
     second = reduced.distribution().exp()
-    return first, second, reduced, time.perf_counter() - started, chosen
+    bounds.append(getattr(reduced, "tv_bound", 0.0))
+    return first, second, reduced, time.perf_counter() - started, chosen, bounds
 
 
 def distance(p: torch.Tensor, q: torch.Tensor) -> float:
@@ -120,10 +123,10 @@ def main() -> None:
         exact_first = exact_second = chosen = None
         exact_s = math.nan
         if not args.no_exact:
-            exact_first, exact_second, _, exact_s, chosen = two_laws(lm, sub, split, None, k=None)
+            exact_first, exact_second, _, exact_s, chosen, _ = two_laws(lm, sub, split, None, k=None)
         for label, heal in settings.items():
-            first, second, reduced, seconds, _ = two_laws(
-                lm, sub, split, chosen, k=300, beam=COVER_BEAM, min_weight=COVER_MIN_WEIGHT, **heal
+            first, second, reduced, seconds, _, bounds = two_laws(
+                lm, sub, split, chosen, k=LVR_K, beam=COVER_BEAM, min_weight=COVER_MIN_WEIGHT, **heal
             )
             tv = (
                 (distance(first, exact_first), distance(second, exact_second))
@@ -131,23 +134,27 @@ def main() -> None:
                 else (math.nan,) * 2
             )
             pruned = -reduced.log_kept / math.log(2)
-            rows[label].append((prompt, split.tail, *tv, pruned, reduced.forward_passes, seconds, exact_s))
+            rows[label].append((prompt, split.tail, *tv, *bounds, pruned, reduced.forward_passes, seconds, exact_s))
             print(f"{prompt!r} {label}: {rows[label][-1][2:]}", file=sys.stderr, flush=True)
     first_label = next(iter(settings))
-    print(f"{args.model}, over bytes, K = 300, cover beam {COVER_BEAM} within {COVER_MIN_WEIGHT}; at the prompt's end")
+    print(f"{args.model}, over bytes, K = {LVR_K}, cover beam {COVER_BEAM} within {COVER_MIN_WEIGHT}; at the prompt's end")
     print(f"{first_label}; exact mode is the reference\n")
-    print("| prompt | tail (bytes) | TV 1st byte | TV 2nd byte | pruned (bits) | passes | s | exact s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for prompt, tail, tv1, tv2, pruned, passes, seconds, exact_s in rows[first_label]:
+    columns = "TV 1st byte | TV 2nd byte | bound 1st | bound 2nd | pruned (bits) | passes | s | exact s"
+    print(f"| prompt | tail (bytes) | {columns} |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for prompt, tail, tv1, tv2, bound1, bound2, pruned, passes, seconds, exact_s in rows[first_label]:
         shown = prompt.replace("\n", "\\n").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        cells = f"{tv1:.2g} | {tv2:.2g} | {pruned:.2g} | {passes} | {seconds:.2f} | {exact_s:.2f}"
+        cells = f"{tv1:.2g} | {tv2:.2g} | {bound1:.2g} | {bound2:.2g} | {pruned:.2g} | {passes} | {seconds:.2f}"
+        cells += f" | {exact_s:.2f}"
         print(f"| `{shown}` | {len(tail)} | {cells} |")
-    print("\n| setting at the prompt's end | max TV 1st | max TV 2nd | mean TV 1st | passes | seconds |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| setting at the prompt's end | max TV 1st | max TV 2nd | mean TV 1st | bound holds | passes | seconds |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, table in rows.items():
         tv1, tv2 = [r[2] for r in table], [r[3] for r in table]
-        passes, seconds = sum(r[5] for r in table), sum(r[6] for r in table)
-        print(f"| {label} | {max(tv1):.2g} | {max(tv2):.2g} | {sum(tv1) / len(tv1):.2g} | {passes} | {seconds:.1f} |")
+        holds = sum(r[2] <= r[4] + 1e-5 and r[3] <= r[5] + 1e-5 for r in table)
+        passes, seconds = sum(r[7] for r in table), sum(r[8] for r in table)
+        summary = f"{max(tv1):.2g} | {max(tv2):.2g} | {sum(tv1) / len(tv1):.2g} | {holds}/{len(table)}"
+        print(f"| {label} | {summary} | {passes} | {seconds:.1f} |")
 
 
 if __name__ == "__main__":

@@ -199,6 +199,26 @@ def test_the_default_pruning_stays_near_the_law(smol, brute_force_laws, name):
     assert total_variation(got_second, second) < 0.1  # 0.07 measured after an emoji
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PROMPTS)
+def test_the_bound_shown_to_the_user_holds(smol, brute_force_laws, name):
+    """``ReducedModel.tv_bound`` (``Generation.tv_bound``, in the CLI line and the app's note) is at
+    least the total variation between the default's next-byte law and the brute-force one, at the
+    first byte and at the second, where K = 300 leaves mass out."""
+    model, _, vocab = smol
+    split, first, chosen, second = brute_force_laws(name)
+    sub = bytes_only(vocab)
+    pruning = Decoding().pruning()
+    reduced = ReducedModel(HFTokenModel(model), sub, split.ids, **pruning)
+    reduced.condition(split.tail)
+    got_first, bound_first = reduced_law(reduced), reduced.tv_bound
+    reduced.advance(sub.segment(bytes([chosen]))[0])
+    got_second, bound_second = reduced_law(reduced), reduced.tv_bound
+    assert total_variation(got_first, first) <= bound_first + 1e-5  # float32 passes against float64 ones
+    assert total_variation(got_second, second) <= bound_second + 1e-5
+    assert reduced.max_tv_bound == max(bound_first, bound_second) < 1
+
+
 def ab_model():
     """Tokens "a", "b", "ab", "c"; the prompt ends in "ab": P("ab") = 0.005 is under 1e-2 of
     P("a") = 0.9, yet given "ab" it is the likelier path, since p("b" | "a") = 0.001."""
@@ -229,6 +249,26 @@ def test_what_pruning_drops_at_the_prompt_end_is_counted():
     reduced.condition(b"ab")  # "a" then "b" (0.0009) is under half of "ab" (0.005): dropped
     assert math.exp(reduced.distribution()[c].item()) == pytest.approx(0.2, abs=1e-12)
     assert reduced.log_kept == pytest.approx(math.log(0.005 / (0.005 + 0.0009)), abs=1e-12)
+    # the bound: the dropped path's mass over all the mass that spells "ab", by hand; the true distance
+    # (exact P(c) = 0.2763 against 0.2) is under it
+    assert reduced.tv_bound == pytest.approx(0.0009 / (0.005 + 0.0009), abs=1e-12)
+    exact_c = (0.005 * 0.2 + 0.0009 * 0.7) / 0.0059
+    assert abs(exact_c - 0.2) <= reduced.tv_bound
+
+
+def test_the_top_k_left_out_counts_in_the_bound():
+    """K = 1 after the prompt: the closed entry "a" keeps only "c" (0.5) of its next tokens; "b" (0.001)
+    and the end (0.499) are left out, so the bound is 0.5 of the mass it weighs, by hand."""
+    model, sub, _ = ab_model()
+    reduced = ReducedModel(model, sub, [], k=1, heal_k=1)
+    reduced.condition(b"a")  # the paths: "a" closed (0.9), "ab" open (0.005)
+    got = {s.data or b"<eos>": p for s, p in zip(sub.symbols, reduced.distribution().exp().tolist(), strict=True)}
+    assert reduced.tv_bound == pytest.approx(0.45 / (0.005 + 0.45 + 0.45), abs=1e-12)
+    assert reduced.log_kept == 0.0  # K's cut is no pruning of the cover: only the bound says it
+    # the exact law by hand: "ab" open gives b; "a" closed gives b, c or the end
+    exact = {b"b": (0.005 + 0.0009) / 0.905, b"c": 0.45 / 0.905, b"<eos>": 0.4491 / 0.905}
+    distance = 0.5 * sum(abs(exact.get(key, 0) - got.get(key, 0)) for key in set(exact) | set(got))
+    assert 0.49 < distance <= reduced.tv_bound
 
 
 def test_the_user_is_told_what_pruning_dropped():
@@ -240,5 +280,9 @@ def test_the_user_is_told_what_pruning_dropped():
         return Generation("m", "bytes", "", [], [], [], 0, 0, 0.0, "budget", [], pruned_bits=bits)
 
     assert made(0.0).pruned_note is None
+    bounded = Generation("m", "bytes", "", [], [], [], 0, 0, 0.0, "budget", [], pruned_bits=0.0, tv_bound=0.034)
+    assert "within 0.034 of exact mode's" in bounded.pruned_note
+    vacuous = Generation("m", "bytes", "", [], [], [], 0, 0, 0.0, "budget", [], pruned_bits=0.0, tv_bound=1.0)
+    assert "no useful bound" in vacuous.pruned_note
     assert "50.00% of the cover's mass" in made(1.0).pruned_note
     assert "0.07% of the cover's mass" in made(-math.log2(1 - 7e-4)).pruned_note

@@ -14,6 +14,7 @@ heads, the output folder) is shared by both anchor methods.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import itertools
 import json
@@ -39,20 +40,10 @@ TEXT = "The cat sat on the mat, 12,345 naïve."
 DOCUMENT = "The cat sat on the mat."
 SIDE_BY_SIDE = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
 
-# found by this matrix, reported: a folder whose config.json says qwen2 makes transformers 5 load any
-# tokenizer.json as Qwen2Tokenizer, which adds <|endoftext|> (one id past the model's rows) to a donor's
-QWEN_CLASS = "a transplant onto a Qwen2 base loads the donor's tokenizer as Qwen2Tokenizer"
-KNOWN = {QWEN_CLASS: "Qwen2Tokenizer"}
-
-
-class KnownFailure(Exception):
-    """A cell failing today for a known reason (KNOWN): any other failure of the cell is reported."""
-
 
 @dataclass(frozen=True)
 class Expect:
     refusal: str | None = None  # None: the cell works; else a substring of the true reason
-    xfail: str | None = None  # a known failure of today, not yet fixed
 
 
 CELLS = (
@@ -84,8 +75,6 @@ CELLS = (
 NO_CHAT = "has no chat template"
 EXPECT: dict[tuple[str, str], Expect] = {
     **{(f, "generate-chat"): Expect(NO_CHAT) for f in ["mistral", "gpt2", "gptneox"]},
-    ("qwen2", "transplant-base"): Expect(xfail=QWEN_CLASS),
-    ("llama3", "transplant-donor"): Expect(xfail=QWEN_CLASS),  # the same run: qwen2 given llama3's tokenizer
 }
 
 
@@ -96,10 +85,7 @@ def expectation(family: str, cell: str) -> Expect:
 def matrix():
     for family in FAMILIES:
         for cell in CELLS:
-            expect = expectation(family, cell)
-            known = pytest.mark.xfail(strict=True, reason=expect.xfail, raises=KnownFailure)
-            marks = [known] if expect.xfail else []
-            yield pytest.param(family, cell, id=f"{family}-{cell}", marks=marks)
+            yield pytest.param(family, cell, id=f"{family}-{cell}")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -150,6 +136,7 @@ def neighbours(family: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- oracles (transformers, run directly)
 
 
+@functools.cache  # read-only oracles: one load per folder for the whole matrix
 def hf_pair(folder: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -158,6 +145,7 @@ def hf_pair(folder: str):
     return tokenizer, model
 
 
+@functools.cache
 @torch.no_grad()
 def own_bits_per_byte(folder: str, text: str) -> float:
     """Bits per byte of ``text`` after the model's BOS (else its EOS) token, from the definition."""
@@ -215,16 +203,25 @@ def check_transplant(families: Families, base: str, donor: str):
     if status:
         return status, err
     from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
     result = json.loads(out)
-    tokenizer, model = hf_pair(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)  # once: not cached
     base_tokenizer, base_model = hf_pair(families(base))
-    donor_tokenizer, _ = hf_pair(families(donor))
-    assert model.get_input_embeddings().num_embeddings == len(donor_tokenizer) == result["rows"]
-    extra = sorted(set(tokenizer.get_vocab()) - set(donor_tokenizer.get_vocab()))
-    if extra:
-        return 1, f"transformers loads the output's tokenizer as {type(tokenizer).__name__}, with {extra} added"
+    # the tokenizers as their files say, read by transformers' class that takes tokenizer.json as is
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder))
+    donor_tokenizer = PreTrainedTokenizerFast.from_pretrained(families(donor))
+    assert model.get_input_embeddings().num_embeddings == len(donor_tokenizer) == len(tokenizer) == result["rows"]
     assert tokenizer.get_vocab() == donor_tokenizer.get_vocab()
+    # AutoTokenizer chooses its class by the base's model type (transformers 5): where that loads
+    # another tokenizer, the transplant says so, naming the class and the loader that reads the file
+    auto = AutoTokenizer.from_pretrained(str(folder))
+    same = auto.get_vocab() == donor_tokenizer.get_vocab() and all(
+        auto(t, add_special_tokens=False)["input_ids"] == donor_tokenizer(t, add_special_tokens=False)["input_ids"]
+        for t in (TEXT, "12345 cafe\u0301")
+    )
+    if not same:
+        assert any(type(auto).__name__ in w and "PreTrainedTokenizerFast" in w for w in result["warnings"]), result
     # a token both spell the same way keeps the base's rows, bit for bit (the head's too when untied)
     shared = "a"
     new_id, base_id = tokenizer.convert_tokens_to_ids(shared), base_tokenizer.convert_tokens_to_ids(shared)
@@ -543,11 +540,34 @@ RUN = {cell: globals()[f"run_{cell.replace('-', '_')}"] for cell in CELLS}
 def test_family_cell(families: Families, family: str, cell: str) -> None:
     status, message = RUN[cell](families, family)
     expect = expectation(family, cell)
-    if status and expect.xfail and KNOWN[expect.xfail] in message:
-        raise KnownFailure(message)
     if expect.refusal is None:
         assert status == 0, message
     else:
         assert status == 2, f"expected a refusal naming {expect.refusal!r}"
         assert expect.refusal in message, message
         assert "Traceback" not in message
+
+
+def test_transplant_onto_qwen2_keeps_the_donors_tokenizer(families: Families) -> None:
+    """A Qwen2 base given Llama 3's tokenizer: vocablab reads the output's tokenizer as the donor's
+    file says (oracle: the tokenizers library on the donor's own tokenizer.json), every id has a row,
+    and the transplant warns that transformers' AutoTokenizer loads another tokenizer, which it does."""
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from vocablab.sources import load_vocabulary
+
+    status, out, err, folder = families.transplant("qwen2", "llama3")
+    assert status == 0, err
+    donor = Tokenizer.from_file(str(Path(families("llama3")) / "tokenizer.json"))
+    vocab = load_vocabulary(str(folder))
+    with safe_open(str(folder / "model.safetensors"), "pt") as handle:
+        rows = handle.get_slice("model.embed_tokens.weight").get_shape()[0]
+    assert len(vocab) == donor.get_vocab_size(with_added_tokens=True) == rows
+    for text in (TEXT, "In 2024, 12345 cafe\u0301s", "  x\n\n\ty", "日本の首都は"):
+        assert vocab.encode(text) == donor.encode(text, add_special_tokens=False).ids, text
+    auto = AutoTokenizer.from_pretrained(str(folder))
+    assert auto("12345", add_special_tokens=False)["input_ids"] != donor.encode("12345", add_special_tokens=False).ids
+    warning = next((w for w in json.loads(out)["warnings"] if "AutoTokenizer" in w), "")
+    assert type(auto).__name__ in warning and "PreTrainedTokenizerFast" in warning, warning

@@ -82,6 +82,13 @@ def test_transplant_copies_shared_rows_and_fits_new_ones(models, tmp_path, base_
     assert ("lm_head.weight" in out_t) == (base_key == "base_untied") and result.tied == (base_key == "base_tied")
     if base_key == "base_untied":
         assert "head.anchors" in anchors and out_t["lm_head.weight"].shape == embed.shape
+        for row in range(0, len(anchors["new_ids"]), 97):  # the head's new rows from its own record
+            anchor_rows = [donor_to_base[a] for a in anchors["head.anchors"][row].tolist()]
+            expected = anchors["head.coefficients"][row] @ base_t["lm_head.weight"][anchor_rows]
+            torch.testing.assert_close(out_t["lm_head.weight"][anchors["new_ids"][row]], expected, rtol=1e-4, atol=1e-5)
+        if donor_key == "donor_tied":  # its head is its embedding: one problem, solved once, one answer
+            assert torch.equal(anchors["head.anchors"], anchors["embed.anchors"])
+            assert torch.equal(anchors["head.coefficients"], anchors["embed.coefficients"])
     config = json.loads((out / "config.json").read_text())
     assert config["vocab_size"] == len(donor_vocab)
     assert config["bos_token_id"] == donor_vocab.roles["bos"] and config["eos_token_id"] == donor_vocab.roles["eos"]

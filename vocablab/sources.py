@@ -347,6 +347,8 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+        if _declares_file_as_is(source) and type(tokenizer).__name__ != "TokenizersBackend":
+            tokenizer = _file_as_is(source.path, kwargs)
     except Exception as exc:  # noqa: BLE001 - transformers raises many types for bad folders
         raise VocabLabError(
             f"{source.spec}: the tokenizer could not be loaded ({type(exc).__name__}: "
@@ -374,6 +376,28 @@ def _load_vocabulary(source: Source, trust_remote_code: bool) -> Vocabulary:
         time.perf_counter() - started,
     )
     return vocabulary
+
+
+def _declares_file_as_is(source: Source) -> bool:
+    """Whether a folder's tokenizer_config.json names the class that reads tokenizer.json as is.
+
+    transformers 5 overrides that for some model types (a config.json saying qwen2 gets
+    Qwen2Tokenizer, which rebuilds the tokenizer with Qwen's normalizer and pre-tokenizer and adds
+    <|endoftext|>): a transplant onto a Qwen2 base holds another family's tokenizer.json."""
+    path = source.path / "tokenizer_config.json"
+    if source.gguf_file or not path.is_file():
+        return False
+    try:
+        declared = json.loads(path.read_text()).get("tokenizer_class")
+    except (ValueError, AttributeError):
+        return False
+    return declared in ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
+def _file_as_is(path: Path, kwargs: dict):
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast.from_pretrained(path, **kwargs)
 
 
 def _declared_ends(source: Source) -> frozenset[int]:

@@ -55,6 +55,9 @@ class Generation:
     prompt_normalized: dict[str, str] | None = None
     pruned_bits: float = 0.0  # cover mass the pruning dropped along the way, in bits (summed over members)
     batches: int = 0  # calls to the model(s): forward passes run together count once
+    # one model: a bound on the total variation between each next-symbol law it used and exact mode's, the
+    # largest over the steps (ReducedModel.tv_bound); None for an ensemble, whose product it does not bound
+    tv_bound: float | None = None
 
     @property
     def bytes_per_step(self) -> float:
@@ -63,10 +66,14 @@ class Generation:
     @property
     def pruned_note(self) -> str | None:
         """What pruning cost, for the user to see beside the output (None when it dropped nothing)."""
-        if self.pruned_bits <= 0:
-            return None
-        share = -math.expm1(-self.pruned_bits * math.log(2))
-        return f"pruning dropped {share:.2%} of the cover's mass (exact mode drops none)"
+        said = []
+        if self.pruned_bits > 0:
+            said.append(f"pruning dropped {-math.expm1(-self.pruned_bits * math.log(2)):.2%} of the cover's mass")
+        if self.tv_bound and self.tv_bound > 0.999:  # mass dropped before a long prompt end can outweigh all kept
+            said.append("the distance from exact mode has no useful bound here")
+        elif self.tv_bound:
+            said.append(f"each next-symbol law was within {self.tv_bound:.2g} of exact mode's (total variation bound)")
+        return f"{'; '.join(said)} (exact mode drops none)" if said else None
 
     def pieces_bytes(self) -> list[bytes]:
         ends = list(itertools.accumulate(self.piece_bytes))
@@ -115,6 +122,7 @@ def _result(label, sub_name, symbols, emitted, inspector, covers, started, ended
         prompt_normalized=_normalized(names, splits),
         pruned_bits=-sum(c.log_kept for c in covers) / math.log(2),
         batches=sum(c.batches for c in covers),
+        tv_bound=covers[0].max_tv_bound if len(covers) == 1 else None,
     )
 
 

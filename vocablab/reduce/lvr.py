@@ -109,6 +109,11 @@ class ReducedModel:
         self.forward_passes = 1  # tokens run through the model
         self.batches = 1  # calls to the model: a batch of passes counts once
         self.log_kept = 0.0  # log of the cover mass kept by pruning (0 when nothing was pruned)
+        # log of every mass pruning or the top K ever left out, each as weighed when left out, in the cover's
+        # current units: it bounds what their descendants weigh now (:attr:`tv_bound`)
+        self.log_dropped = -math.inf
+        self.tv_bound = 0.0  # of the last distribution computed (:meth:`_compute_distribution`)
+        self.max_tv_bound = 0.0  # over every distribution computed
         self._aside: list[tuple] = []  # closing entries pruning dropped, for recovery (:meth:`_set_aside`)
         self._since: list[int] = []  # the symbols emitted since they were set aside
         self.ended = False
@@ -159,7 +164,46 @@ class ReducedModel:
         pieces, logw = torch.cat([p for p, _ in parts]), torch.cat([w for _, w in parts])
         peak = logw.max()
         masses = torch.zeros(size, dtype=torch.float64).scatter_add_(0, pieces, (logw - peak).exp())
+        self._bound(peak.item() + math.log(masses.sum().item()))
         return masses.log() - masses.sum().log()
+
+    def _bound(self, log_kept_mass: float) -> None:
+        """Set :attr:`tv_bound`, a bound on the total variation between this distribution and exact
+        mode's (docs/methods.md §4, "How far from exact"). The exact one is the push-forward of the
+        law of the token paths the symbols so far allow, this one of that law conditioned on the set
+        A the cover keeps, so their distance is at most 1 - P(A) = L / (K + L) with K the mass kept and
+        L the exact mass left out. L is at most what was ever left out, each weighed when left out
+        (the paths that go on from a path weigh no more than it): :attr:`log_dropped`, and the
+        children outside the top K of the closed entries now."""
+        outside = [self.log_dropped]
+        for e in self.closed:
+            if len(e.top[0]) < len(self.sub.nested):
+                # against the sum of its log-probs, not 1: float32 softmaxes sum to 1 +- 2e-5, as much as a tail
+                full, top = self._logprobs(e.state).logsumexp(0).item(), e.top[1].logsumexp(0).item()
+                outside.append(e.logw + full + math.log(-math.expm1(top - full)) if top < full else -math.inf)
+        left = torch.tensor(outside, dtype=torch.float64).logsumexp(0).item()
+        self.tv_bound = 0.0 if left == -math.inf else 1 / (1 + math.exp(log_kept_mass - left))
+        self.max_tv_bound = max(self.max_tv_bound, self.tv_bound)
+
+    def _drop(self, weights: list[float]) -> None:
+        """Add masses (log weights in the cover's current units) to :attr:`log_dropped`."""
+        if weights:
+            self.log_dropped = torch.tensor([self.log_dropped, *weights], dtype=torch.float64).logsumexp(0).item()
+
+    def _outside_top(self, symbol: int) -> list[float]:
+        """Per closed entry, the log weight of its children that ``symbol`` continues and that its top K
+        (with :meth:`_beyond`'s when ``keep_closing``) leaves out of the cover."""
+        out = []
+        for e in self.closed:
+            if len(e.top[0]) >= len(self.sub.nested):
+                continue
+            left = self.sub.first_piece == symbol
+            left[e.top[0]] = False
+            if self.keep_closing:
+                left[self._beyond(e, symbol)] = False
+            if left.any():
+                out.append(e.logw + self._logprobs(e.state)[left].logsumexp(0).item())
+        return out
 
     def advance(self, symbol: int) -> float:
         """Emit ``symbol``; returns its log-probability under the reduced model (after any recovery)."""
@@ -172,6 +216,8 @@ class ReducedModel:
         open_mass = [g.logw.logsumexp(0).item() for g in groups]
         before = math.fsum(math.exp(w) for w in [*open_mass, *[c[0] for c in to_close]])
         kept = self._prune(groups, to_close)
+        kept_ids = {id(c) for c in kept}
+        self._drop(self._outside_top(symbol) + [c[0] for c in to_close if id(c) not in kept_ids])
         aside = self._dropped(symbol, to_close, kept)  # reads the closed entries before they are replaced
         closing = max((c[0] for c in kept), default=-math.inf)
         states = self._extend([(s, t) for _, s, _, t in kept], groups, closing)
@@ -224,6 +270,7 @@ class ReducedModel:
             e.logw -= total
         for g in self.groups:
             g.logw = g.logw - total
+        self.log_dropped -= total
 
     def _mass(self) -> float:
         """log of the cover's total weight."""
@@ -305,6 +352,7 @@ class ReducedModel:
             e.logw -= total
         for g in groups:
             g.logw = g.logw - total
+        self.log_dropped -= total
         self.closed, self.groups, self._distribution = closed, groups, None
 
     def _heal_prune(self, requests: list, arriving: dict[int, list], groups: list[OpenGroup]) -> list:
@@ -320,6 +368,8 @@ class ReducedModel:
         kept = kept[: self.heal_beam] if self.heal_beam is not None else kept
         if not kept and not later:  # nothing else spells the tail: the heaviest path goes on
             kept = [max(requests, key=lambda r: r[0])]
+        kept_ids = {id(r) for r in kept}
+        self._drop([r[0] for r in requests if id(r) not in kept_ids])
         if len(kept) < len(requests):
             others = [r[0] for rs in arriving.values() for r in rs] + [g.logw.logsumexp(0).item() for g in groups]
             before = torch.tensor([r[0] for r in requests] + others, dtype=torch.float64).logsumexp(0).item()

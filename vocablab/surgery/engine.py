@@ -37,6 +37,7 @@ from vocablab.surgery.checkpoint import (
 )
 from vocablab.surgery.matching import TokenMatch, match_tokens
 from vocablab.surgery.omp import batch_omp, combine, reconstruction_error, screen_pays
+from vocablab.surgery.tokenizer_check import autotokenizer_warning
 from vocablab.vocab import Vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -133,6 +134,10 @@ def transplant(
         warnings=[warning] if warning else [],
     )
     _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite)
+    loads_otherwise = autotokenizer_warning(out, donor_vocab.chat_renderer)  # the donor as vocablab loaded it
+    if loads_otherwise:
+        LOG.warning("%s", loads_otherwise)
+        result.warnings.append(loads_otherwise)
     phases["write"] = time.perf_counter() - phase_start
     result.phase_seconds = {name: round(value, 2) for name, value in phases.items()}
     result.seconds = round(time.perf_counter() - started, 2)
@@ -206,13 +211,14 @@ def _build_matrices(method, plan, base_vocab, donor_vocab, names, matrices, dono
     errors: dict[str, float] = {}
     products: dict[str, str] = {}
     phases: dict[str, float] = {}
+    solved: dict = {}  # a tied donor's one problem, solved once for the embedding and the head
     for part, (name, base_rows) in enumerate(zip(names, matrices.values(), strict=False)):
         key = "embed" if part == 0 else "head"
         steps.update()
         note(steps, f"{method}: {len(plan.new):,} new tokens ({key})")
         phase_start = time.perf_counter()
         rows, record, products[key] = _new_rows(
-            method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target
+            method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, target, solved
         )
         phases[key] = time.perf_counter() - phase_start
         anchors.update(record)
@@ -293,10 +299,11 @@ class _Plan:
         return cls(len(donor), shared, copied, new, lost)
 
 
-def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device):
+def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows, k, device, solved):
     """Rows of the new tokens in the base space, what to record about them (anchors, coefficients,
     errors) and, for OMP, which correlation products it ran ("bfloat16 screen" or "float32").
-    Takes the donor's matrix ``key`` out of ``donor_rows``: only its shared and new rows are kept."""
+    Takes the donor's matrix ``key`` out of ``donor_rows``: only its shared and new rows are kept.
+    ``solved`` carries the embedding's solution to the head when both are the same donor matrix."""
     count, width = len(plan.new), base_rows.shape[1]
     record: dict[str, torch.Tensor] = {}
     if count == 0 or method == "zero":
@@ -311,9 +318,28 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         return baselines.subword_rows(token_ids, base_rows.rows(needed), needed, base_rows.mean()), record, ""
     shared_donor_ids, shared_base_ids = torch.tensor(plan.shared, dtype=torch.long).view(-1, 2).T
     donor_matrix = donor_rows.pop(key)
+    if key == "head" and solved.pop("matrix", None) is donor_matrix:  # a tied donor: the embedding's problem again
+        idx, coef, error, products = solved.pop("solution")
+        coef, record[f"{key}.error"] = coef.clone(), error.clone()  # a safetensors file holds no shared tensors
+    else:
+        idx, coef, record[f"{key}.error"], products = _solve(method, key, plan, donor_matrix, k, device)
+    if key == "embed" and donor_rows.get("head") is donor_matrix:
+        solved.update(matrix=donor_matrix, solution=(idx, coef, record[f"{key}.error"], products))
+    del donor_matrix  # 113 MB for SmolLM2 in float32, free during OMP (unless the head pass still needs it)
+    record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
+    record[f"{key}.coefficients"] = coef.cpu()
+    used, idx = idx.unique(return_inverse=True)  # read only the base rows of atoms OMP picked
+    anchor_rows = base_rows.rows(shared_base_ids[used.cpu()]).to(device)
+    rows = combine(coef, anchor_rows, idx).cpu()
+    return rows, record, products
+
+
+def _solve(method, key, plan, donor_matrix, k, device):
+    """Anchors and coefficients of the new tokens (kNN or OMP) in the donor's matrix ``key``, their
+    reconstruction errors, and which correlation products OMP ran."""
+    shared_donor_ids = torch.tensor(plan.shared, dtype=torch.long).view(-1, 2)[:, 0]
     dictionary = donor_matrix[shared_donor_ids].float().to(device)
     targets = donor_matrix[plan.new].float().to(device)
-    del donor_matrix  # 113 MB for SmolLM2 in float32, free during OMP (unless the head pass still needs it)
     broken = int((~torch.isfinite(dictionary).all(dim=1)).sum() + (~torch.isfinite(targets).all(dim=1)).sum())
     if broken:
         raise VocabLabError(
@@ -328,14 +354,7 @@ def _new_rows(method, key, plan, base_vocab, donor_vocab, base_rows, donor_rows,
         screen = screen_pays(dictionary)
         products = "bfloat16 screen" if screen else "float32"
         idx, coef = batch_omp(targets, dictionary, k, desc=f"OMP ({key})", screen=screen)
-    record[f"{key}.anchors"] = shared_donor_ids[idx.cpu()]
-    record[f"{key}.coefficients"] = coef.cpu()
-    record[f"{key}.error"] = reconstruction_error(targets, dictionary, idx, coef).cpu()
-    del dictionary, targets
-    used, idx = idx.unique(return_inverse=True)  # read only the base rows of atoms OMP picked
-    anchor_rows = base_rows.rows(shared_base_ids[used.cpu()]).to(device)
-    rows = combine(coef, anchor_rows, idx).cpu()
-    return rows, record, products
+    return idx, coef, reconstruction_error(targets, dictionary, idx, coef).cpu(), products
 
 
 def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> torch.Tensor:
