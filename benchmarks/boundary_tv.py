@@ -137,7 +137,8 @@ def main() -> None:
             rows[label].append((prompt, split.tail, *tv, *bounds, pruned, reduced.forward_passes, seconds, exact_s))
             print(f"{prompt!r} {label}: {rows[label][-1][2:]}", file=sys.stderr, flush=True)
     first_label = next(iter(settings))
-    print(f"{args.model}, over bytes, K = {LVR_K}, cover beam {COVER_BEAM} within {COVER_MIN_WEIGHT}; at the prompt's end")
+    settings_line = f"K = {LVR_K}, cover beam {COVER_BEAM} within {COVER_MIN_WEIGHT}"
+    print(f"{args.model}, over bytes, {settings_line}; at the prompt's end")
     print(f"{first_label}; exact mode is the reference\n")
     columns = "TV 1st byte | TV 2nd byte | bound 1st | bound 2nd | pruned (bits) | passes | s | exact s"
     print(f"| prompt | tail (bytes) | {columns} |")
