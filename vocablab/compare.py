@@ -14,7 +14,7 @@ from vocablab import vocab as loaded  # its functions take loaded vocabularies; 
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_TEXT_CHARS, MCV_RULE, McvRule, check_length
 from vocablab.sources import as_vocabularies
-from vocablab.vocab import VocabOverlap, Vocabulary
+from vocablab.vocab import VocabOverlap, Vocabulary, display_token
 
 
 @dataclass
@@ -80,6 +80,18 @@ class TokenComparison:
             "disagreeing_boundaries": self.disagreeing_boundaries,
             "overlap": None if self.overlap is None else asdict(self.overlap),
         }
+
+    def lines(self) -> list[str]:
+        """What ``vocablab compare`` prints: each tokenization, then the vocabularies' overlaps."""
+        out = []
+        for t in self.tokenized:
+            out.append(
+                f"== {t.name}: {t.n_tokens} tokens, {t.bytes_per_token:.2f} bytes/token, "
+                f"{t.chars_per_token:.2f} chars/token{'' if t.round_trips else ' (does not round-trip)'}"
+            )
+            out.append(" | ".join(display_token(tok.piece) for tok in t.tokens))
+        out.append(f"boundaries not shared by all: {len(self.disagreeing_boundaries)}")
+        return out + (self.overlap.lines() if self.overlap is not None else [])
 
 
 def check_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:

@@ -17,6 +17,7 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.options import check_length
+from vocablab.pretty import plural
 from vocablab.progress import track
 from vocablab.sources import Source, causal_lm, causal_lms, load_vocabulary, resolve, same_model
 from vocablab.vocab import Vocabulary
@@ -35,6 +36,12 @@ class BitsPerByte:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.model}: {self.bits_per_byte:.4f} bits per byte ({plural(self.n_documents, 'document')}, "
+            f"{self.n_bytes:,} bytes, {self.n_tokens:,} tokens)"
+        ]
 
 
 def read_documents(path: str | Path | list[str], limit: int | None = None) -> list[str]:
@@ -141,6 +148,17 @@ class BeforeAfter:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def lines(self, prompt: str) -> list[str]:
+        """A row per model (bits per byte, tokens, the continuation of ``prompt``) and the transplant's cost."""
+        out = [f"{'model':13} {'bits per byte':>13} {'tokens':>7}  greedy continuation of {prompt!r}"]
+        for label, spec in (("base", self.base), ("transplanted", self.transplanted)):
+            out.append(
+                f"{label:13} {self.bits_per_byte[label]:13.4f} {self.tokens[label]:7,}  "
+                f"{self.continuations[label]!r}   ({spec})"
+            )
+        cost = self.bits_per_byte["transplanted"] - self.bits_per_byte["base"]
+        return [*out, f"cost of the transplant: {cost:+.4f} bits per byte on {self.text_bytes:,} bytes"]
 
 
 def _other_base(base: str, transplanted: str) -> str | None:

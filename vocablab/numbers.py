@@ -102,6 +102,23 @@ class NumberComparison:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self, shown: int = 20) -> list[str]:
+        """Both digit schemes, mismatch rates per category and the first ``shown`` mismatches."""
+        out = [
+            f"A {self.a}: {self.scheme_a.description} ({self.scheme_a.kind})",
+            f"B {self.b}: {self.scheme_b.description} ({self.scheme_b.kind})",
+            f"{self.mismatch_total:,} of {self.samples_total:,} sample numbers are split differently",
+        ]
+        for rate in self.category_rates:
+            out.append(
+                f"   {rate['category']:20s} {'leading space' if rate['leading_space'] else 'no space':14s} "
+                f"{rate['mismatches']:>7,} / {rate['samples']:<7,}"
+            )
+        for row in self.mismatches[:shown]:
+            out.append(f"   {row['number']!r:>16}  A {row['split_a']:<24} B {row['split_b']}")
+        only_a, only_b = len(self.digit_tokens_only_a), len(self.digit_tokens_only_b)
+        return [*out, f"digit tokens only in A: {only_a:,}; only in B: {only_b:,}"]
+
 
 @dataclass(frozen=True)
 class NumberSpan:

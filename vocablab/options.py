@@ -80,8 +80,9 @@ SINKHORN_REG = 0.05
 # fail above it, on other text, are refused with a message too)
 MIN_SINKHORN_REG = 5e-3
 ULD_WEIGHT = 1.5
-DISTILL_LR = 5e-5
+DISTILL_LR = 5e-5  # AdamW learning rate of the distillation
 DISTILL_BLOCK_BYTES = 1000  # each training document is cut to this many bytes
+SIDE_BY_SIDE_WEIGHT_A = 0.5  # ensemble weight of model A in the generation view
 
 
 @dataclass(frozen=True)

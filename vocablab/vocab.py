@@ -395,6 +395,19 @@ class VocabOverlap:
 
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """A line per pair of vocabularies, and one per special-token role they have."""
+        out = []
+        for p in self.pairs:
+            out.append(
+                f"== overlap {p.a} ({self.sizes[p.a]:,}) vs {p.b} ({self.sizes[p.b]:,}): "
+                f"shared by string {p.shared_by_string:,}, by bytes {p.shared_by_bytes:,}, "
+                f"only in first {p.only_a_by_bytes:,}, only in second {p.only_b_by_bytes:,}, "
+                f"MCV {p.mcv_size:,} ({p.mcv_rule} rule)"
+            )
+            out.extend(f"   {role}: {a} / {b}" for role, (a, b) in p.special_roles.items())
+        return out
+
 
 def compare_vocabularies(vocabs: list[Vocabulary], mcv_rule: McvRule = MCV_RULE) -> VocabOverlap:
     """Sizes, shared tokens by string and by bytes, the MCV under ``mcv_rule`` and the special

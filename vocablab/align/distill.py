@@ -27,6 +27,7 @@ from vocablab.align.uld import uld_loss
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import read_documents
 from vocablab.options import Alignment, DistillSettings
+from vocablab.pretty import plural
 from vocablab.progress import track
 from vocablab.sources import load_causal_lm, load_vocabulary, resolve, torch_device
 from vocablab.surgery.checkpoint import check_output_folder, copy_tokenizer_files, write_folder
@@ -64,6 +65,24 @@ class DistillResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The loss, a row per step, the training text's ULD and cross-entropy before and after."""
+        out = [
+            f"{self.student} learning from {self.teacher} on {plural(self.documents, 'document')}; loss = ce + "
+            f"{self.uld_weight:g} x ULD ({self.alignment} alignment, temperature {self.temperature:g}), "
+            f"lr {self.lr:g}",
+            f"{'step':>4} {'ce':>8} {'uld':>8} {'loss':>8} {'positions':>9} {'s':>6}",
+        ]
+        for s in self.steps:
+            out.append(f"{s.step:>4} {s.ce:8.4f} {s.uld:8.4f} {s.loss:8.4f} {s.positions:>9} {s.seconds:6.1f}")
+        before, after = self.before, self.after
+        out.append(
+            f"on the training text: ULD {before['uld']:.4f} -> {after['uld']:.4f}, "
+            f"ce {before['ce']:.4f} -> {after['ce']:.4f} nats per token ({self.seconds:.0f} s)"
+        )
+        out.append(f"student saved to {self.out_dir}" if self.out_dir else "student not saved (no --out)")
+        return out
 
 
 @dataclass

@@ -119,6 +119,51 @@ class AlignResult:
     def to_dict(self) -> dict:
         return {**asdict(self), "mean_uld": self.mean_uld, "fallbacks": self.fallbacks}
 
+    def lines(self, position: int | None = None) -> list[str]:
+        """The settings and mean ULD, then a row per paired position, or one ``position`` in full."""
+        how = "same byte offset" if self.alignment == "bytes" else "same token index"
+        head = [
+            f"A {self.a} vs B {self.b}: {len(self.positions)} positions paired by {how} "
+            f"(alignment: {self.alignment}); temperature {self.temperature:g}",
+            f"mean ULD ({self.alignment} alignment): {self.mean_uld:.4f}",
+            *([f"note: {self.fallback_note()}"] if self.fallbacks else []),
+            f"Sinkhorn plan between the top-{self.top_k} of each, cost {self.cost_kind}, reg {self.reg:g}"
+            + (f" (mapping: {self.transplant})" if self.transplant else ""),
+        ]
+        return head + (self._table_lines() if position is None else self._position_lines(position))
+
+    def _table_lines(self) -> list[str]:
+        out = [
+            f"{'#':>4} {'byte':>5} {'pos A/B':>8}  {'A predicts':14} {'B predicts':14} {'ULD':>6} {'OT cost':>7}"
+            "  largest flow (mass, cost)"
+        ]
+        for n, p in enumerate(self.positions):
+            flow = p.flows[0]
+            out.append(
+                f"{n:>4} {p.byte_a:>5} {f'{p.index_a}/{p.index_b}':>8}  {p.predicted_a:14} {p.predicted_b:14} "
+                f"{p.uld:6.3f} {p.transport_cost:7.3f}  {flow.source} -> {flow.target} ({flow.mass:.3f}, "
+                f"{flow.cost:.2f})"
+            )
+        return out
+
+    def _position_lines(self, n: int) -> list[str]:
+        p = self.positions[n]
+        read = self.text.encode("utf-8")[: p.byte_a].decode("utf-8", errors="replace")
+        out = [
+            f"position {n}: A at token {p.index_a} (byte {p.byte_a}), B at token {p.index_b} "
+            f"(byte {p.byte_b}); text so far ends {read[-40:]!r}",
+            f"ULD {p.uld:.4f} over {p.n_padded:,} padded classes; transport cost {p.transport_cost:.4f} "
+            f"(exact optimum {p.exact_cost:.4f})",
+            f"{'rank':>4}  {'A token':16} {'p':>7}  {'B token':16} {'q':>7}  |p-q|",
+        ]
+        for r, (ta, tb, c) in enumerate(zip(p.top_a, p.top_b, p.rank_cost, strict=True)):
+            out.append(f"{r:>4}  {ta.token:16} {ta.prob:7.4f}  {tb.token:16} {tb.prob:7.4f}  {c:.4f}")
+        out.append("largest flows of the Sinkhorn plan:")
+        out.extend(
+            f"   {flow.source:16} -> {flow.target:16} mass {flow.mass:.4f}  cost {flow.cost:.3f}" for flow in p.flows
+        )
+        return out
+
 
 def check_encodes(vocab: Vocabulary, text: str) -> list[int]:
     """``vocab``'s ids for ``text``, or a clear error when they do not spell the text back exactly

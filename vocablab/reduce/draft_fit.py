@@ -83,6 +83,26 @@ class DraftFit:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """A table: a row per draft, a column per gamma with its speed-up (and symbols per target call)."""
+        gammas = list(self.drafts[0].speed_up)
+        out = [
+            f"drafts for {self.target} along {self.text_bytes:,} bytes; speed-up per gamma (symbols per target call)",
+            f"{'draft':16} {'route':10} {'alpha':>5} {'q10/q50/q90':>15} {'B/sym':>5} {'draft ms':>8} "
+            f"{'target ms':>9} {'c':>5}  " + " ".join(f"{f'g={g}':>11}" for g in gammas) + f"  {'alpha needed':>12}",
+        ]
+        for row in self.drafts:
+            q = row.alpha_quantiles
+            cells = " ".join(f"{f'{row.speed_up[g]:.2f}({row.expected_symbols[g]:.1f})':>11}" for g in gammas)
+            needed = "none" if row.alpha_needed is None else f"{row.alpha_needed:.2f}"
+            spread = "/".join(f"{q[name]:.2f}" for name in ("q10", "q50", "q90"))
+            out.append(
+                f"{row.draft:16} {row.route:10} {row.alpha_mean:5.2f} {spread:>15} "
+                f"{row.bytes_per_symbol:5.2f} {row.draft_step_ms:8.1f} {row.target_step_ms:9.1f} "
+                f"{row.cost_ratio:5.2f}  {cells}  {needed:>12}"
+            )
+        return out
+
 
 def _fitness(draft: str, route: str, alphas: list[float], n_bytes: int, draft_s: float, target_s: float):
     if not alphas:

@@ -23,6 +23,7 @@ import torch
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import bits_per_byte
 from vocablab.options import MCV_RULE, McvRule
+from vocablab.pretty import normalized_documents_line, weights_text
 from vocablab.progress import track
 from vocablab.reduce.ensemble import normalized_weights, shared_space
 from vocablab.reduce.lvr import ReducedModel
@@ -53,6 +54,14 @@ class ReducedScore:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        return [
+            f"{self.model} reduced to {self.subvocab}: {self.reduced_bits_per_byte:.4f} bits per byte along "
+            f"the {self.segmentation}; own tokenization: {self.canonical_bits_per_byte:.4f} "
+            f"({self.n_bytes:,} bytes, {self.steps:,} steps, {self.forward_passes:,} forward passes)",
+            *normalized_documents_line(self.normalized_documents),
+        ]
+
 
 @dataclass
 class EnsembleScore:
@@ -72,6 +81,26 @@ class EnsembleScore:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The ensemble's bits per byte, then each model's three ways, and the weight sweep of a pair."""
+        out = [
+            f"{' + '.join(self.models)} over {self.space} (weights {weights_text(self.weights)}), along the "
+            f"{self.segmentation}: {self.ensemble_bits_per_byte:.4f} bits per byte "
+            f"({self.n_bytes:,} bytes, {self.steps:,} steps)"
+        ]
+        each = zip(
+            self.models, self.alone_bits_per_byte, self.reduced_bits_per_byte, self.canonical_bits_per_byte, strict=True
+        )
+        for name, alone, reduced, own in each:
+            out.append(
+                f"   {name}: alone, scored as the ensemble {alone:.4f}; reduced, pruning charged (an upper bound) "
+                f"{reduced:.4f}; own tokenization {own:.4f}"
+            )
+        if self.weight_sweep:
+            sweep = ", ".join(f"{w:.1f}: {b:.4f}" for w, b in self.weight_sweep)
+            out.append(f"   weight of the first model -> bits per byte: {sweep}")
+        return out + normalized_documents_line(self.normalized_documents)
 
 
 def scored_texts(vocabs, documents: list[str]) -> tuple[list[str], list[int]]:

@@ -458,6 +458,24 @@ class Speculation:
             "same_as_alone": self.same_as_alone,
         }
 
+    def notes(self) -> list[str]:
+        """What ``vocablab speculate`` prints on stderr under the text: the acceptance and the calls made."""
+        out = [
+            f"-- {self.target} drafted by {self.draft} over {self.space}, gamma {self.gamma}: "
+            f"{self.accepted}/{self.drafted} drafted symbols accepted ({self.acceptance_rate:.0%}), "
+            f"{self.target_calls} target calls ({self.bytes_per_target_call:.2f} bytes each), "
+            f"{self.draft_calls} draft calls, {self.seconds:.1f} s, ended by {self.ended_by}"
+        ]
+        if self.draft_lost_at is not None:
+            out.append(f"-- the draft could not follow from symbol {self.draft_lost_at}; the target went on alone")
+        if (alone := self.alone) is not None:
+            same = "the same text" if self.same_as_alone else "another text (sampling draws differently)"
+            out.append(
+                f"-- the target alone: {alone.target_calls} target calls ({alone.bytes_per_target_call:.2f} bytes "
+                f"each), {alone.seconds:.1f} s: {same}"
+            )
+        return out
+
 
 def check_pair(target: str, draft: str, device: str, draft_device: str | None, trust_remote_code: bool) -> None:
     """Refuse a draft that is the target, and a draft on another device than the target's."""

@@ -66,6 +66,16 @@ class TransplantResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self) -> list[str]:
+        """Where the model went, how its rows were made, and how well OMP/kNN rebuilt them."""
+        counts = ", ".join(f"{name} {value:,}" for name, value in self.counts.items())
+        out = [f"{self.out_dir}: {self.rows:,} rows ({counts}) in {self.seconds:.1f} s"]
+        for matrix, error in self.mean_error.items():
+            out.append(f"   mean relative reconstruction error in the donor space ({matrix}): {error:.4f}")
+        for matrix, products in self.omp_products.items():
+            out.append(f"   OMP's correlation products ({matrix}): {products}")
+        return out
+
 
 def transplant(
     base: str | Source,
