@@ -18,6 +18,7 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, Decoding, McvRule, check_length
+from vocablab.pretty import weights_text
 from vocablab.progress import bar
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
 from vocablab.reduce.lvr import (
@@ -74,6 +75,35 @@ class Generation:
         elif self.tv_bound:
             said.append(f"each next-symbol law was within {self.tv_bound:.2g} of exact mode's (total variation bound)")
         return f"{'; '.join(said)} (exact mode drops none)" if said else None
+
+    def normalized_lines(self, prompt: str) -> list[str]:
+        """A line per model whose tokenizer changed the prompt's bytes (escaped: "é" and "e" + U+0301 differ)."""
+        return [
+            f"-- prompt normalized by {name}'s tokenizer: {ascii(prompt)} -> {ascii(text)}, which the model "
+            "conditions on"
+            for name, text in (self.prompt_normalized or {}).items()
+        ]
+
+    def summary(self) -> str:
+        """One line: model, space, steps, passes, speed and why it ended."""
+        weights = f" (weights {weights_text(self.weights)})" if self.weights else ""
+        return (
+            f"{self.model} over {self.subvocab}{weights}: {self.steps} steps, {self.forward_passes} forward "
+            f"passes, {self.bytes_per_step:.2f} bytes/step, {self.seconds:.1f} s, ended by {self.ended_by}"
+        )
+
+    def notes(self, prompt: str) -> list[str]:
+        """The lines printed under the text: healing, normalization, the summary, why it ended, pruning."""
+        out = []
+        if self.prompt_tail:
+            tails = " / ".join(repr(tail) for tail in dict.fromkeys(self.prompt_tail))
+            out.append(f"-- prompt healed: its end {tails} conditioned on as text")
+        out += [*self.normalized_lines(prompt), f"-- {self.summary()}"]
+        if self.ended_by == "state limit":
+            out.append(f"-- {STATE_LIMIT_NOTE}; --k N keeps going")
+        if self.pruned_note:
+            out.append(f"-- {self.pruned_note}")
+        return out
 
     def pieces_bytes(self) -> list[bytes]:
         ends = list(itertools.accumulate(self.piece_bytes))
