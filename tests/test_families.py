@@ -365,8 +365,8 @@ def run_generate_chat(families: Families, family: str):
     return status, err
 
 
-def ensemble(families: Families, family: str, space: str):
-    argv = ["ensemble", families(family), PARTNER, "--space", space, "--prompt", PROMPT]
+def ensemble(families: Families, family: str, space: str, partner: str = PARTNER):
+    argv = ["ensemble", families(family), partner, "--space", space, "--prompt", PROMPT]
     status, out, err = cli([*argv, "--max-new-bytes", str(NEW_BYTES), "--json"])
     if status:
         return status, err
@@ -571,3 +571,11 @@ def test_transplant_onto_qwen2_keeps_the_donors_tokenizer(families: Families) ->
     assert auto("12345", add_special_tokens=False)["input_ids"] != donor.encode("12345", add_special_tokens=False).ids
     warning = next((w for w in json.loads(out)["warnings"] if "AutoTokenizer" in w), "")
     assert type(auto).__name__ in warning and "PreTrainedTokenizerFast" in warning, warning
+
+
+@pytest.mark.parametrize("space", ["mcv", "bytes"])
+def test_a_qwen_and_a_llama_3_model_ensemble(families: Families, space: str) -> None:
+    """The announcement's kind of pair, Qwen's tokenizer (about 150k) with Llama 3's (about 128k): their
+    ensemble generates over the MCV and over bytes, its bytes budget reached, no refusal."""
+    status, message = ensemble(families, "qwen2", space, partner=families("llama3"))
+    assert status == 0, message
