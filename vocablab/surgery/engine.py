@@ -82,6 +82,7 @@ class TransplantResult:
         """Where the model went, how its rows were made, and how well OMP/kNN rebuilt them."""
         counts = ", ".join(f"{name} {value:,}" for name, value in self.counts.items())
         out = [f"{self.out_dir}: {self.rows:,} rows ({counts}) in {self.seconds:.1f} s"]
+        out.append(f"   weights: {self.dtype}; what was done: {CARD} (the model card) and {REPORT}")
         for matrix, error in self.mean_error.items():
             out.append(f"   mean relative reconstruction error in the donor space ({matrix}): {error:.4f}")
         for matrix, products in self.omp_products.items():
