@@ -164,3 +164,18 @@ def test_the_summary_shows_the_local_folder_only_when_running_locally(models, tm
     else:
         shown = re.search(r"`(/[^`]+)`", summary)
         assert shown and Path(shown.group(1)) == folder.resolve() and Path(shown.group(1)).is_absolute()
+
+
+def test_the_apps_before_after_writes_its_scores_into_the_card(models, tmp_path, monkeypatch):
+    from vocablab.ui.transplant_tab import before_after, run_transplant
+
+    monkeypatch.setenv("VOCABLAB_WORKDIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("VOCABLAB_PUBLIC", "1")
+    base, donor = _visitor_models(models, "visitor")
+    visitor = gr.Request(session_hash="visitor")
+    _, out, *_ = run_transplant(base, donor, 2, "omp", "bytes", "auto", visitor)
+    scores, *_ = before_after(out, "Numbers like 12,345 and 3.14 appear too.", "The cat", visitor)
+    _, body = front_matter((Path(out) / "README.md").read_text(encoding="utf-8"))
+    rows = dict(re.findall(r"^\| (base|transplanted) \| ([\d.]+) \|", body, flags=re.M))
+    shown = scores["bits per byte"].tolist()  # what the view showed: base first
+    assert [float(rows["base"]), float(rows["transplanted"])] == pytest.approx(shown, abs=1e-4)
