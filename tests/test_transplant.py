@@ -561,7 +561,7 @@ def test_the_map_and_nearest_tokens_of_rows_without_anchors(models, tmp_path):
 
 def test_no_file_a_user_takes_away_holds_the_path_it_was_written_to(models, tmp_path):
     """Issue 34 finding 11: transplant.json (in the folder, its archive and a hub push) named the
-    server's run folder by its absolute path."""
+    server's run folder by its absolute path; its warnings and the model card (finding 13) must not either."""
     import zipfile
 
     from vocablab.surgery.report import write_archive
@@ -578,8 +578,15 @@ def test_no_file_a_user_takes_away_holds_the_path_it_was_written_to(models, tmp_
             texts[name] = data.decode("utf-8")
         except UnicodeDecodeError:
             continue  # weights
-    assert {"transplant.json", "config.json", "zip:base-with-donor/transplant.json"} <= set(texts)
+    assert {"transplant.json", "config.json", "README.md", "zip:base-with-donor/README.md"} <= set(texts)
+    assert "zip:base-with-donor/transplant.json" in texts
     for folder in {str(tmp_path), str(tmp_path.resolve())}:
         holding = [name for name, text in texts.items() if folder in text]
         assert not holding, f"{holding} hold the path {folder}"
+    # the card and the warnings name the base and donor without the paths they were given by (transplant.json's
+    # base and donor keep them, for before-after on the same machine; a public app takes no paths)
+    warnings = json.dumps(json.loads(texts["transplant.json"])["warnings"])
+    assert "digit" in warnings  # gpt2 and mistral split digits apart: the warning names both
+    for folder in {str(models["base_tied"].parent), str(models["base_tied"].parent.resolve())}:
+        assert folder not in texts["README.md"] and folder not in warnings
     assert json.loads(texts["transplant.json"])["out_dir"] == "base-with-donor"

@@ -18,6 +18,7 @@ Space = Literal["mcv", "bytes"]  # the shared space of an ensemble
 McvRule = Literal["shared", "merge-closed"]  # which shared strings the maximal common vocabulary keeps
 Alignment = Literal["bytes", "index"]  # how positions of two tokenizations are paired
 CostKind = Literal["edit", "exact", "embedding"]  # token cost of a transport plan
+OutputDtype = Literal["auto", "float32", "bfloat16", "float16"]  # a transplant's written weights
 
 DEVICES: tuple[str, ...] = get_args(Device)
 METHODS: tuple[str, ...] = get_args(Method)
@@ -28,6 +29,7 @@ MCV_RULES: tuple[str, ...] = get_args(McvRule)
 MCV_RULE: McvRule = "shared"  # docs/methods.md §5 gives the figures behind this default
 ALIGNMENTS: tuple[str, ...] = get_args(Alignment)
 COSTS: tuple[str, ...] = get_args(CostKind)
+OUTPUT_DTYPES: tuple[str, ...] = get_args(OutputDtype)
 
 METHOD_HELP = {
     "omp": "orthogonal matching pursuit over k shared anchor tokens",
@@ -39,6 +41,12 @@ METHOD_HELP = {
 MATCH_HELP = {
     "bytes": "same UTF-8 bytes (the most shared tokens)",
     "string": "same token string, word-start markers treated alike (mergekit-tokensurgeon's rule)",
+}
+OUTPUT_DTYPE_HELP = {
+    "auto": "each tensor as in the base's files",
+    "float32": "every float tensor in float32 (twice a 16-bit model's size)",
+    "bfloat16": "every float tensor in bfloat16",
+    "float16": "every float tensor in float16 (values past 65,504 become infinite: refused)",
 }
 COST_HELP = {
     "edit": "byte edit distance",

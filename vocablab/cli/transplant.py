@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--match", choices=options.MATCH_MODES, default="bytes", help=common.choices_help(options.MATCH_HELP)
     )
+    parser.add_argument(
+        "--dtype",
+        choices=options.OUTPUT_DTYPES,
+        default="auto",
+        help="dtype of the written weights: " + common.choices_help(options.OUTPUT_DTYPE_HELP),
+    )
     parser.add_argument("--overwrite", action="store_true", help=common.OVERWRITE_HELP)
     common.add_run_options(parser, device=True, remote_code=True)
 
@@ -39,6 +45,7 @@ def run(args: argparse.Namespace) -> None:
         k=options.TRANSPLANT_K if args.k is None else args.k,
         method=args.method,
         match=args.match,
+        dtype=args.dtype,
         device=args.device,
         overwrite=args.overwrite,
         trust_remote_code=args.trust_remote_code,

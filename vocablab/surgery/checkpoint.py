@@ -9,6 +9,7 @@ of the replaced tensors and the copied tensors are bit-for-bit the base model's.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -168,15 +169,19 @@ def read_tensor(model_dir: Path, name: str) -> torch.Tensor:
         return handle.get_tensor(name)
 
 
-def write_with_replacements(base_dir: Path, out_dir: Path, replacements: dict[str, torch.Tensor]) -> None:
-    """Write ``base_dir``'s safetensors into ``out_dir`` with some tensors replaced."""
+def write_with_replacements(
+    base_dir: Path, out_dir: Path, replacements: dict[str, torch.Tensor], dtype: torch.dtype | None = None
+) -> None:
+    """Write ``base_dir``'s safetensors into ``out_dir`` with some tensors replaced and, with a
+    ``dtype``, every float tensor cast to it (else each keeps its dtype, copied byte for byte)."""
     files = weight_files(base_dir)
     missing = set(replacements) - set(files)
     if missing:
         raise VocabLabError(f"{base_dir}: no tensor named {sorted(missing)[0]}")
     total = 0
     for file in sorted(set(files.values())):
-        total += _write_shard(file, out_dir / file.name, {n: t for n, t in replacements.items() if files[n] == file})
+        replaced = {n: t for n, t in replacements.items() if files[n] == file}
+        total += _write_shard(file, out_dir / file.name, replaced, dtype)
     index = base_dir / "model.safetensors.index.json"
     if index.is_file():
         data = json.loads(index.read_text())
@@ -184,19 +189,21 @@ def write_with_replacements(base_dir: Path, out_dir: Path, replacements: dict[st
         (out_dir / index.name).write_text(json.dumps(data, indent=2))
 
 
-def _write_shard(source: Path, target: Path, replacements: dict[str, torch.Tensor]) -> int:
+def _write_shard(source: Path, target: Path, replacements: dict[str, torch.Tensor], dtype: torch.dtype | None) -> int:
     header, data_start = read_header(source)
     metadata = header.pop("__metadata__", None)
     layout: dict = {"__metadata__": metadata} if metadata else {}
     offset = 0
     order = sorted(header, key=lambda n: header[n]["data_offsets"][0])
+    cast = {n for n in order if n not in replacements and _is_cast(header[n]["dtype"], dtype)}
     for name in order:
-        if name in replacements:
-            tensor = replacements[name]
-            if tensor.dtype not in DTYPES:
-                raise VocabLabError(f"cannot write dtype {tensor.dtype}")
-            size = tensor.numel() * tensor.element_size()
-            layout[name] = {"dtype": DTYPES[tensor.dtype], "shape": list(tensor.shape)}
+        if name in replacements or name in cast:
+            tensor_dtype = dtype or replacements[name].dtype
+            shape = list(replacements[name].shape) if name in replacements else header[name]["shape"]
+            if tensor_dtype not in DTYPES:
+                raise VocabLabError(f"cannot write dtype {tensor_dtype}")
+            size = math.prod(shape) * tensor_dtype.itemsize
+            layout[name] = {"dtype": DTYPES[tensor_dtype], "shape": shape}
         else:
             begin, end = header[name]["data_offsets"]
             size = end - begin
@@ -209,10 +216,14 @@ def _write_shard(source: Path, target: Path, replacements: dict[str, torch.Tenso
         dst.write(struct.pack("<Q", len(encoded)))
         dst.write(encoded)
         for name in order:
-            if name in replacements:
-                dst.write(_tensor_bytes(replacements[name]))
-                continue
             begin, end = header[name]["data_offsets"]
+            if name in replacements or name in cast:
+                tensor = replacements.get(name)
+                if tensor is None:  # one tensor at a time in memory: the largest is an embedding, replaced anyway
+                    src.seek(data_start + begin)
+                    tensor = _read_tensor_bytes(src.read(end - begin), header[name], source)
+                dst.write(_tensor_bytes(_cast(tensor, dtype, name)))
+                continue
             src.seek(data_start + begin)
             remaining = end - begin
             while remaining:
@@ -220,6 +231,31 @@ def _write_shard(source: Path, target: Path, replacements: dict[str, torch.Tenso
                 dst.write(block)
                 remaining -= len(block)
     return offset
+
+
+def _is_cast(stored: str, dtype: torch.dtype | None) -> bool:
+    """Whether a tensor stored as ``stored`` changes dtype: float tensors only (ids, masks stay)."""
+    return dtype is not None and stored in DTYPE_OF and DTYPE_OF[stored] != dtype
+
+
+def _read_tensor_bytes(data: bytes, entry: dict, source: Path) -> torch.Tensor:
+    if len(data) != math.prod(entry["shape"]) * DTYPE_OF[entry["dtype"]].itemsize:
+        raise VocabLabError(f"{source}: the file ends inside a tensor")
+    return torch.frombuffer(bytearray(data), dtype=DTYPE_OF[entry["dtype"]]).view(entry["shape"])
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype | None, name: str) -> torch.Tensor:
+    """``tensor`` in ``dtype``, refused where a finite value would become infinite (float16 ends at 65,504)."""
+    if dtype is None or tensor.dtype == dtype:
+        return tensor
+    cast = tensor.to(dtype)
+    if not torch.isfinite(cast).all() and torch.isfinite(tensor).all():
+        largest = tensor.abs().max().item()
+        raise VocabLabError(
+            f"{name} has values up to {largest:,.0f}, which {str(dtype).removeprefix('torch.')} cannot hold: "
+            "choose bfloat16 or float32"
+        )
+    return cast
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:

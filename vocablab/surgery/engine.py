@@ -4,8 +4,9 @@
 
 Only the embedding and head tensors are read; every other tensor is copied byte for byte. The
 output folder loads with ``AutoModelForCausalLM.from_pretrained`` and holds the donor's tokenizer,
-``transplant.json`` (settings and counts) and ``transplant_anchors.safetensors`` (for each
-approximated token: its anchors, coefficients and reconstruction error in the donor space).
+``transplant.json`` (settings and counts), ``transplant_anchors.safetensors`` (for each
+approximated token: its anchors, coefficients and reconstruction error in the donor space) and a
+model card, ``README.md``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ from safetensors.torch import save_file
 
 from vocablab.errors import VocabLabError
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import ANCHOR_METHODS, MATCH_MODES, METHODS, TRANSPLANT_K, MatchMode, Method
+from vocablab.options import (
+    ANCHOR_METHODS,
+    MATCH_MODES,
+    METHODS,
+    OUTPUT_DTYPES,
+    TRANSPLANT_K,
+    MatchMode,
+    Method,
+    OutputDtype,
+)
 from vocablab.progress import bar, note
 from vocablab.sources import Source, load_vocabulary, resolve, torch_device
 from vocablab.surgery import baselines
+from vocablab.surgery.card import CARD, model_card, without_paths
 from vocablab.surgery.checkpoint import (
     EmbeddingRows,
     available_memory,
@@ -54,6 +65,7 @@ class TransplantResult:
     method: str
     match: str
     k: int | None  # anchors per new token; None for a method without anchors
+    dtype: str  # of the written weights: "auto" (as in the base's files) or the one every float tensor has
     rows: int  # the donor tokenizer's id range
     counts: dict[str, int]  # exact, bytes, special, approximated, absent, no_donor_row
     tied: bool
@@ -70,6 +82,7 @@ class TransplantResult:
         """Where the model went, how its rows were made, and how well OMP/kNN rebuilt them."""
         counts = ", ".join(f"{name} {value:,}" for name, value in self.counts.items())
         out = [f"{self.out_dir}: {self.rows:,} rows ({counts}) in {self.seconds:.1f} s"]
+        out.append(f"   weights: {self.dtype}; what was done: {CARD} (the model card) and {REPORT}")
         for matrix, error in self.mean_error.items():
             out.append(f"   mean relative reconstruction error in the donor space ({matrix}): {error:.4f}")
         for matrix, products in self.omp_products.items():
@@ -85,11 +98,12 @@ def transplant(
     k: int = TRANSPLANT_K,
     method: Method = "omp",
     match: MatchMode = "bytes",
+    dtype: OutputDtype = "auto",
     device: str = "auto",
     overwrite: bool = False,
     trust_remote_code: bool = False,
 ) -> TransplantResult:
-    """Write ``base`` with ``donor``'s tokenizer into ``out``; see the module docstring.
+    """Write ``base`` with ``donor``'s tokenizer into ``out`` (``dtype``: "auto" or every float tensor's).
 
     >>> import tempfile
     >>> out = f"{tempfile.mkdtemp()}/gemma-with-smollm2-tokenizer"
@@ -98,7 +112,7 @@ def transplant(
     (49152, 14699, 31446, 3004)
     """
     started = time.perf_counter()
-    _check_settings(k, method, match)
+    _check_settings(k, method, match, dtype)
     target = torch_device(device)
     out = check_output_folder(out, overwrite=overwrite)
     steps = bar(5, f"transplant ({method})")
@@ -135,6 +149,7 @@ def transplant(
         method=method,
         match=match,
         k=k if method in ANCHOR_METHODS else None,
+        dtype=dtype,
         rows=len(donor_vocab),
         counts=counts,
         tied=names[1] is None,
@@ -151,17 +166,19 @@ def transplant(
     phases["write"] = time.perf_counter() - phase_start
     result.phase_seconds = {name: round(value, 2) for name, value in phases.items()}
     result.seconds = round(time.perf_counter() - started, 2)
-    (out / REPORT).write_text(report_text(result))
+    _write_records(out, result)  # again, with the last warnings and the timings
     steps.update()
     steps.close()
     return result
 
 
-def _check_settings(k: int, method: str, match: str) -> None:
+def _check_settings(k: int, method: str, match: str, dtype: str) -> None:
     if method not in METHODS:
         raise VocabLabError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if match not in MATCH_MODES:
         raise VocabLabError(f"unknown matching {match!r}; use one of {', '.join(MATCH_MODES)}")
+    if dtype not in OUTPUT_DTYPES:
+        raise VocabLabError(f"unknown output dtype {dtype!r}; use one of {', '.join(OUTPUT_DTYPES)}")
     if not isinstance(k, int) or k < 1:
         raise VocabLabError("k must be a whole number of at least 1")
 
@@ -241,7 +258,8 @@ def _build_matrices(method, plan, base_vocab, donor_vocab, names, matrices, dono
 def report_text(result: TransplantResult) -> str:
     """``transplant.json``: the result with the output folder named by its name alone, so that no
     path of the machine that made it travels with the model (a download, a hub push)."""
-    return json.dumps({**result.to_dict(), "out_dir": Path(result.out_dir).name}, indent=1)
+    warnings = [without_paths(warning) for warning in result.warnings]  # they may name folders by their paths
+    return json.dumps({**result.to_dict(), "out_dir": Path(result.out_dir).name, "warnings": warnings}, indent=1)
 
 
 def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tuple[Source, Source]:
@@ -380,21 +398,32 @@ def _assemble(plan: _Plan, base_rows: EmbeddingRows, new_rows: torch.Tensor) -> 
 
 
 def _write_output(base_src, donor_src, out, new_matrices, anchors, donor_vocab, result, overwrite) -> None:
+    dtype = None if result.dtype == "auto" else getattr(torch, result.dtype)
+
     def fill(work: Path) -> None:
-        write_with_replacements(base_src.path, work, new_matrices)
-        _write_config(base_src.path, work, donor_vocab)
+        write_with_replacements(base_src.path, work, new_matrices, dtype)
+        _write_config(base_src.path, work, donor_vocab, result.dtype)
         _copy_tokenizer(donor_src, work)
         save_file({k: v.contiguous() for k, v in anchors.items()}, str(work / ANCHORS))
-        (work / REPORT).write_text(report_text(result))
+        _write_records(work, result)
 
     write_folder(out, fill, overwrite=overwrite)
 
 
-def _write_config(base_dir: Path, work: Path, donor: Vocabulary) -> None:
+def _write_records(folder: Path, result: TransplantResult) -> None:
+    """``transplant.json`` and the model card made from it."""
+    (folder / REPORT).write_text(report_text(result))
+    (folder / CARD).write_text(model_card(json.loads(report_text(result))), encoding="utf-8")
+
+
+def _write_config(base_dir: Path, work: Path, donor: Vocabulary, dtype: str) -> None:
     config = json.loads((base_dir / "config.json").read_text())
     targets = [config] + ([config["text_config"]] if isinstance(config.get("text_config"), dict) else [])
     for cfg in targets:
         cfg["vocab_size"] = len(donor)
+        if dtype != "auto":  # transformers 5 reads "dtype", older ones "torch_dtype"
+            for key in {"dtype", "torch_dtype"} & set(cfg) or {"dtype"}:
+                cfg[key] = dtype
         for role in ("bos", "eos", "pad"):
             cfg[f"{role}_token_id"] = donor.roles.get(role)
     (work / "config.json").write_text(json.dumps(config, indent=2))

@@ -14,10 +14,11 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import compare_before_after
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import ANCHOR_METHODS, MATCH_HELP, METHOD_HELP, METHODS, TRANSPLANT_K
+from vocablab.options import ANCHOR_METHODS, MATCH_HELP, METHOD_HELP, METHODS, OUTPUT_DTYPE_HELP, TRANSPLANT_K
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.surgery import transplant
+from vocablab.surgery.card import write_model_card
 from vocablab.surgery.engine import resolve_pair
 from vocablab.surgery.report import TransplantReport, push_to_hub, write_archive
 from vocablab.ui.common import HEAVY, gpu, lock, model_picker, report_failures, unlock, user_errors
@@ -78,42 +79,52 @@ def check_pair(base, donor, method):
 
 
 @user_errors
-def run_transplant(base, donor, k, method, match, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+def run_transplant(base, donor, k, method, match, dtype, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     base_vocab, donor_vocab = load_vocabulary(base), load_vocabulary(donor)
     outputs.make_room(output_size(base, base_vocab, donor_vocab))
     out = outputs.workspace() / f"{_slug(base)}-with-{_slug(donor)}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        result = transplant_on_gpu(base, donor, str(out), int(k), method, match, getattr(request, "session_hash", None))
+        session = getattr(request, "session_hash", None)
+        result = transplant_on_gpu(base, donor, str(out), int(k), method, match, dtype, session)
     except VocabLabError as exc:  # a full disk, say: named by its handle, not by the server's path
         raise VocabLabError(str(exc).replace(str(out), outputs.handle(out))) from exc
-    counts = result.counts
-    lost = counts["no_donor_row"]
     warning = next(iter(result.warnings), None)  # the digit-scheme warning
-    summary = (
-        f"**Done**: the transplant took {result.seconds:.1f} s → "
-        f"`{outputs.handle(out)}` (type it in any model picker of this page: "
-        "it is yours alone, and reloading the page starts a new session without it)  \n"
-        f"{result.rows:,} rows: **{counts['exact']:,}** exact, **{counts['bytes']:,}** byte-matched, "
-        f"**{counts['special']:,}** special (by role), **{counts['approximated']:,}** approximated"
-        + (f", {lost:,} without a donor row (base mean)" if lost else "")
-        + ("; tied embeddings kept tied." if result.tied else ".")
-    )
-    if result.mean_error:
-        errors = ", ".join(f"{m} {e:.3f}" for m, e in result.mean_error.items())
-        summary += f"  \nMean relative reconstruction error in the donor space: {errors}."
-    if warning:
-        summary += f"  \n⚠️ {warning}"
-    summary += f"  \n{kept_note(out)}"
+    summary = transplant_summary(result, out)
     choices = TransplantReport.load(out).search("")
     # the full list of the new run: an earlier search's words and "N shown" would be stale above it
     token_choices = gr.update(choices=choices, value=choices[0][1] if choices else None, info="")
     return summary, str(out), token_choices, gr.update(visible=warning is not None), ""
 
 
+def transplant_summary(result, out: Path) -> str:
+    """What the run made and where: its handle, and when running locally (not in public mode) its
+    folder, for the CLI, transformers or mergekit; a public app never shows its server's paths."""
+    counts = result.counts
+    lost = counts["no_donor_row"]
+    where = f"`{outputs.handle(out)}` (type it in any model picker of this page: it is yours alone"
+    where += ", and reloading the page starts a new session without it)"
+    if not outputs.public_mode():
+        where += f"  \nFolder on this machine (for the CLI, transformers or mergekit): `{out.resolve()}`"
+    summary = (
+        f"**Done**: the transplant took {result.seconds:.1f} s → {where}  \n"
+        f"{result.rows:,} rows: **{counts['exact']:,}** exact, **{counts['bytes']:,}** byte-matched, "
+        f"**{counts['special']:,}** special (by role), **{counts['approximated']:,}** approximated"
+        + (f", {lost:,} without a donor row (base mean)" if lost else "")
+        + ("; tied embeddings kept tied." if result.tied else ".")
+        + f" Weights: {result.dtype}; a model card (README.md) is in the folder."
+    )
+    if result.mean_error:
+        errors = ", ".join(f"{m} {e:.3f}" for m, e in result.mean_error.items())
+        summary += f"  \nMean relative reconstruction error in the donor space: {errors}."
+    if result.warnings:
+        summary += f"  \n⚠️ {result.warnings[0]}"
+    return summary + f"  \n{kept_note(out)}"
+
+
 @gpu(300)
-def transplant_on_gpu(base, donor, out, k, method, match, session):
+def transplant_on_gpu(base, donor, out, k, method, match, dtype, session):
     with outputs.serving(session):
-        return transplant(base, donor, out, k=k, method=method, match=match)
+        return transplant(base, donor, out, k=k, method=method, match=match, dtype=dtype)
 
 
 @gpu(90)
@@ -167,6 +178,10 @@ def before_after(out, text, prompt, request: gr.Request, progress=gr.Progress(tr
     out = run_folder(out)
     base = TransplantReport.load(out).settings["base"]  # the run's own base, whatever the box shows now
     result = before_after_on_gpu(base, outputs.handle(out), text, prompt, getattr(request, "session_hash", None))
+    # the model card says what was measured (the latest comparison), so it travels with the model
+    write_model_card(
+        out, {"bits_per_byte": result.bits_per_byte, "text_bytes": result.text_bytes, "tokens": result.tokens}
+    )
     scores = pd.DataFrame(
         [
             {"model": f"{label}: {spec}", "bits per byte": round(result.bits_per_byte[label], 4), "tokens": n}
@@ -239,6 +254,13 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         )
         method = gr.Radio(list(METHODS), value="omp", label="method", info=METHOD_HELP["omp"])
         match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
+        dtype = gr.Dropdown(
+            list(OUTPUT_DTYPE_HELP),
+            value="auto",
+            label="output dtype",
+            info=OUTPUT_DTYPE_HELP["auto"],
+            elem_id="transplant-dtype",
+        )
     with gr.Row():
         run = gr.Button("Transplant", variant="primary", elem_id="transplant-run", scale=4)
         stop = gr.Button("Stop", variant="stop", elem_id="transplant-stop", scale=1)
@@ -266,12 +288,13 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
     )
     match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
+    dtype.change(lambda d: gr.Dropdown(info=OUTPUT_DTYPE_HELP.get(d, "")), dtype, dtype)
     # one run at a time per page: the button is locked from the click until the run and its map end (a second
     # click used to start a second transplant, another 500 MB output, once the first had passed its check)
     locked = run.click(lock, None, run, queue=False)
     checked = locked.then(check_pair, [base, donor, method], to_numbers)
     made = checked.success(
-        run_transplant, [base, donor, k, method, match], [summary, out, token, to_numbers, query], **HEAVY
+        run_transplant, [base, donor, k, method, match, dtype], [summary, out, token, to_numbers, query], **HEAVY
     )
     mapped = made.success(draw_map, out, embedding_map, **HEAVY)
     report_failures(failed, checked, made)
