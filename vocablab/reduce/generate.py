@@ -199,8 +199,7 @@ def generate_reduced(
     started = time.perf_counter()
     split = _split(vocab, prompt, decoding.chat, decoding.heal)
     reduced = ReducedModel(lm, sub, split.ids, **decoding.pruning())
-    reduced.condition(split.tail)
-    emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding)
+    emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding, [(reduced, split.tail)])
     return _result(
         vocab.name, sub.name, sub.symbols, emitted, inspector, [reduced], started, ended, None, [split], [vocab.name]
     )
@@ -244,11 +243,10 @@ def generate_ensemble(
         ReducedModel(HFTokenModel(m), sub, split.ids, keep_closing=True, **decoding.pruning())
         for m, split, sub in zip(models, splits, shared.subs, strict=True)
     ]
-    for member, split in zip(members, splits, strict=True):
-        member.condition(split.tail)
     names = [v.name for v in vocabs]
     ensemble = Ensemble(members, names, shared, weights)
-    emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding)
+    tails = [(member, split.tail) for member, split in zip(members, splits, strict=True)]
+    emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding, tails)
     label = " + ".join(names)
     return _result(
         label, shared.name, shared.symbols, emitted, inspector, members, started, ended, ensemble.weights, splits, names
