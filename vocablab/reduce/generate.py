@@ -101,6 +101,8 @@ class Generation:
         out += [*self.normalized_lines(prompt), f"-- {self.summary()}"]
         if self.ended_by == "state limit":
             out.append(f"-- {STATE_LIMIT_NOTE}; --k N keeps going")
+        if self.ended_by == "time limit" and not self.steps:
+            out.append(f"-- {TIME_LIMIT_NOTE}; K-LVR (--k N) is faster")
         if self.pruned_note:
             out.append(f"-- {self.pruned_note}")
         return out
@@ -120,6 +122,12 @@ class Generation:
 STATE_LIMIT_NOTE = (
     f"exact mode stopped where its cover passed {MAX_STATES:,} model states (it keeps every tokenization of "
     "the text, and they multiply)"
+)
+
+
+TIME_LIMIT_NOTE = (
+    "the time limit passed before the first byte: exact mode can run hundreds of forward passes to condition on "
+    "the prompt's end or to take one step"
 )
 
 
