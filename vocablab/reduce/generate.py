@@ -27,6 +27,7 @@ from vocablab.reduce.lvr import (
 )
 from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.prompt import PromptSplit, _split, prompt_ids
+from vocablab.reduce.sampling import generation_clock
 from vocablab.reduce.steps import run_steps
 from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
 from vocablab.sources import causal_lm, causal_lms, load_vocabulary
@@ -205,9 +206,10 @@ def generate_reduced(
     _needs_eos(vocab)
     lm = HFTokenModel(causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code))
     started = time.perf_counter()
-    split = _split(vocab, prompt, decoding.chat, decoding.heal)
-    reduced = ReducedModel(lm, sub, split.ids, **decoding.pruning())
-    emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding, [(reduced, split.tail)])
+    with generation_clock():  # the time limit counts the prompt's pass too
+        split = _split(vocab, prompt, decoding.chat, decoding.heal)
+        reduced = ReducedModel(lm, sub, split.ids, **decoding.pruning())
+        emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding, [(reduced, split.tail)])
     return _result(
         vocab.name, sub.name, sub.symbols, emitted, inspector, [reduced], started, ended, None, [split], [vocab.name]
     )
@@ -246,15 +248,16 @@ def generate_ensemble(
     shared = shared_space(vocabs, space, mcv_rule)
     models = causal_lms(model_specs, models, device=device, trust_remote_code=trust_remote_code)
     started = time.perf_counter()
-    splits = [_split(v, prompt, decoding.chat, decoding.heal) for v in vocabs]
-    members = [
-        ReducedModel(HFTokenModel(m), sub, split.ids, keep_closing=True, **decoding.pruning())
-        for m, split, sub in zip(models, splits, shared.subs, strict=True)
-    ]
-    names = [v.name for v in vocabs]
-    ensemble = Ensemble(members, names, shared, weights)
-    tails = [(member, split.tail) for member, split in zip(members, splits, strict=True)]
-    emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding, tails)
+    with generation_clock():  # the time limit counts the prompts' passes too
+        splits = [_split(v, prompt, decoding.chat, decoding.heal) for v in vocabs]
+        members = [
+            ReducedModel(HFTokenModel(m), sub, split.ids, keep_closing=True, **decoding.pruning())
+            for m, split, sub in zip(models, splits, shared.subs, strict=True)
+        ]
+        names = [v.name for v in vocabs]
+        ensemble = Ensemble(members, names, shared, weights)
+        tails = [(member, split.tail) for member, split in zip(members, splits, strict=True)]
+        emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding, tails)
     label = " + ".join(names)
     return _result(
         label, shared.name, shared.symbols, emitted, inspector, members, started, ended, ensemble.weights, splits, names

@@ -53,9 +53,10 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 @contextmanager
 def generation_clock() -> Iterator[None]:
-    """Within it, one generation runs against :func:`time_limit`'s seconds, counted from now."""
-    limit = _TIME_LIMIT.get()
-    token = _DEADLINE.set(None if limit is None else time.monotonic() + limit)
+    """Within it, one generation runs against :func:`time_limit`'s seconds, counted from now; within a
+    clock already running (started by the generation's entry point, before its prompt's passes), that one."""
+    limit, running = _TIME_LIMIT.get(), _DEADLINE.get()
+    token = _DEADLINE.set(running if running is not None or limit is None else time.monotonic() + limit)
     try:
         yield
     finally:
