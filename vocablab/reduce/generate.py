@@ -27,6 +27,7 @@ from vocablab.reduce.lvr import (
 )
 from vocablab.reduce.model import HFTokenModel
 from vocablab.reduce.prompt import PromptSplit, _split, prompt_ids
+from vocablab.reduce.sampling import generation_clock
 from vocablab.reduce.steps import run_steps
 from vocablab.reduce.subvocab import SubVocabulary, check_reducible, parse_subvocab
 from vocablab.sources import causal_lm, causal_lms, load_vocabulary
@@ -101,6 +102,8 @@ class Generation:
         out += [*self.normalized_lines(prompt), f"-- {self.summary()}"]
         if self.ended_by == "state limit":
             out.append(f"-- {STATE_LIMIT_NOTE}; --k N keeps going")
+        if self.ended_by == "time limit" and not self.steps:
+            out.append(f"-- {TIME_LIMIT_NOTE}; K-LVR (--k N) is faster")
         if self.pruned_note:
             out.append(f"-- {self.pruned_note}")
         return out
@@ -120,6 +123,12 @@ class Generation:
 STATE_LIMIT_NOTE = (
     f"exact mode stopped where its cover passed {MAX_STATES:,} model states (it keeps every tokenization of "
     "the text, and they multiply)"
+)
+
+
+TIME_LIMIT_NOTE = (
+    "the time limit passed before the first byte: exact mode can run hundreds of forward passes to condition on "
+    "the prompt's end or to take one step"
 )
 
 
@@ -197,10 +206,10 @@ def generate_reduced(
     _needs_eos(vocab)
     lm = HFTokenModel(causal_lm(model_spec, model, device=device, trust_remote_code=trust_remote_code))
     started = time.perf_counter()
-    split = _split(vocab, prompt, decoding.chat, decoding.heal)
-    reduced = ReducedModel(lm, sub, split.ids, **decoding.pruning())
-    reduced.condition(split.tail)
-    emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding)
+    with generation_clock():  # the time limit counts the prompt's pass too
+        split = _split(vocab, prompt, decoding.chat, decoding.heal)
+        reduced = ReducedModel(lm, sub, split.ids, **decoding.pruning())
+        emitted, inspector, ended = run_steps(reduced, sub.symbols, decoding, [(reduced, split.tail)])
     return _result(
         vocab.name, sub.name, sub.symbols, emitted, inspector, [reduced], started, ended, None, [split], [vocab.name]
     )
@@ -239,16 +248,16 @@ def generate_ensemble(
     shared = shared_space(vocabs, space, mcv_rule)
     models = causal_lms(model_specs, models, device=device, trust_remote_code=trust_remote_code)
     started = time.perf_counter()
-    splits = [_split(v, prompt, decoding.chat, decoding.heal) for v in vocabs]
-    members = [
-        ReducedModel(HFTokenModel(m), sub, split.ids, keep_closing=True, **decoding.pruning())
-        for m, split, sub in zip(models, splits, shared.subs, strict=True)
-    ]
-    for member, split in zip(members, splits, strict=True):
-        member.condition(split.tail)
-    names = [v.name for v in vocabs]
-    ensemble = Ensemble(members, names, shared, weights)
-    emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding)
+    with generation_clock():  # the time limit counts the prompts' passes too
+        splits = [_split(v, prompt, decoding.chat, decoding.heal) for v in vocabs]
+        members = [
+            ReducedModel(HFTokenModel(m), sub, split.ids, keep_closing=True, **decoding.pruning())
+            for m, split, sub in zip(models, splits, shared.subs, strict=True)
+        ]
+        names = [v.name for v in vocabs]
+        ensemble = Ensemble(members, names, shared, weights)
+        tails = [(member, split.tail) for member, split in zip(members, splits, strict=True)]
+        emitted, inspector, ended = run_steps(ensemble, shared.symbols, decoding, tails)
     label = " + ".join(names)
     return _result(
         label, shared.name, shared.symbols, emitted, inspector, members, started, ended, ensemble.weights, splits, names

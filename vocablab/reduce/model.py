@@ -10,6 +10,7 @@ import torch
 from transformers import DynamicCache
 
 from vocablab.errors import VocabLabError
+from vocablab.reduce.sampling import check_time
 
 BATCH = 32  # forward passes of newly closed cover entries run in batches of this size
 
@@ -107,10 +108,13 @@ class HFTokenModel:
     def extend(self, requests: list[tuple[_State, int]]) -> list[_State]:
         if any(state.length + 1 >= self.context for state, _ in requests):
             raise ContextLimit(f"the text reached the model's context of {self.context} tokens")
+        out = []  # the time limit is checked before each batch (sampling.check_time): a step can hold hundreds
         if len(requests) > 1 and max(state.length for state, _ in requests) + 1 < self.merge_limit:
-            return [
-                state
-                for start in range(0, len(requests), BATCH)
-                for state in self._forward_batch(requests[start : start + BATCH])
-            ]
-        return [self._forward([token], fork(state.cache)) for state, token in requests]
+            for start in range(0, len(requests), BATCH):
+                check_time()
+                out += self._forward_batch(requests[start : start + BATCH])
+            return out
+        for state, token in requests:
+            check_time()
+            out.append(self._forward([token], fork(state.cache)))
+        return out

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.options import LVR_K, Decoding
-from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, Generation, generate_side_by_side
+from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, TIME_LIMIT_NOTE, Generation, generate_side_by_side
 from vocablab.reduce.sampling import time_limit
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
 from vocablab.ui.token_html import CSS, PALETTE, visible
@@ -53,6 +53,8 @@ def render_generation(title: str, result: Generation) -> str:
     )
     if result.ended_by == "state limit":
         stats += f"<br>{STATE_LIMIT_NOTE}: untick exact to go on"
+    if result.ended_by == "time limit" and not result.steps:
+        stats += f"<br>{TIME_LIMIT_NOTE}: untick exact, or end the prompt elsewhere"
     if result.pruned_note:
         stats += f"<br><small>{result.pruned_note}</small>"
     healed = ""
