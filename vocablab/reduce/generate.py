@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from vocablab.errors import VocabLabError
-from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, Decoding, McvRule, check_length
+from vocablab.options import MAX_PROMPT_CHARS, MCV_RULE, SIDE_BY_SIDE_WEIGHT_A, Decoding, McvRule, check_length
 from vocablab.pretty import weights_text
 from vocablab.progress import bar
 from vocablab.reduce.ensemble import Ensemble, normalized_weights, shared_space
@@ -370,7 +370,7 @@ def generate_side_by_side(
     *,
     subvocab: str = "mcv",
     decoding: Decoding = Decoding(),
-    weight_a: float = 0.5,
+    weight_a: float = SIDE_BY_SIDE_WEIGHT_A,
     models: tuple | None = None,
     device: str = "auto",
     trust_remote_code: bool = False,

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
-from vocablab.options import LVR_K, Decoding
+from vocablab.options import LVR_K, SIDE_BY_SIDE_WEIGHT_A, Decoding
 from vocablab.reduce.generate import SIDE_BY_SIDE, STATE_LIMIT_NOTE, TIME_LIMIT_NOTE, Generation, generate_side_by_side
 from vocablab.reduce.sampling import time_limit
 from vocablab.ui.common import HEAVY, cached_model, chosen, gpu, report_failures, typed, user_errors
@@ -198,7 +198,7 @@ def build(pickers) -> dict[str, gr.Component]:
         seed = gr.Number(0, label="seed", precision=0)
     with gr.Row():
         max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes (the last token may run past)")
-        weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="ensemble weight of model A")
+        weight = gr.Slider(0.0, 1.0, value=SIDE_BY_SIDE_WEIGHT_A, step=0.05, label="ensemble weight of model A")
     with gr.Row():
         run = gr.Button("Generate all six", variant="primary", elem_id="gen-run", scale=4)
         stop = gr.Button("Stop", variant="stop", elem_id="gen-stop", scale=1)
