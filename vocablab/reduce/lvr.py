@@ -197,12 +197,14 @@ class ReducedModel:
         for e in self.closed:
             if len(e.top[0]) >= len(self.sub.nested):
                 continue
-            left = self.sub.first_piece == symbol
+            logprobs = self._logprobs(e.state)  # a tokenizer may have ids past the model's rows (Gemma 3)
+            left = self.sub.first_piece[: len(logprobs)] == symbol
             left[e.top[0]] = False
             if self.keep_closing:
-                left[self._beyond(e, symbol)] = False
+                beyond = self._beyond(e, symbol)
+                left[beyond[beyond < len(logprobs)]] = False
             if left.any():
-                out.append(e.logw + self._logprobs(e.state)[left].logsumexp(0).item())
+                out.append(e.logw + logprobs[left].logsumexp(0).item())
         return out
 
     def advance(self, symbol: int) -> float:
