@@ -489,6 +489,7 @@ def test_a_draft_with_the_targets_tokenizer_drafts_its_own_tokens(tiny_models, t
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from vocablab.options import Decoding
     from vocablab.reduce.speculate import speculate
 
     target = tiny_models[0]
@@ -496,7 +497,8 @@ def test_a_draft_with_the_targets_tokenizer_drafts_its_own_tokens(tiny_models, t
         shutil.copytree(target, tmp_path / draft)
     else:
         tiny_llama("gpt2", tmp_path / draft, tied=True, seed=1)
-    result = speculate(target, str(tmp_path / draft), "the cat sat on", gamma=3, max_new_bytes=16, heal=False)
+    decoding = Decoding(max_new_bytes=16, heal=False)
+    result = speculate(target, str(tmp_path / draft), "the cat sat on", gamma=3, decoding=decoding)
     model, tok = AutoModelForCausalLM.from_pretrained(target), AutoTokenizer.from_pretrained(target)
     ids = tok("the cat sat on", return_tensors="pt").input_ids
     out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=16, do_sample=False)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from vocablab.options import Decoding
+
 from .families import FAMILIES, build_family
 
 pytestmark = [pytest.mark.slow, pytest.mark.families]
@@ -55,9 +57,17 @@ def test_greedy_speculation_is_the_targets_reduced_greedy_text(family_models, dr
 
     target = family_models(family)
     model = load_causal_lm(target, device="cpu")
-    plain = generate_reduced(target, PROMPT, subvocab=f"mcv:{DRAFT}", max_new_bytes=NEW_BYTES, model=model)
+    decoding = Decoding(max_new_bytes=NEW_BYTES)
+    plain = generate_reduced(target, PROMPT, subvocab=f"mcv:{DRAFT}", decoding=decoding, model=model)
     result = speculate(
-        target, DRAFT, PROMPT, gamma=3, max_new_bytes=NEW_BYTES, alone=False, target_model=model, draft_model=draft
+        target,
+        DRAFT,
+        PROMPT,
+        gamma=3,
+        decoding=decoding,
+        alone=False,
+        target_model=model,
+        draft_model=draft,
     )
     assert result.text == plain.text and result.ended_by == plain.ended_by
     assert len(result.pieces) == len(result.drafted_flags) and sum(result.piece_bytes) == len(result.data)
