@@ -80,6 +80,8 @@ def check_length(text: str, limit: int = MAX_TEXT_CHARS, what: str = "text") -> 
 
 # Defaults shared by the CLI and the app.
 TRANSPLANT_K = 64
+TRANSPLANT_METHOD: Method = "omp"
+TRANSPLANT_MATCH: MatchMode = "bytes"
 LVR_K = 300
 ALIGN_TOP_K = 20
 MAX_ALIGN_TOP_K = 200  # each position solves a top-k x top-k transport problem (the app's slider stops at 60)

@@ -18,10 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     parser.add_argument("--k", type=int, help=f"anchors per new token, omp and knn (default {options.TRANSPLANT_K})")
     parser.add_argument(
-        "--method", choices=options.METHODS, default="omp", help=common.choices_help(options.METHOD_HELP)
+        "--method",
+        choices=options.METHODS,
+        default=options.TRANSPLANT_METHOD,
+        help=common.choices_help(options.METHOD_HELP),
     )
     parser.add_argument(
-        "--match", choices=options.MATCH_MODES, default="bytes", help=common.choices_help(options.MATCH_HELP)
+        "--match",
+        choices=options.MATCH_MODES,
+        default=options.TRANSPLANT_MATCH,
+        help=common.choices_help(options.MATCH_HELP),
     )
     parser.add_argument(
         "--dtype",

@@ -28,6 +28,8 @@ from vocablab.options import (
     METHODS,
     OUTPUT_DTYPES,
     TRANSPLANT_K,
+    TRANSPLANT_MATCH,
+    TRANSPLANT_METHOD,
     MatchMode,
     Method,
     OutputDtype,
@@ -96,8 +98,8 @@ def transplant(
     out: str | Path,
     *,
     k: int = TRANSPLANT_K,
-    method: Method = "omp",
-    match: MatchMode = "bytes",
+    method: Method = TRANSPLANT_METHOD,
+    match: MatchMode = TRANSPLANT_MATCH,
     dtype: OutputDtype = "auto",
     device: str = "auto",
     overwrite: bool = False,
@@ -270,7 +272,9 @@ def resolve_pair(base: str | Source, donor: str | Source, method: Method) -> tup
     return base_src, resolve(donor, need=donor_need)
 
 
-def omp_problem(base: str, donor: str, match: MatchMode = "bytes") -> tuple[torch.Tensor, list[int], list[int]]:
+def omp_problem(
+    base: str, donor: str, match: MatchMode = TRANSPLANT_MATCH
+) -> tuple[torch.Tensor, list[int], list[int]]:
     """What a transplant's OMP works on, for benchmarks that time it alone: the donor's embedding
     matrix, and the donor ids of OMP's atoms (shared text tokens) and targets (new tokens)."""
     base_src, donor_src = resolve(base, need="model"), resolve(donor, need="model")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from vocablab.options import TRANSPLANT_K, MatchMode
+from vocablab.options import TRANSPLANT_K, TRANSPLANT_MATCH, MatchMode
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.surgery import baselines
 from vocablab.surgery.checkpoint import EmbeddingRows, find_embeddings, read_tensor
@@ -18,7 +18,13 @@ from vocablab.surgery.omp import batch_omp, combine
 
 
 def heldout_cosine(
-    base: str, donor: str, *, fraction: float = 0.05, k: int = TRANSPLANT_K, seed: int = 0, match: MatchMode = "bytes"
+    base: str,
+    donor: str,
+    *,
+    fraction: float = 0.05,
+    k: int = TRANSPLANT_K,
+    seed: int = 0,
+    match: MatchMode = TRANSPLANT_MATCH,
 ) -> dict[str, float]:
     """Mean cosine similarity of rebuilt to true base input-embedding rows, per method.
 

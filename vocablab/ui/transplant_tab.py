@@ -14,7 +14,16 @@ from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import compare_before_after
 from vocablab.numbers import digit_scheme_warning
-from vocablab.options import ANCHOR_METHODS, MATCH_HELP, METHOD_HELP, METHODS, OUTPUT_DTYPE_HELP, TRANSPLANT_K
+from vocablab.options import (
+    ANCHOR_METHODS,
+    MATCH_HELP,
+    METHOD_HELP,
+    METHODS,
+    OUTPUT_DTYPE_HELP,
+    TRANSPLANT_K,
+    TRANSPLANT_MATCH,
+    TRANSPLANT_METHOD,
+)
 from vocablab.plots import anchor_chart, embedding_map_figure
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.surgery import transplant
@@ -252,8 +261,8 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         k = gr.Slider(
             1, 256, value=TRANSPLANT_K, step=1, label="k (anchors per new token; omp and knn)", elem_id="transplant-k"
         )
-        method = gr.Radio(list(METHODS), value="omp", label="method", info=METHOD_HELP["omp"])
-        match = gr.Radio(list(MATCH_HELP), value="bytes", label="matching", info=MATCH_HELP["bytes"])
+        method = gr.Radio(list(METHODS), value=TRANSPLANT_METHOD, label="method", info=METHOD_HELP[TRANSPLANT_METHOD])
+        match = gr.Radio(list(MATCH_HELP), value=TRANSPLANT_MATCH, label="matching", info=MATCH_HELP[TRANSPLANT_MATCH])
         dtype = gr.Dropdown(
             list(OUTPUT_DTYPE_HELP),
             value="auto",
