@@ -1,9 +1,14 @@
 """Where the app keeps what its users make, and what a visitor may reach.
 
-Every browser session gets its own folder under the workspace (``VOCABLAB_WORKDIR``, default
-``vocablab-runs`` in the system's temporary folder). A run in it is named to the visitor by a handle,
-``output:NAME``, which any model picker takes; the server's paths are never shown. Two limits,
-both settable, keep the disk bounded; the oldest runs go first:
+Every visitor gets their own folder under the workspace (``VOCABLAB_WORKDIR``, default
+``vocablab-runs`` in the system's temporary folder). A visitor is recognised across page reloads by a
+random key the server gives their browser, which keeps it (``localStorage``) and shows it on each page
+load (:func:`welcome`); the folder is named by a digest of the key, so only who holds the key reaches
+it, and the key is never derived from anything another visitor could know. A page load links its
+session (whose id changes on every reload) to that folder, on disk, so that a worker process finds it
+too. A request from a session never linked (an API client) has a folder of its own session. A run in
+a visitor's folder is named to them by a handle, ``output:NAME``, which any model picker takes; the server's
+paths are never shown. Two limits, both settable, keep the disk bounded; the oldest runs go first:
 
 - ``VOCABLAB_RUNS_MAX_GB`` (default 20): all sessions' runs together;
 - ``VOCABLAB_RUNS_MAX_HOURS`` (default 24): a run's age.
@@ -21,6 +26,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -37,6 +43,9 @@ LOG = logging.getLogger(__name__)
 
 HANDLE = "output:"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+KEY = re.compile(r"^[A-Za-z0-9_-]{32,128}$")  # a visitor's key: at least 32 random url-safe characters
+FOLDER = re.compile(r"^[0-9a-f]{24}$")
+LINKS = ".visitors"  # under the workspace: one small file per linked session, naming its visitor's folder
 _SESSION: ContextVar[Path | None] = ContextVar("vocablab_session_folder", default=None)
 _SWEEPING = threading.Lock()  # the hourly sweep and the ones before a run do not overlap
 
@@ -63,9 +72,57 @@ def max_age_seconds() -> float:
     return float(os.environ.get("VOCABLAB_RUNS_MAX_HOURS", "24")) * 3600
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def visitor_folder(key: str) -> Path:
+    """The folder of the visitor who holds ``key`` (a digest of it, in a namespace of its own: no
+    session id and no other key names the same folder)."""
+    return root() / "sessions" / _digest("visitor\0" + key)
+
+
+def _link(session_hash: str) -> Path:
+    return root() / LINKS / _digest(session_hash)
+
+
 def session_folder(session_hash: str) -> Path:
-    """The folder of one browser session (named by a digest, so the session id is not on disk)."""
-    return root() / "sessions" / hashlib.sha256(session_hash.encode()).hexdigest()[:24]
+    """The folder of one browser session: its visitor's folder once a page load linked them
+    (:func:`welcome`), else a folder of its own (named by a digest, so the session id is not on disk)."""
+    try:
+        name = _link(session_hash).read_text().strip()
+    except OSError:
+        name = ""
+    return root() / "sessions" / (name if FOLDER.match(name) else _digest(session_hash))
+
+
+def welcome(session_hash: str, key: str | None) -> str:
+    """On a page load: the visitor's key (a new one when the browser has none, or one that is not a
+    key this server gives), and the session linked to that visitor's folder. A session is linked
+    once: a later call cannot move it to another folder."""
+    if not isinstance(key, str) or not KEY.match(key):
+        key = secrets.token_urlsafe(32)  # 256 random bits: not guessable
+    folder = visitor_folder(key)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)  # a visitor seen now: their folder is not an abandoned one
+    link = _link(session_hash)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(link, "x") as file:  # "x": created here, or left as it was
+            file.write(folder.name)
+    except FileExistsError:
+        pass
+    return key
+
+
+def own_runs(now: float | None = None) -> list[Path]:
+    """The current visitor's outputs that have not expired, newest first (empty outside a visitor's request)."""
+    folder = _SESSION.get()
+    if folder is None or not folder.is_dir():
+        return []
+    now = time.time() if now is None else now
+    found = [p for p in folder.iterdir() if p.is_dir() and NAME.match(p.name) and kept_until(p) > now]
+    return sorted(found, key=_mtime, reverse=True)
 
 
 @contextmanager
@@ -171,6 +228,8 @@ def sweep(now: float | None = None, reserve: int = 0, keep: Path | None = None) 
             if run != keep:
                 removed.append(run)
                 total -= size
+        # a session's link outlives the longest a run is kept: a page open that long still finds its runs
+        removed += [p for p in (root() / LINKS).glob("*") if now - _mtime(p) > 2 * max_age_seconds()]
         for path in removed:
             _remove(path)
     if removed:

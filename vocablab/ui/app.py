@@ -8,7 +8,16 @@ import gradio as gr
 
 from vocablab import outputs
 from vocablab.presets import DEFAULT_MODELS, MODEL_PRESETS, TOKENIZER_PRESETS, is_cached, unavailable_reason
-from vocablab.ui import align_tab, generate_tab, links, numbers_tab, speculate_tab, tokenizers_tab, transplant_tab
+from vocablab.ui import (
+    align_tab,
+    generate_tab,
+    links,
+    numbers_tab,
+    outputs_panel,
+    speculate_tab,
+    tokenizers_tab,
+    transplant_tab,
+)
 from vocablab.ui.common import chosen, model_picker
 
 INTRO = """# vocablab
@@ -88,6 +97,7 @@ def build_app() -> gr.Blocks:
         weights = gr.Markdown(elem_id="picker-weights-note")
         for picker in pickers[:2]:
             picker.change(weights_note, pickers[:2], weights, show_progress="hidden")
+        panel = outputs_panel.build()  # the visitor's outputs, kept across reloads
         with gr.Accordion("Presets and device", open=False):
             gr.Markdown(device_note())
             gr.Markdown(presets_markdown())
@@ -96,7 +106,8 @@ def build_app() -> gr.Blocks:
             for tab, title, module, _ in VIEWS:
                 with gr.Tab(title, id=tab) as view:
                     share = links.share_row(tab)
-                    extra = (tabs,) if tab == "transplant" else ()  # its button opens the Numbers view
+                    # its button opens the Numbers view; its runs are listed in the panel
+                    extra = (tabs, panel) if tab == "transplant" else ()
                     fields[tab] = module.build(pickers, *extra)
                     links.wire(tab, *share, pickers, fields[tab])
                 view.select(functools.partial(shown_pickers, tab), None, pickers, show_progress="hidden")
@@ -104,5 +115,6 @@ def build_app() -> gr.Blocks:
         def restore(request: gr.Request):
             return links.restore(request, {tab: list(f) for tab, f in fields.items()}, PICKERS_USED)
 
+        outputs_panel.wire(app, panel)
         app.load(restore, None, [*pickers, tabs, *(c for f in fields.values() for c in f.values())])
     return app

@@ -30,6 +30,7 @@ from vocablab.surgery import transplant
 from vocablab.surgery.card import write_model_card
 from vocablab.surgery.engine import resolve_pair
 from vocablab.surgery.report import TransplantReport, push_to_hub, write_archive
+from vocablab.ui import outputs_panel
 from vocablab.ui.common import HEAVY, gpu, lock, model_picker, report_failures, unlock, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
@@ -111,7 +112,7 @@ def transplant_summary(result, out: Path) -> str:
     counts = result.counts
     lost = counts["no_donor_row"]
     where = f"`{outputs.handle(out)}` (type it in any model picker of this page: it is yours alone"
-    where += ", and reloading the page starts a new session without it)"
+    where += ", and listed under Your outputs, across page reloads, until it expires)"
     if not outputs.public_mode():
         where += f"  \nFolder on this machine (for the CLI, transformers or mergekit): `{out.resolve()}`"
     summary = (
@@ -249,7 +250,9 @@ def _download(out: gr.State) -> None:
     push_button.click(push, [out, repo_id, hub_token], push_note)
 
 
-def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
+def build(
+    pickers: list[gr.Dropdown], tabs: gr.Tabs, panel: outputs_panel.Panel | None = None
+) -> dict[str, gr.Component]:
     """The tab's components and events, inside an open ``gr.Tab``; ``pickers`` A and B and the
     ``tabs`` serve the button that opens the Numbers view on the base and the donor. Returns the
     fields a link carries."""
@@ -306,6 +309,8 @@ def build(pickers: list[gr.Dropdown], tabs: gr.Tabs) -> dict[str, gr.Component]:
         run_transplant, [base, donor, k, method, match, dtype], [summary, out, token, to_numbers, query], **HEAVY
     )
     mapped = made.success(draw_map, out, embedding_map, **HEAVY)
+    if panel is not None:  # the new output joins the visitor's list at once
+        made.success(outputs_panel.listing, None, panel.shown, show_progress="hidden")
     report_failures(failed, checked, made)
     for ended in (checked.failure, made.failure, mapped.then):
         ended(unlock, None, run, queue=False)
