@@ -14,6 +14,7 @@ from collections import OrderedDict
 
 import gradio as gr
 import spaces
+from gradio.context import get_blocks_context
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
@@ -166,16 +167,36 @@ def typed(value, label: str, kind=float):
 
 
 STALE = (
-    "⚠️ **The last run did not finish** (its message says why, or it was stopped): anything shown below is "
-    "from an earlier run."
+    "⚠️ **The last run did not finish** (its message says why, or it was stopped): its results are not shown, "
+    "and an earlier run's were cleared so as not to be taken for its own."
 )
 
 
+def cleared(component: gr.components.Component):
+    """What a failed run leaves in one of its outputs: nothing shown (a state or a button stays as it was)."""
+    if isinstance(component, (gr.State, gr.BrowserState, gr.Button)):
+        return gr.skip()
+    if isinstance(component, gr.Dropdown):
+        return gr.update(value=None, choices=[])
+    return gr.update(value=None)
+
+
+def _cleared_all(targets: tuple):
+    values = tuple(cleared(c) for c in targets)
+    return values if len(values) > 1 else values[0]
+
+
 def report_failures(note: gr.Markdown, *events) -> None:
-    """When one of ``events`` fails (or is stopped), ``note`` (a Markdown under the run button) says that the results
-    on screen are from an earlier run (a failed run leaves them in place, so nothing is lost); the
-    next success clears it. Both happen in the browser."""
+    """When one of ``events`` fails (or is stopped), its outputs are cleared, so that no earlier result is
+    shown under the failure's "Error" badge or taken for the failed run's (and the badges and progress bars
+    go with them), and ``note`` (a Markdown under the run button) says that the run did not finish; the
+    next success clears the note. Call inside the ``gr.Blocks`` the events belong to."""
+    blocks = get_blocks_context().blocks
     for event in events:
+        targets = [blocks[i] for i in event["outputs"] if i != note._id]
+        if targets:
+            clear = functools.partial(_cleared_all, tuple(targets))  # fresh updates each time: Gradio consumes them
+            event.failure(clear, None, targets, queue=False, show_progress="hidden")
         event.failure(None, None, note, js=f"() => {json.dumps(STALE)}")
         event.success(None, None, note, js="() => ''")
 

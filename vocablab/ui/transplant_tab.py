@@ -304,6 +304,7 @@ def build(
     # one run at a time per page: the button is locked from the click until the run and its map end (a second
     # click used to start a second transplant, another 500 MB output, once the first had passed its check)
     locked = run.click(lock, None, run, queue=False)
+    run.click(lambda: None, None, embedding_map, queue=False, show_progress="hidden")  # the last run's map goes
     checked = locked.then(check_pair, [base, donor, method], to_numbers)
     made = checked.success(
         run_transplant, [base, donor, k, method, match, dtype], [summary, out, token, to_numbers, query], **HEAVY
