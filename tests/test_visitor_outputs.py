@@ -94,3 +94,29 @@ def test_expired_outputs_are_not_listed_and_old_links_are_swept(workdir):
     outputs.sweep()
     assert not links[0].exists()
     assert outputs.welcome("v-2", key) == key and listed("v-2") == ["fresh", "older"]
+
+
+def test_the_list_names_the_folder_only_locally_and_zips_only_the_visitors_own(workdir, monkeypatch):
+    import gradio as gr
+
+    from vocablab.ui import outputs_panel
+
+    key = outputs.welcome("a-1", None)
+    made = make_output("a-1", "gemma-with-smollm")
+    (made / "transplant.json").write_text('{"base": "gemma3-270m", "donor": "smollm2-135m", "method": "omp"}')
+    outputs.welcome("a-2", key)
+    outputs.welcome("b-1", None)
+    monkeypatch.setenv("VOCABLAB_PUBLIC", "0")
+    with outputs.serving("a-2"):
+        local = outputs_panel.table(outputs.own_runs())
+    assert str(made.resolve()) in local and "`output:gemma-with-smollm`" in local
+    assert all(f"`{word}`" in local for word in ("gemma3-270m", "smollm2-135m", "omp"))
+    monkeypatch.setenv("VOCABLAB_PUBLIC", "1")
+    with outputs.serving("a-2"):
+        public = outputs_panel.table(outputs.own_runs())
+    assert str(workdir) not in public and "`output:gemma-with-smollm`" in public
+    zipped = outputs_panel.archive("gemma-with-smollm", gr.Request(session_hash="a-2"))
+    assert zipped == str(made.parent / "gemma-with-smollm.zip")
+    with pytest.raises(gr.Error, match="no such output"):  # B cannot have A's output zipped by naming it
+        outputs_panel.archive("gemma-with-smollm", gr.Request(session_hash="b-1"))
+    assert outputs_panel.listing(gr.Request(session_hash="b-1"))[1] == outputs_panel.NONE_YET
