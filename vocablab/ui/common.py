@@ -172,13 +172,15 @@ STALE = (
 )
 
 
+SHOWN_RESULTS = (gr.Markdown, gr.HTML, gr.Dataframe, gr.Plot, gr.Textbox, gr.HighlightedText, gr.File, gr.JSON)
+
+
 def cleared(component: gr.components.Component):
-    """What a failed run leaves in one of its outputs: nothing shown (a state or a button stays as it was)."""
-    if isinstance(component, (gr.State, gr.BrowserState, gr.Button)):
-        return gr.skip()
+    """What a failed run leaves in one of its outputs: nothing shown where it shows a result; a state, a
+    button or a setting (a slider) stays as it was, its "Error" badge gone all the same."""
     if isinstance(component, gr.Dropdown):
         return gr.update(value=None, choices=[])
-    return gr.update(value=None)
+    return gr.update(value=None) if isinstance(component, SHOWN_RESULTS) else gr.skip()
 
 
 def _cleared_all(targets: tuple):
