@@ -128,7 +128,9 @@ def embedding_map_figure(points: dict) -> go.Figure:
         )
     note = f"<br><sup>{points['note']}</sup>" if points.get("note") else ""
     fig.update_layout(
-        title=f"Transplanted input embeddings (UMAP, cosine){note}", height=520, margin=dict(l=20, r=20, t=60, b=20)
+        title=f"Transplanted input embeddings ({points.get('projection', 'UMAP, cosine')}){note}",
+        height=520,
+        margin=dict(l=20, r=20, t=60, b=20),
     )
     return fig
 
