@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.isolated import run_isolated
@@ -47,8 +48,6 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 
 def test_a_worker_answers_as_the_call_does_at_a_lower_priority():
-    import torch
-
     from vocablab.surgery.report import project_rows
 
     rows = np.random.default_rng(1).normal(size=(50, 8)).astype(np.float32)
@@ -56,6 +55,26 @@ def test_a_worker_answers_as_the_call_does_at_a_lower_priority():
     assert run_isolated(os.nice, 0) == min(19, os.nice(0) + HEAVY_NICE)  # the child's own niceness, from the OS
     cores = len(os.sched_getaffinity(0))
     assert run_isolated(torch.get_num_threads) == max(1, cores - 1)  # a core is left for the light views
+
+
+@pytest.mark.real  # tiny models with preset tokenizers
+def test_a_transplant_in_a_worker_writes_what_one_here_does(tmp_path):
+    """Its bars (the library's tqdm) are forwarded to this process; the weights are the same."""
+    from safetensors.torch import load_file
+
+    from vocablab.surgery import transplant
+
+    from .conftest import tiny_llama
+
+    base = tiny_llama("gpt2", tmp_path / "base", tied=True)
+    donor = tiny_llama("mistral", tmp_path / "donor", tied=True, seed=2)
+    here = transplant(str(base), str(donor), tmp_path / "here", k=2)
+    there = run_isolated(transplant, str(base), str(donor), tmp_path / "there", k=2)
+    assert there.counts == here.counts
+    written = {name: load_file(str(tmp_path / name / "model.safetensors")) for name in ("here", "there")}
+    assert written["here"].keys() == written["there"].keys()
+    for key, tensor in written["here"].items():
+        assert torch.equal(tensor, written["there"][key]), key
 
 
 def test_a_refusal_in_a_worker_is_the_same_refusal_here(tmp_path):

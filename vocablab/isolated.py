@@ -139,7 +139,13 @@ def _forwarding_tqdm(channel: _Channel):
     """A tqdm whose state is also sent to the caller (at most a few times a second per bar)."""
     from tqdm import tqdm
 
+    quiet = open(os.devnull, "w")  # noqa: SIM115 - the child's bars are drawn by the caller only
+
     class Forwarding(tqdm):
+        def __init__(self, *args, **kwargs) -> None:
+            # a disabled tqdm counts nothing; this one counts, and draws into /dev/null
+            super().__init__(*args, **{**kwargs, "disable": False, "file": quiet})
+
         def _send(self, closed: bool = False) -> None:
             now = time.monotonic()
             if closed or now - getattr(self, "_sent", 0.0) > 0.25:
