@@ -76,7 +76,12 @@ def keep_transplanting(url: str, stop: threading.Event, done: list[float]) -> No
 
 def user(url: str, calls: int, seed: int, latencies: dict[str, list[float]], failures: dict[str, int]) -> None:
     rng = random.Random(seed)
-    guest = visitor(url)
+    try:
+        guest = visitor(url)
+    except Exception:  # noqa: BLE001 - a visitor who cannot even open the page: every call of theirs failed
+        for view in VIEWS:
+            failures[view] += calls
+        return
     for _ in range(calls):
         for view, (endpoint, arguments) in VIEWS.items():
             time.sleep(rng.uniform(0.1, 1.0))
@@ -88,6 +93,21 @@ def user(url: str, calls: int, seed: int, latencies: dict[str, list[float]], fai
                 failures[view] += 1
                 continue
             latencies[view].append(time.perf_counter() - started)
+
+
+def alone_latency(guest, rng: random.Random, calls: int = 5) -> list[float]:
+    """Each view's median latency for one visitor while nothing else runs: the machine's own speed
+    (on a machine shared with other work, the ratio of the table's figures to these says more)."""
+    medians = []
+    for endpoint, arguments in VIEWS.values():
+        times = []
+        for _ in range(calls):
+            call = arguments(varied_text(rng), varied_query(rng))
+            started = time.perf_counter()
+            guest.predict(*call, api_name=endpoint)
+            times.append(time.perf_counter() - started)
+        medians.append(statistics.median(times))
+    return medians
 
 
 def p95(values: list[float]) -> float:
@@ -108,6 +128,7 @@ def main() -> None:
         warm = visitor(url)
         for endpoint, arguments in VIEWS.values():
             warm.predict(*arguments(TEXT, "ing"), api_name=endpoint)  # tokenizers loaded once, as on a running server
+        alone = alone_latency(warm, random.Random(-1))
         stop, transplants = threading.Event(), []
         worker = threading.Thread(target=keep_transplanting, args=(url, stop, transplants), daemon=True)
         worker.start()
@@ -115,6 +136,7 @@ def main() -> None:
         load_before = os.getloadavg()
         print(f"light views while OMP transplants of {A}'s tokenizer onto {B} run; latency in seconds\n")
         print("| users | view | calls | failed | median | p95 | max |\n|---|---|---|---|---|---|---|")
+        print(f"| 1, no transplant | {' / '.join(VIEWS)} | 5 each | | {' / '.join(f'{t:.2f}' for t in alone)} | | |")
         for users in args.users:
             latencies = {view: [] for view in VIEWS}
             failures = dict.fromkeys(VIEWS, 0)
