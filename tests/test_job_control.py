@@ -142,3 +142,21 @@ def test_stop_ends_the_map_and_an_align_meanwhile_is_not_queued_behind_it(tmp_pa
             wait_until(lambda: not workers(str(work)), 60, "Stop to end the map's worker")
             expect(page.locator("#transplant-draw-map")).to_be_enabled()
             expect(page.locator("#transplant-map")).not_to_contain_text("UMAP")
+
+
+def test_the_maps_pca_is_the_first_two_principal_components_of_unit_rows():
+    """The map drawn at once, against the definition: the rows scaled to unit length (cosine
+    geometry), centred, projected on the two eigenvectors of their covariance with the largest
+    eigenvalues (an eigendecomposition, not the code's SVD); up to each axis's sign."""
+    from vocablab.surgery.report import project_rows
+
+    rows = np.random.default_rng(2).normal(size=(200, 12)) * np.linspace(1, 5, 12)
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    centred = unit - unit.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(centred, rowvar=False))
+    expected = centred @ vectors[:, np.argsort(values)[::-1][:2]]
+    got = project_rows(rows, "pca")
+    assert got.shape == (200, 2)
+    for axis in range(2):
+        sign = np.sign(got[:, axis] @ expected[:, axis])
+        np.testing.assert_allclose(sign * got[:, axis], expected[:, axis], atol=1e-9)
