@@ -8,13 +8,18 @@ and keeps an OMP transplant of the view's default pair (Gemma-3-270M with SmolLM
 running, one after another, for the whole test.
 For each user count, every user (its own client, its own session) makes ``--calls`` calls of each
 light view, in turn: the tokenizer view, the numbers view and the token search, with a random
-pause of 0.1-1 s between calls. Prints, per user count and view: calls, failures, and the median,
-95th percentile and maximum latency; then how many transplants ran meanwhile.
+pause of 0.1-1 s between calls. Each call's text (or search) is its own: a random slice of the
+sample text with a random number added, so no cache of earlier answers can serve it.
+Prints, per user count and view: calls, failures, and the median, 95th percentile and maximum
+latency, as a Markdown table for docs/benchmarks.md; then how many transplants ran meanwhile, the
+CPU and the load average before and after (a busy machine makes every figure larger).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import random
 import statistics
 import sys
@@ -34,11 +39,27 @@ TEXT = (
     "Les élèves ont lu 42 pages; 東京の人口は約1,400万人です。 Emoji: 🙂🚀. "
 ) * 3
 A, B = DEFAULT_MODELS
-VIEWS = {
-    "tokenizers": ("/tokenize_side_by_side", (TEXT, False, A, B, None, None)),
-    "numbers": ("/compare_numbers_view", (A, B, TEXT)),
-    "token search": ("/search_tokens", ("ing", "only in first", A, B)),
+VIEWS = {  # endpoint, and the arguments of one call given a text and a search
+    "tokenizers": ("/tokenize_side_by_side", lambda text, query: (text, False, A, B, None, None)),
+    "numbers": ("/compare_numbers_view", lambda text, query: (A, B, text)),
+    "token search": ("/search_tokens", lambda text, query: (query, "only in first", A, B)),
 }
+
+
+def varied_text(rng: random.Random) -> str:
+    """A slice of the sample text at a random place and of a random length, with a random number
+    added: each call tokenizes a text no earlier call did."""
+    start = rng.randrange(len(TEXT) // 2)
+    piece = TEXT[start : start + rng.randrange(80, len(TEXT) - start + 1)]
+    return f"{piece} Ref. {rng.randrange(10**7):,}-{rng.choice('ABCDEFGH')}{rng.randrange(100)}."
+
+
+def varied_query(rng: random.Random) -> str:
+    """Two to four letters of a word of the sample text."""
+    word = rng.choice([w for w in TEXT.split() if len(w) >= 4])
+    size = rng.randint(2, 4)
+    start = rng.randrange(len(word) - size + 1)
+    return word[start : start + size]
 
 
 def keep_transplanting(url: str, stop: threading.Event, done: list[float]) -> None:
@@ -55,17 +76,38 @@ def keep_transplanting(url: str, stop: threading.Event, done: list[float]) -> No
 
 def user(url: str, calls: int, seed: int, latencies: dict[str, list[float]], failures: dict[str, int]) -> None:
     rng = random.Random(seed)
-    guest = visitor(url)
+    try:
+        guest = visitor(url)
+    except Exception:  # noqa: BLE001 - a visitor who cannot even open the page: every call of theirs failed
+        for view in VIEWS:
+            failures[view] += calls
+        return
     for _ in range(calls):
         for view, (endpoint, arguments) in VIEWS.items():
             time.sleep(rng.uniform(0.1, 1.0))
+            call = arguments(varied_text(rng), varied_query(rng))
             started = time.perf_counter()
             try:
-                guest.predict(*arguments, api_name=endpoint)
+                guest.predict(*call, api_name=endpoint)
             except Exception:  # noqa: BLE001 - a dropped or failed call is counted, not raised
                 failures[view] += 1
                 continue
             latencies[view].append(time.perf_counter() - started)
+
+
+def alone_latency(guest, rng: random.Random, calls: int = 5) -> list[float]:
+    """Each view's median latency for one visitor while nothing else runs: the machine's own speed
+    (on a machine shared with other work, the ratio of the table's figures to these says more)."""
+    medians = []
+    for endpoint, arguments in VIEWS.values():
+        times = []
+        for _ in range(calls):
+            call = arguments(varied_text(rng), varied_query(rng))
+            started = time.perf_counter()
+            guest.predict(*call, api_name=endpoint)
+            times.append(time.perf_counter() - started)
+        medians.append(statistics.median(times))
+    return medians
 
 
 def p95(values: list[float]) -> float:
@@ -85,13 +127,16 @@ def main() -> None:
     with server as url:
         warm = visitor(url)
         for endpoint, arguments in VIEWS.values():
-            warm.predict(*arguments, api_name=endpoint)  # tokenizers loaded once, as on a running server
+            warm.predict(*arguments(TEXT, "ing"), api_name=endpoint)  # tokenizers loaded once, as on a running server
+        alone = alone_latency(warm, random.Random(-1))
         stop, transplants = threading.Event(), []
         worker = threading.Thread(target=keep_transplanting, args=(url, stop, transplants), daemon=True)
         worker.start()
         time.sleep(10)  # the transplant is past loading its tokenizers
-        print(f"light views while OMP transplants of {A}'s tokenizer onto {B} run; latency in seconds")
-        print(f"{'users':>5} {'view':13} {'calls':>5} {'failed':>6} {'median':>7} {'p95':>7} {'max':>7}")
+        load_before = os.getloadavg()
+        print(f"light views while OMP transplants of {A}'s tokenizer onto {B} run; latency in seconds\n")
+        print("| users | view | calls | failed | median | p95 | max |\n|---|---|---|---|---|---|---|")
+        print(f"| 1, no transplant | {' / '.join(VIEWS)} | 5 each | | {' / '.join(f'{t:.2f}' for t in alone)} | | |")
         for users in args.users:
             latencies = {view: [] for view in VIEWS}
             failures = dict.fromkeys(VIEWS, 0)
@@ -103,14 +148,27 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             for view, values in latencies.items():
-                stats = f"{statistics.median(values):7.2f} {p95(values):7.2f} {max(values):7.2f}" if values else ""
-                print(f"{users:>5} {view:13} {len(values) + failures[view]:>5} {failures[view]:>6} {stats}")
+                stats = f"{statistics.median(values):.2f} | {p95(values):.2f} | {max(values):.2f}" if values else "| |"
+                print(f"| {users} | {view} | {len(values) + failures[view]} | {failures[view]} | {stats} |")
         busy = worker.is_alive()
         stop.set()
         print(
-            f"transplants finished meanwhile: {len(transplants)} "
+            f"\ntransplants finished meanwhile: {len(transplants)} "
             f"({', '.join(f'{s:.0f} s' for s in transplants)}); one still running at the end: {busy}"
         )  # the server stops with the one still running
+        print(f"{cpu_model()}, {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*load_before))
+        print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+def cpu_model() -> str:
+    """The CPU's model name, and whether it has AVX512-BF16 (the transplant's speed depends on it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "CPU")
+    return f"{name} ({'with' if 'avx512_bf16' in info else 'without'} AVX512-BF16)"
 
 
 if __name__ == "__main__":

@@ -551,12 +551,12 @@ def test_the_map_and_nearest_tokens_of_rows_without_anchors(models, tmp_path):
     transplant(base, donor, tmp_path / "mean", method="mean")
     report = TransplantReport.load(tmp_path / "mean")
     assert len({report.embedding[i].numpy().tobytes() for i in report.new_ids}) == 1  # the premise
-    points = report.embedding_map(n_shared=40, n_new=20)
+    points = report.embedding_map(points=80)
     assert points["kind"].count("new (transplanted)") == 1 and "1 distinct" in points["note"]
     transplant(base, donor, tmp_path / "zero", method="zero")
     report = TransplantReport.load(tmp_path / "zero")
     assert report.nearest_shared(report.new_ids[0]) == []
-    assert report.embedding_map(n_shared=40, n_new=20)["kind"].count("new (transplanted)") == 0
+    assert report.embedding_map(points=80)["kind"].count("new (transplanted)") == 0
 
 
 def test_no_file_a_user_takes_away_holds_the_path_it_was_written_to(models, tmp_path):

@@ -6,6 +6,7 @@ This module imports nothing heavy, so the CLI can build its parser from it witho
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -256,3 +257,19 @@ SPECULATE_GAMMA = 4  # symbols the draft proposes per round
 MAX_GAMMA = 16  # each drafted symbol costs a draft step; past this the target rarely accepts them all
 DRAFT_FIT_BYTES = 400  # draft-fit scores this many bytes of the text (a reduced step per symbol, both models)
 DRAFT_FIT_GAMMAS = tuple(range(1, 9))  # draft lengths whose expected speed-up draft-fit tabulates
+
+# The web app's heavy work in a worker process (vocablab.isolated): a lower CPU priority, so that the
+# light views are served first, and one core fewer than the machine has, so that one is always free
+# for them. VOCABLAB_HEAVY_NICE and VOCABLAB_HEAVY_THREADS override both.
+HEAVY_NICE = int(os.environ.get("VOCABLAB_HEAVY_NICE", "10"))
+MapProjection = Literal["pca", "umap"]  # how the transplant view's embedding map is drawn
+MAP_PROJECTIONS: tuple[str, ...] = get_args(MapProjection)
+MAP_POINTS = 2000  # rows on the embedding map (3 shared to 1 new)
+
+
+def heavy_threads() -> int:
+    """Torch threads of a heavy worker process: every core but one (at least one)."""
+    if os.environ.get("VOCABLAB_HEAVY_THREADS"):
+        return max(1, int(os.environ["VOCABLAB_HEAVY_THREADS"]))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)

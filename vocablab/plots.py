@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -10,6 +15,58 @@ from vocablab.numbers import NumberComparison
 from vocablab.vocab import VocabOverlap
 
 
+def shared_by_content(key: Callable[[object], Hashable], size: int = 64):
+    """Build a figure once per content (``key`` of the builder's argument) and hand every caller
+    the same one: the charts of a pair of tokenizers do not depend on a visitor's text, and
+    building a Plotly figure (its validation) costs more than the rest of a light view's answer.
+    Callers must not change a figure they get."""
+
+    def decorate(builder):
+        figures: OrderedDict[Hashable, go.Figure] = OrderedDict()
+        lock = threading.Lock()
+
+        @functools.wraps(builder)
+        def cached(value):
+            wanted = key(value)
+            with lock:
+                if wanted in figures:
+                    figures.move_to_end(wanted)
+                    return figures[wanted]
+            figure = builder(value)
+            with lock:
+                figures[wanted] = figure
+                while len(figures) > size:
+                    figures.popitem(last=False)
+            return figure
+
+        return cached
+
+    return decorate
+
+
+def _overlap_key(overlap: VocabOverlap) -> Hashable:
+    return tuple(
+        (p.a, p.b, p.only_a_by_bytes, p.shared_by_string, p.shared_by_bytes, p.mcv_size, p.only_b_by_bytes)
+        for p in overlap.pairs
+    )
+
+
+def _lengths_key(comparison: NumberComparison) -> Hashable:
+    return (
+        comparison.a,
+        comparison.b,
+        tuple(comparison.digit_lengths),
+        tuple(comparison.tokens_per_length_a),
+        tuple(comparison.tokens_per_length_b),
+    )
+
+
+def _rates_key(comparison: NumberComparison) -> Hashable:
+    rows = comparison.category_rates
+    return (comparison.a, comparison.b, tuple(tuple(sorted(r.items())) for r in rows))
+
+
+@shared_by_content(_overlap_key)
 def overlap_chart(overlap: VocabOverlap) -> go.Figure:
     """For each pair: tokens only in A, shared by bytes (of which by string), only in B."""
     fig = go.Figure()
@@ -38,6 +95,7 @@ def _pair_labels(a: str, b: str) -> tuple[str, str]:
     return (f"A: {a}", f"B: {b}") if a == b else (a, b)
 
 
+@shared_by_content(_lengths_key)
 def tokens_per_number_chart(comparison: NumberComparison) -> go.Figure:
     """Mean tokens per integer against its number of digits, one line per tokenizer."""
     label_a, label_b = _pair_labels(comparison.a, comparison.b)
@@ -57,6 +115,7 @@ def tokens_per_number_chart(comparison: NumberComparison) -> go.Figure:
     return fig
 
 
+@shared_by_content(_rates_key)
 def number_mismatch_heatmap(comparison: NumberComparison) -> go.Figure:
     """Fraction of sample numbers the two tokenizers split differently, by category and by
     whether the number follows a space."""
@@ -128,7 +187,9 @@ def embedding_map_figure(points: dict) -> go.Figure:
         )
     note = f"<br><sup>{points['note']}</sup>" if points.get("note") else ""
     fig.update_layout(
-        title=f"Transplanted input embeddings (UMAP, cosine){note}", height=520, margin=dict(l=20, r=20, t=60, b=20)
+        title=f"Transplanted input embeddings ({points.get('projection', 'UMAP, cosine')}){note}",
+        height=520,
+        margin=dict(l=20, r=20, t=60, b=20),
     )
     return fig
 

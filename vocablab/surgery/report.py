@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
 from vocablab.errors import DISK_FULL, VocabLabError
+from vocablab.options import MAP_POINTS, MAP_PROJECTIONS, MapProjection
 from vocablab.sources import Source, load_vocabulary
 from vocablab.surgery.checkpoint import find_embeddings, read_tensor
 from vocablab.surgery.engine import ANCHORS, REPORT
@@ -92,12 +95,23 @@ class TransplantReport:
             for s, i in zip(sims.tolist(), order.tolist(), strict=True)
         ]
 
-    def embedding_map(self, n_shared: int = 1500, n_new: int = 500, seed: int = 0) -> dict:
-        """A 2-D UMAP of a sample of shared and new rows of the transplanted input embedding."""
-        import umap
-
+    def embedding_map(
+        self,
+        points: int = MAP_POINTS,
+        projection: MapProjection = "pca",
+        seed: int = 0,
+        project: Callable | None = None,
+    ) -> dict:
+        """A 2-D map of a sample of ``points`` rows of the transplanted input embedding, 3 shared to 1 new:
+        by PCA (instant) or UMAP (cosine; a minute or more on a CPU). ``project`` computes the
+        coordinates (default :func:`project_rows`; the app passes one that runs it in a worker process)."""
+        if projection not in MAP_PROJECTIONS:
+            raise VocabLabError(f"unknown map projection {projection!r}; use one of {', '.join(MAP_PROJECTIONS)}")
+        if points < 10:
+            raise VocabLabError(f"a map needs at least 10 points, not {points}")
         gen = torch.Generator().manual_seed(seed)
-        shared = torch.tensor(self.shared_ids)[torch.randperm(len(self.shared_ids), generator=gen)[:n_shared]]
+        n_new = points // 4
+        shared = torch.tensor(self.shared_ids)[torch.randperm(len(self.shared_ids), generator=gen)[: points - n_new]]
         sampled = torch.tensor(self.new_ids, dtype=torch.long)[torch.randperm(len(self.new_ids), generator=gen)[:n_new]]
         # a point per distinct row: the mean method gives every new token the same row, and a zero row
         # has no direction for the cosine metric
@@ -108,8 +122,7 @@ class TransplantReport:
                 first.append(i)
         new = torch.tensor(first, dtype=torch.long)
         ids = torch.cat([shared, new]).tolist()
-        points = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine", random_state=seed, n_jobs=1)
-        coords = points.fit_transform(self.embedding[ids].numpy())
+        coords = (project or project_rows)(self.embedding[ids].numpy(), projection, seed)
         note = ""
         if len(new) < len(sampled):
             note = f"{len(sampled):,} sampled new rows, {len(new):,} distinct and not zero, shown once each"
@@ -119,7 +132,22 @@ class TransplantReport:
             "text": [self.token_text(i) for i in ids],
             "kind": ["shared (base row)"] * len(shared) + ["new (transplanted)"] * len(new),
             "note": note,
+            "projection": "UMAP, cosine" if projection == "umap" else "PCA of unit rows",
         }
+
+
+def project_rows(rows: np.ndarray, projection: MapProjection, seed: int = 0) -> np.ndarray:
+    """2-D coordinates of ``rows``: the first two principal components of the rows scaled to unit
+    length (cosine geometry, like the UMAP), or a UMAP with the cosine metric."""
+    if projection == "umap":
+        import umap
+
+        reducer = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine", random_state=seed, n_jobs=1)
+        return reducer.fit_transform(rows)
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    centred = unit - unit.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:2].T
 
 
 def write_archive(out_dir: str | Path) -> Path:

@@ -18,6 +18,7 @@ from gradio.context import get_blocks_context
 
 from vocablab import outputs
 from vocablab.errors import VocabLabError
+from vocablab.isolated import run_isolated
 from vocablab.options import MAX_TEXT_CHARS
 from vocablab.presets import preset_names
 from vocablab.progress import stop_when
@@ -27,11 +28,13 @@ LOG = logging.getLogger(__name__)
 
 __all__ = [
     "HEAVY",
+    "MAPS",
     "MAX_TEXT_CHARS",
     "MODELS",
     "cached_model",
     "chosen",
     "gpu",
+    "in_worker",
     "lock",
     "model_picker",
     "report_failures",
@@ -43,6 +46,18 @@ ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  
 # Work that runs a model shares one concurrency group, so it cannot starve the light views (tokenizers,
 # numbers, searches), which keep Gradio's default limit each.
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": int(os.environ.get("VOCABLAB_HEAVY_JOBS", "1"))}
+# The transplant view's embedding map runs no model: its own group, so a UMAP never holds the model-run slot.
+MAPS = {"concurrency_id": "maps", "concurrency_limit": int(os.environ.get("VOCABLAB_MAP_JOBS", "2"))}
+
+
+def in_worker(fn, *args, session: str | None = None, **kwargs):
+    """``fn(*args, **kwargs)`` in a worker process at a lower priority with a core left free, ended
+    by Stop (:func:`vocablab.isolated.run_isolated`); on a ZeroGPU Space, where the GPU belongs to
+    the process that ``@gpu`` made, in this process."""
+    if ZERO_GPU:
+        with outputs.serving(session):
+            return fn(*args, **kwargs)
+    return run_isolated(fn, *args, session=session, **kwargs)
 
 
 def gpu(seconds: int):

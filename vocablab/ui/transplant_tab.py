@@ -3,6 +3,7 @@ embeddings on a map, compare the model before and after, download or push the re
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from pathlib import Path
@@ -13,9 +14,11 @@ import pandas as pd
 from vocablab import outputs
 from vocablab.errors import VocabLabError
 from vocablab.evaluate import compare_before_after
+from vocablab.isolated import remove_partial
 from vocablab.numbers import digit_scheme_warning
 from vocablab.options import (
     ANCHOR_METHODS,
+    MAP_POINTS,
     MATCH_HELP,
     METHOD_HELP,
     METHODS,
@@ -29,9 +32,9 @@ from vocablab.sources import load_vocabulary, resolve
 from vocablab.surgery import transplant
 from vocablab.surgery.card import write_model_card
 from vocablab.surgery.engine import resolve_pair
-from vocablab.surgery.report import TransplantReport, push_to_hub, write_archive
+from vocablab.surgery.report import TransplantReport, project_rows, push_to_hub, write_archive
 from vocablab.ui import outputs_panel
-from vocablab.ui.common import HEAVY, gpu, lock, model_picker, report_failures, unlock, user_errors
+from vocablab.ui.common import HEAVY, MAPS, gpu, in_worker, lock, model_picker, report_failures, unlock, user_errors
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -133,8 +136,10 @@ def transplant_summary(result, out: Path) -> str:
 
 @gpu(300)
 def transplant_on_gpu(base, donor, out, k, method, match, dtype, session):
-    with outputs.serving(session):
-        return transplant(base, donor, out, k=k, method=method, match=match, dtype=dtype)
+    try:  # in a worker process at a lower priority, so the light views stay quick (vocablab.isolated)
+        return in_worker(transplant, base, donor, out, k=k, method=method, match=match, dtype=dtype, session=session)
+    finally:
+        remove_partial(out)  # what a stopped run left
 
 
 @gpu(90)
@@ -177,10 +182,14 @@ def show_token(token_id, out):
 
 
 @user_errors
-def draw_map(out, progress=gr.Progress(track_tqdm=True)):
-    out = run_folder(out)
-    progress(0.2, desc="UMAP of 2,000 sampled rows")
-    return embedding_map_figure(TransplantReport.load(out).embedding_map())
+def draw_map(out, projection, points, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    """The map of the last run's embeddings: PCA at once, in this process; UMAP in a worker process
+    (slow, and ended by Stop), outside the model-run slot either way."""
+    out, points = run_folder(out), int(points)
+    progress(0.2, desc=f"{projection.upper()} of {points:,} sampled rows")
+    session = getattr(request, "session_hash", None)
+    worker = functools.partial(in_worker, project_rows, session=session) if projection == "umap" else None
+    return embedding_map_figure(TransplantReport.load(out).embedding_map(points, projection, project=worker))
 
 
 @user_errors
@@ -291,6 +300,16 @@ def build(
             )
         with gr.Column(scale=2):
             anchors = gr.Plot(label="Anchors", elem_id="transplant-anchors")
+    with gr.Row():
+        projection = gr.Radio(
+            [("PCA (instant)", "pca"), ("UMAP (a minute or more on a CPU)", "umap")],
+            value="pca",
+            label="Embedding map",
+            elem_id="transplant-projection",
+            scale=2,
+        )
+        points = gr.Slider(200, 20000, value=MAP_POINTS, step=100, label="rows on the map", elem_id="transplant-points")
+        draw = gr.Button("Draw map", elem_id="transplant-draw-map", scale=1)
     embedding_map = gr.Plot(label="Embedding map", elem_id="transplant-map")
 
     _before_after(out)
@@ -309,14 +328,17 @@ def build(
     made = checked.success(
         run_transplant, [base, donor, k, method, match, dtype], [summary, out, token, to_numbers, query], **HEAVY
     )
-    mapped = made.success(draw_map, out, embedding_map, **HEAVY)
+    # the map, after a run or on demand, is not a model run: its own group, never holding the model-run slot
+    mapped = made.success(draw_map, [out, projection, points], embedding_map, **MAPS)
+    redrawn = draw.click(lock, None, draw, queue=False).then(draw_map, [out, projection, points], embedding_map, **MAPS)
+    redrawn.then(unlock, None, draw, queue=False)
     if panel is not None:  # the new output joins the visitor's list at once
         made.success(outputs_panel.listing, None, panel.shown, show_progress="hidden")
     report_failures(failed, checked, made)
     for ended in (checked.failure, made.failure, mapped.then):
         ended(unlock, None, run, queue=False)
-    # OMP ends at its next block of targets (vocablab.ui.common.visitor_gone); the map is given up
-    stop.click(unlock, None, run, cancels=[made, mapped], queue=False)
+    # the transplant's and a UMAP's worker processes are ended (vocablab.isolated)
+    stop.click(lambda: (unlock(), unlock()), None, [run, draw], cancels=[made, mapped, redrawn], queue=False)
     to_numbers.click(  # A and B were hidden in this view: the Numbers view shows them
         lambda b, d: (gr.update(value=b, visible=True), gr.update(value=d, visible=True), gr.Tabs(selected="numbers")),
         [base, donor],
