@@ -241,4 +241,18 @@ def build(pickers) -> dict[str, gr.Component]:
     # a step typed past the slider's end is clamped to it here: Gradio would refuse it with an error in place
     # of the slider and the chart
     step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last", js=CLAMP_STEP)
-    return {"text": prompt}
+    return {
+        "text": prompt,
+        "subvocab": subvocab,
+        "maxlen": maxlen,
+        "chat": chat,
+        "heal": heal,
+        "k": k,
+        "exact": exact,
+        "sample": sample,
+        "temperature": temperature,
+        "top_p": top_p,
+        "seed": seed,
+        "bytes": max_bytes,
+        "weight": weight,
+    }
