@@ -28,7 +28,7 @@ def built(tab: str) -> tuple[dict, dict]:
         pickers = [gr.Dropdown(["gpt2", "llama3"], value="gpt2", allow_custom_value=True) for _ in links.PICKERS]
         with gr.Tabs() as tabs:
             fields = module.build(pickers, tabs) if tab == "transplant" else module.build(pickers)
-    return dict(zip(links.PICKERS[:used], pickers)), fields
+    return dict(zip(links.PICKERS[:used], pickers[:used], strict=True)), fields
 
 
 def other_value(field):
@@ -70,7 +70,8 @@ def test_every_field_of_every_view_goes_into_a_link_and_comes_back(tab):
 @pytest.mark.parametrize("tab", VIEWS)
 def test_a_view_left_at_its_defaults_makes_a_link_with_only_its_models(tab):
     pickers, fields = built(tab)
-    link, _ = links.make_link(PAGE, tab, pickers, fields, [*("gpt2" for _ in pickers), *(f.value for f in fields.values())])
+    defaults = [field.value for field in fields.values()]
+    link, _ = links.make_link(PAGE, tab, pickers, fields, [*("gpt2" for _ in pickers), *defaults])
     assert link == PAGE + f"?tab={tab}" + "".join(f"&{name}=gpt2" for name in pickers)
 
 
@@ -130,7 +131,8 @@ def test_values_a_link_brings_are_checked_and_clamped():
         "maxlen": ["7.6"],  # a whole number box
         "unknown": ["1"],
     }
-    assert links.read_query(query, fields) == {"temperature": 2.0, "top_p": 0.75, "bytes": 4, "seed": 2**53, "maxlen": 8}
+    clamped = {"temperature": 2.0, "top_p": 0.75, "bytes": 4, "seed": 2**53, "maxlen": 8}
+    assert links.read_query(query, fields) == clamped
     _, fields = built("tokenizers")
     long_text = "x" * 30_000
     assert links.read_query({"text": [long_text]}, fields) == {"text": "x" * 20_000}  # the box's own limit

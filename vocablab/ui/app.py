@@ -110,10 +110,11 @@ def build_app() -> gr.Blocks:
                     button, box, note, opened[tab] = links.share_row(tab)
                     extra = (tabs,) if tab == "transplant" else ()  # its button opens the Numbers view
                     fields[tab] = module.build(pickers, *extra)
-                    links.wire(tab, button, box, note, dict(zip(links.PICKERS[:used], pickers)), fields[tab])
+                    used_pickers = dict(zip(links.PICKERS[:used], pickers[:used], strict=True))
+                    links.wire(tab, button, box, note, used_pickers, fields[tab])
                 view.select(functools.partial(shown_pickers, tab), None, pickers, show_progress="hidden")
         wait_for_click(app, opened)
-        shared = dict(zip(links.PICKERS, pickers))
+        shared = dict(zip(links.PICKERS, pickers, strict=True))
         labels = {tab: run_labels(app, tab) for tab in RUN_BUTTONS if tab not in LIGHT_VIEWS}
 
         def restore(request: gr.Request):
