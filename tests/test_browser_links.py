@@ -81,11 +81,12 @@ def test_an_opened_link_runs_the_tokenizer_view_and_shows_its_example(page, app_
 
 def test_an_opened_link_runs_the_number_view(page, app_url):
     page.goto(f"{app_url}?{urlencode({'tab': 'numbers', 'a': 'gpt2', 'b': 'llama3', 'text': 'It cost 12345 euros'})}")
-    expect(page.locator("#number-schemes")).to_contain_text("llama3")  # the comparison, without a click
+    # the comparison, without a click (it takes a minute or more on two busy cores)
+    expect(page.locator("#number-schemes")).to_contain_text("llama3", timeout=300_000)
     expect(page.locator("#number-highlight")).to_contain_text("12345")
 
 
-def test_a_transplant_link_carries_k_method_matching_and_dtype(page):
+def test_a_transplant_link_carries_k_method_and_matching(page):
     page.get_by_role("tab", name="Transplant").click()
     k = page.locator("#transplant-k input[type=number]")
     k.fill("16")
