@@ -193,7 +193,9 @@ def wire(tab: str, button, box, note, pickers: Mapping, fields: Mapping) -> None
     def link(page: str, *values) -> tuple[str, str]:
         return make_link(page, tab, pickers, fields, list(values))
 
-    made = button.click(link, [box, *carried], [box, note], js=PAGE, queue=False, show_progress="hidden")
+    made = button.click(
+        link, [box, *carried], [box, note], js=PAGE, queue=False, show_progress="hidden", api_visibility="private"
+    )
     made.then(None, box, None, js=COPY, queue=False)
     for component in carried:
         component.change(None, None, [box, note], js=CLEAR, queue=False, show_progress="hidden")
