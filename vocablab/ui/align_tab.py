@@ -178,4 +178,5 @@ def build(pickers) -> dict[str, gr.Component]:
     report_failures(failed, aligned)
     stop.click(None, cancels=[aligned])  # the run ends before its next position (vocablab.ui.common.visitor_gone)
     position.input(show_position, [result, position], [details, bars, rank_plan, sinkhorn])
-    return {"text": text}
+    settings = {"top_k": top_k, "cost": cost, "alignment": alignment, "temperature": temperature, "reg": reg}
+    return {"text": text, **settings, "transplant": transplant}

@@ -58,6 +58,17 @@ VIEWS = [  # id, title, module, how many of the shared pickers (A, B, C, D) the 
     ("speculate", "Speculative decoding", speculate_tab, 2),  # A: the target, B: the draft
 ]
 PICKERS_USED = {tab: used for tab, _, _, used in VIEWS}
+RUN_BUTTONS = {  # each view's run buttons (elem_id)
+    "tokenizers": ("tok-run",),
+    "numbers": ("numbers-run",),
+    "transplant": ("transplant-run",),
+    "generate": ("gen-run",),
+    "align": ("align-run",),
+    "speculate": ("spec-fit", "spec-run"),
+}
+# A link opening a light view shows its result at once. The views that run models wait for a click: a
+# transplant writes a 0.5-1 GB folder, and on a Space any run spends the visitor's GPU allowance.
+LIGHT_VIEWS = ("tokenizers", "numbers")
 
 
 MODEL_VIEWS = ("generate", "align", "speculate")  # the views that run models A and B, not only their tokenizers
@@ -102,19 +113,45 @@ def build_app() -> gr.Blocks:
             gr.Markdown(device_note())
             gr.Markdown(presets_markdown())
         fields: dict[str, dict] = {}
+        opened: dict[str, gr.Markdown] = {}
         with gr.Tabs() as tabs:
-            for tab, title, module, _ in VIEWS:
+            for tab, title, module, used in VIEWS:
                 with gr.Tab(title, id=tab) as view:
-                    share = links.share_row(tab)
+                    button, box, note, opened[tab] = links.share_row(tab)
                     # its button opens the Numbers view; its runs are listed in the panel
                     extra = (tabs, panel) if tab == "transplant" else ()
                     fields[tab] = module.build(pickers, *extra)
-                    links.wire(tab, *share, pickers, fields[tab])
+                    used_pickers = dict(zip(links.PICKERS[:used], pickers[:used], strict=True))
+                    links.wire(tab, button, box, note, used_pickers, fields[tab])
                 view.select(functools.partial(shown_pickers, tab), None, pickers, show_progress="hidden")
+        wait_for_click(app, opened)
+        shared = dict(zip(links.PICKERS, pickers, strict=True))
+        labels = {tab: run_labels(app, tab) for tab in RUN_BUTTONS if tab not in LIGHT_VIEWS}
 
         def restore(request: gr.Request):
-            return links.restore(request, {tab: list(f) for tab, f in fields.items()}, PICKERS_USED)
+            return links.restore(request, shared, fields, PICKERS_USED, labels)
 
         outputs_panel.wire(app, panel)
-        app.load(restore, None, [*pickers, tabs, *(c for f in fields.values() for c in f.values())])
+        restored = app.load(
+            restore, None, [*pickers, tabs, *(c for f in fields.values() for c in f.values()), *opened.values()]
+        )
+        restored.then(None, js=links.run_on_open({tab: RUN_BUTTONS[tab][0] for tab in LIGHT_VIEWS}))
     return app
+
+
+def run_buttons(app: gr.Blocks, tab: str) -> list[gr.Button]:
+    ids = RUN_BUTTONS[tab]
+    found = {block.elem_id: block for block in app.blocks.values() if isinstance(block, gr.Button)}
+    return [found[elem_id] for elem_id in ids]
+
+
+def run_labels(app: gr.Blocks, tab: str) -> str:
+    """The view's run buttons as the "opened from a link" note names them."""
+    return " or ".join(f"**{button.value}**" for button in run_buttons(app, tab))
+
+
+def wait_for_click(app: gr.Blocks, opened: dict[str, gr.Markdown]) -> None:
+    """A view's "opened from a link, press Run" note goes once one of its run buttons is pressed."""
+    for tab, note in opened.items():
+        for button in run_buttons(app, tab):
+            button.click(None, None, note, js="() => ''", queue=False, show_progress="hidden")

@@ -193,9 +193,9 @@ def build(pickers) -> dict[str, gr.Component]:
                 False, label=f"exact (no pruning; slow: each output stops after {SECONDS_EACH} s)", elem_id="gen-exact"
             )
             sample = gr.Checkbox(False, label="sample (else greedy)", elem_id="gen-sample")
-        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature", elem_id="gen-temperature")
         top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="top-p")
-        seed = gr.Number(0, label="seed", precision=0)
+        seed = gr.Number(0, label="seed", precision=0, elem_id="gen-seed")
     with gr.Row():
         max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes (the last token may run past)")
         weight = gr.Slider(0.0, 1.0, value=SIDE_BY_SIDE_WEIGHT_A, step=0.05, label="ensemble weight of model A")
@@ -241,4 +241,18 @@ def build(pickers) -> dict[str, gr.Component]:
     # a step typed past the slider's end is clamped to it here: Gradio would refuse it with an error in place
     # of the slider and the chart
     step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last", js=CLAMP_STEP)
-    return {"text": prompt}
+    return {
+        "text": prompt,
+        "subvocab": subvocab,
+        "maxlen": maxlen,
+        "chat": chat,
+        "heal": heal,
+        "k": k,
+        "exact": exact,
+        "sample": sample,
+        "temperature": temperature,
+        "top_p": top_p,
+        "seed": seed,
+        "bytes": max_bytes,
+        "weight": weight,
+    }

@@ -178,4 +178,5 @@ def build(pickers) -> dict[str, gr.Component]:
         **HEAVY,
     )
     report_failures(failed, fitted, ran)
-    return {"text": prompt}
+    decoding = {"sample": sample, "temperature": temperature, "top_p": top_p, "seed": seed, "bytes": max_bytes}
+    return {"text": prompt, "fit": text, "space": space, "gamma": gamma, **decoding}

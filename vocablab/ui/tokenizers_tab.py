@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -30,6 +31,11 @@ OVERLAP_COLUMNS = [
     "MCV",
 ]
 MEMBERSHIP = {"only in first": "only_a", "only in second": "only_b", "shared (by bytes)": "shared"}
+# which example a text is, in the browser (no request per key typed); null: none of them
+MATCH_EXAMPLE = f"""(text) => {{
+    const examples = {json.dumps({name: example_text(name) for name in EXAMPLES})};
+    return Object.keys(examples).find((name) => examples[name] === text) ?? null;
+}}"""
 
 
 def summary_table(result) -> pd.DataFrame:
@@ -183,6 +189,8 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
     inputs = [text, show_ids, *pickers, mcv_rule]
     outputs = [tokens_html, summary, overlap, specials, chart, cut_note]
     example.input(example_text, example, text)
+    # the example chosen follows the text (a link's, an upload, typing): the one it is, else none
+    text.change(None, text, example, js=MATCH_EXAMPLE, queue=False, show_progress="hidden")
     upload.upload(read_upload, upload, text)
     search = (search_tokens, [query, which, pickers[0], pickers[1]], found)
     tokenized = run.click(tokenize_side_by_side, inputs, outputs)
@@ -191,4 +199,4 @@ def build(pickers: list[gr.Dropdown]) -> dict[str, gr.Component]:
     report_failures(failed, tokenized, *changed)
     for trigger in (query.submit, which.change):
         trigger(*search)
-    return {"text": text}
+    return {"text": text, "ids": show_ids, "mcv": mcv_rule, "search": query, "tokens": which}

@@ -346,4 +346,4 @@ def build(
     )
     query.submit(search_new_tokens, [query, out], token)
     token.change(show_token, [token, out], [anchors, token_note, nearest])
-    return {"base": base, "donor": donor}
+    return {"base": base, "donor": donor, "k": k, "method": method, "match": match, "dtype": dtype}
