@@ -109,6 +109,43 @@ def test_messages_that_are_not_a_chat_are_refused(text, message):
         parse_messages(text)
 
 
+@pytest.fixture(scope="module")
+def sp_folder(tmp_path_factory) -> str:
+    """The tiny tokenizer with its BOS post-processor, as a folder the CLI loads."""
+    tok = tiny_sentencepiece_bpe()
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    folder = tmp_path_factory.mktemp("sp-bos")
+    tok.save(str(folder / "tokenizer.json"))
+    return str(folder)
+
+
+def test_cli_decode_prints_each_text_and_refuses_a_bad_id(sp_folder, capsys):
+    from vocablab.cli import main
+
+    reference = Tokenizer.from_file(f"{sp_folder}/tokenizer.json")
+    ids = reference.encode("the cat", add_special_tokens=False).ids
+    assert main(["decode", sp_folder, "--ids", str(ids), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ids"] == ids and data["decoded"][0]["text"] == "the cat"
+    size = reference.get_vocab_size(with_added_tokens=True)
+    assert main(["decode", sp_folder, "--ids", f"1 {size}"]) == 2
+    assert f"id {size} (item 2) is not in" in capsys.readouterr().err
+
+
+def test_cli_compare_adds_the_bos_and_splits_written_specials_when_asked(sp_folder, capsys):
+    from vocablab.cli import main
+
+    reference = Tokenizer.from_file(f"{sp_folder}/tokenizer.json")
+    argv = ["compare", sp_folder, sp_folder, "--text", "the cat</s>", "--json"]
+    cases = (([], False, 1), (["--add-special-tokens"], True, 2), (["--split-special-tokens"], False, 0))
+    for flags, add, specials in cases:
+        assert main([*argv, *flags]) == 0
+        entry = json.loads(capsys.readouterr().out)["tokenizers"][0]
+        assert entry["n_special"] == specials
+        if not flags or add:
+            assert entry["ids"] == reference.encode("the cat</s>", add_special_tokens=add).ids
+
+
 # --- real: the preset tokenizers -------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from vocablab.options import (
     McvRule,
     check_length,
 )
+from vocablab.playground import format_ids
 from vocablab.sources import as_vocabularies
 from vocablab.vocab import VocabOverlap, Vocabulary, display_token
 
@@ -116,10 +117,13 @@ class TokenComparison:
         out = []
         for t in self.tokenized:
             out.append(
-                f"== {t.name}: {t.count_note()}, {t.bytes_per_token:.2f} bytes/token, "
-                f"{t.chars_per_token:.2f} chars/token{'' if t.round_trips else ' (does not round-trip)'}"
+                f"== {t.name}: {t.n_tokens} tokens, {t.bytes_per_token:.2f} bytes/token, "
+                f"{t.chars_per_token:.2f} chars/token, "
+                + (f"{t.n_special} special ({t.n_tokens - t.n_special} without)" if t.n_special else "none special")
+                + ("" if t.round_trips else " (does not round-trip)")
             )
             out.append(" | ".join(display_token(tok.piece) for tok in t.tokens))
+            out.append(f"ids: {format_ids(t.ids)}")
         out.append(f"boundaries not shared by all: {len(self.disagreeing_boundaries)}")
         return out + (self.overlap.lines() if self.overlap is not None else [])
 
