@@ -135,10 +135,11 @@ def check_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     return text
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)  # a copy of Gemma 3's tokenizer takes about 300 MB: one view's four at most
 def _specials_as_text(vocab: Vocabulary) -> Tokenizer:
     """A copy of the tokenizer that reads special tokens written in a text as plain text. A copy, not
-    the shared tokenizer switched for a moment: other visitors' threads encode with that one."""
+    the shared tokenizer switched for a moment: other visitors' threads encode with that one. Built
+    only when asked for (the view's switch turned off)."""
     backend = Tokenizer.from_str(vocab.backend.to_str())
     backend.encode_special_tokens = True
     return backend
