@@ -238,3 +238,22 @@ def test_a_tokenizer_without_a_chat_template_says_so():
 
     prompt = chat_prompt(load_vocabulary("gemma3-270m"), [{"role": "user", "content": "hi"}])
     assert prompt.text is None and prompt.problem == "gemma3-270m has no chat template"
+
+
+@pytest.mark.real
+def test_a_template_that_refuses_the_messages_says_why_in_its_column(tmp_path):
+    import shutil
+
+    from vocablab.presets import ensure_preset
+    from vocablab.sources import load_vocabulary
+
+    folder = tmp_path / "strict"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(ensure_preset("smollm2-135m") / name, folder / name)
+    strict = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('the first turn must be the user') }}{% endif %}"
+    (folder / "chat_template.jinja").write_text(strict + "{{ messages[0]['content'] }}")
+    vocab = load_vocabulary(str(folder))
+    refused = chat_prompt(vocab, [{"role": "assistant", "content": "hi"}])
+    assert refused.text is None and "the first turn must be the user" in refused.problem
+    assert chat_prompt(vocab, [{"role": "user", "content": "hi"}]).text == "hi"
