@@ -4,6 +4,8 @@ The public API, one function per capability (each docstring has a short example 
 
 - :func:`compare_tokenization`, :func:`compare_numbers`: the same text tokenized side by side, the
   overlap of vocabularies by bytes, and how tokenizers split numbers;
+- :func:`decode_ids`, :func:`chat_prompt`: token ids back to text, and chat prompts by each
+  tokenizer's own template;
 - :func:`transplant`: give a base model a donor's tokenizer without training (OMP);
 - :func:`generate_reduced`, :func:`generate_ensemble`: lossless vocabulary reduction, and ensembles
   of models with different tokenizers;
@@ -50,6 +52,8 @@ _PUBLIC = {
         "compare_vocabularies",
         "maximal_common_vocabulary",
     ],
+    "vocablab.playground": ["DecodedIds", "decode_ids", "format_ids", "parse_ids"],
+    "vocablab.chat": ["ChatPrompt", "chat_prompt", "parse_messages"],
     "vocablab.numbers": ["NumberComparison", "compare_numbers"],
     "vocablab.surgery.engine": ["TransplantResult", "transplant"],
     "vocablab.reduce.generate": ["Generation", "generate_ensemble", "generate_reduced"],

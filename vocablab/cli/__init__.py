@@ -23,6 +23,7 @@ from vocablab.cli import (
     before_after,
     common,
     compare,
+    decode,
     distill,
     draft_fit,
     ensemble,
@@ -38,6 +39,7 @@ from vocablab.errors import VocabLabError
 
 COMMANDS = (
     compare,
+    decode,
     numbers,
     transplant,
     evaluate,

@@ -4,17 +4,13 @@ bytes after it (prompt healing), or the prompt in the model's chat template."""
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
+from vocablab.chat import render_chat
 from vocablab.errors import VocabLabError
 from vocablab.options import check_length
 from vocablab.vocab import Vocabulary
 
-CHAT_TEMPLATE_SECONDS = 5  # a chat template renders in milliseconds; a longer one is stopped
 MAX_TAIL_BYTES = 64  # the longest prompt end conditioned on as text (split_prompt)
 
 
@@ -136,45 +132,12 @@ def _uncrossed(vocab: Vocabulary, prompt: str) -> int:
     return 0
 
 
-@contextmanager
-def deadline_in(filename: str, seconds: float) -> Iterator[None]:
-    """Raise TimeoutError in code compiled from ``filename`` (jinja2 compiles templates from
-    "<template>") once it has run ``seconds``: the sandbox bounds what a template may reach, not how
-    long it loops. Only this thread is traced, and only that code line by line."""
-    deadline = time.monotonic() + seconds
-
-    def on_line(frame, event, arg):
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        return on_line
-
-    previous = sys.gettrace()
-    sys.settrace(lambda frame, event, arg: on_line if frame.f_code.co_filename == filename else None)
-    try:
-        yield
-    finally:
-        sys.settrace(previous)
-
-
 def prompt_ids(vocab: Vocabulary, prompt: str, chat: bool = False) -> list[int]:
     """The prompt as the model's own tokens: its start token, then the text (or its chat template)."""
     if chat:
         if not vocab.chat_template or vocab.chat_renderer is None:
             raise VocabLabError(f"{vocab.name} has no chat template; generate without chat")
-        try:  # the tokenizer's own renderer: a sandbox, and bos_token and the other variables it expects
-            with deadline_in("<template>", CHAT_TEMPLATE_SECONDS):
-                text = vocab.chat_renderer.apply_chat_template(
-                    [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-                )
-        except TimeoutError as exc:
-            raise VocabLabError(
-                f"{vocab.name}: its chat template ran for more than {CHAT_TEMPLATE_SECONDS} s and was stopped"
-            ) from exc
-        except Exception as exc:  # noqa: BLE001 - jinja2's SecurityError and TemplateError, or the template's own
-            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-            raise VocabLabError(
-                f"{vocab.name}: its chat template could not be rendered ({type(exc).__name__}: {reason})"
-            ) from exc
+        text = render_chat(vocab, [{"role": "user", "content": prompt}], add_generation_prompt=True)
         return vocab.encode(text)
     return [vocab.start_id, *vocab.encode(prompt)]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from html import escape
 
+from vocablab.chat import ChatPrompt
 from vocablab.compare import Token, TokenComparison, TokenizedText
+from vocablab.playground import format_ids
 from vocablab.vocab import display_token
 
 PALETTE = ["#fde2a7", "#c6e8c6", "#c9d9f5", "#f5c9d9", "#d9c9f5", "#c9f0ee", "#f0dcc2", "#e4e4b8"]
@@ -23,6 +25,10 @@ CSS = """
 .vl-id {font-size: 9px; color: #555 !important; vertical-align: sub; margin-left: 1px;}
 .vl-ws {color: #999;}
 .vl-special .vl-id, .vl-special .vl-ws {color: #ddd !important;}
+.vl-added {outline: 1px dotted #d62728;}
+.vl-ids, .vl-prompt {font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap;
+  word-break: break-all; margin: 6px 0 0; max-height: 12em; overflow: auto;}
+.vl-problem {font-style: italic;}
 """
 # The colours are !important: Gradio's own text colour (its .prose rules, light or dark theme) is more
 # specific and would otherwise draw the tokens' text, dark grey on the special tokens' dark background.
@@ -60,7 +66,8 @@ def display_units(tokens: list[Token]) -> list[list[Token]]:
     return units
 
 
-def render_tokenized(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -> str:
+def token_spans(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -> str:
+    """One coloured span per token (per character, where a character spans several byte tokens)."""
     spans = []
     for n, unit in enumerate(display_units(tokenized.tokens)):
         text = b"".join(t.piece for t in unit).decode("utf-8", errors="replace")
@@ -69,6 +76,8 @@ def render_tokenized(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -
             classes.append("vl-multi")
         if all(t.special for t in unit):
             classes.append("vl-special")
+        if any(t.added for t in unit):
+            classes.append("vl-added")  # put there by the tokenizer, not written in the text
         if unit[0].start in cuts and unit[0].start > 0:
             classes.append("vl-cut")
         ids = "+".join(str(t.id) for t in unit)
@@ -78,15 +87,25 @@ def render_tokenized(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -
             f'<span class="{" ".join(classes)}" style="background:{PALETTE[n % len(PALETTE)]}" '
             f'title="{escape(title)}" data-ids="{ids}">{visible(text)}{id_html}</span>'
         )
+    return "".join(spans)
+
+
+def count_html(tokenized: TokenizedText) -> str:
+    """The count, whether it holds special tokens said: "<n> tokens (2 special) · 10 without specials"."""
+    rest = tokenized.count_note().split(" ", 1)[1]  # after the number, which gets its own span
+    return f"<span class='vl-count' data-special='{tokenized.n_special}'>{tokenized.n_tokens}</span> {escape(rest)}"
+
+
+def render_tokenized(tokenized: TokenizedText, cuts: set[int], show_ids: bool) -> str:
     head = (
-        f"<b>{escape(tokenized.name)}</b> · <span class='vl-count'>{tokenized.n_tokens}</span> tokens"
+        f"<b>{escape(tokenized.name)}</b> · {count_html(tokenized)}"
         f" · {tokenized.bytes_per_token:.2f} bytes/token · {tokenized.chars_per_token:.2f} chars/token"
     )
     if not tokenized.round_trips:
         head += " · <i>does not round-trip this text (normalizer)</i>"
     return (
         f'<div class="vl-col" data-tokenizer="{escape(tokenized.name)}"><div class="vl-head">{head}</div>'
-        f'<div class="vl-body">{"".join(spans)}</div></div>'
+        f'<div class="vl-body">{token_spans(tokenized, cuts, show_ids)}</div></div>'
     )
 
 
@@ -97,4 +116,28 @@ def render_comparison(result: TokenComparison, show_ids: bool = False) -> str:
     return (
         f"<style>{CSS}</style>"
         f'<div class="vl-grid" style="grid-template-columns: repeat({n}, minmax(0, 1fr))">{columns}</div>'
+    )
+
+
+def render_chat_prompts(prompts: list[ChatPrompt], show_ids: bool = False) -> str:
+    """One column per tokenizer: its rendered chat prompt as tokens, the count, and the ids as a list;
+    or why it has none (no chat template, or the template refused the messages)."""
+    columns = []
+    for prompt in prompts:
+        name = escape(prompt.name)
+        if prompt.tokenized is None:
+            body = f'<div class="vl-problem">{escape(prompt.problem or "")}</div>'
+            head = f"<b>{name}</b> · no prompt"
+        else:
+            body = (
+                f'<div class="vl-body">{token_spans(prompt.tokenized, set(), show_ids)}</div>'
+                f'<details><summary>prompt text</summary><pre class="vl-prompt">{escape(prompt.text or "")}</pre>'
+                f'</details><pre class="vl-ids">{format_ids(prompt.tokenized.ids)}</pre>'
+            )
+            head = f"<b>{name}</b> · {count_html(prompt.tokenized)}"
+        columns.append(f'<div class="vl-col" data-tokenizer="{name}"><div class="vl-head">{head}</div>{body}</div>')
+    return (
+        f"<style>{CSS}</style>"
+        f'<div class="vl-grid" style="grid-template-columns: repeat({len(prompts)}, minmax(0, 1fr))">'
+        f"{''.join(columns)}</div>"
     )
