@@ -67,6 +67,14 @@ def sentencepiece_vocab() -> Vocabulary:
     return Vocabulary.from_backend(tok, "tiny-sp", roles={"bos": 1, "eos": 2, "unk": 0})
 
 
+@pytest.fixture(scope="session")
+def family_folders(tmp_path_factory):
+    """The tiny family models (tests/families.py), built once for the session's test files that use them."""
+    from .families import FamilyFolders
+
+    return FamilyFolders(tmp_path_factory.mktemp("families"))
+
+
 @pytest.fixture(scope="session", params=PRESETS)
 def preset_vocab(request) -> Vocabulary:
     """Every real preset tokenizer (fetched into the cache on first use)."""

@@ -144,3 +144,16 @@ def build_family(family: Family, folder: Path) -> Path:
 def build_families(root: Path, names: list[str] | None = None) -> dict[str, Path]:
     """Every family (or those ``names``) built under ``root``, one folder each."""
     return {name: build_family(FAMILIES[name], root / name) for name in names or FAMILIES}
+
+
+class FamilyFolders:
+    """Each family's folder under ``root``, built on first use (one build per family per test session:
+    tests/conftest.py's ``family_folders`` fixture hands the same object to every test file)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.folders = root, {}
+
+    def __call__(self, name: str) -> str:
+        if name not in self.folders:
+            self.folders[name] = build_family(FAMILIES[name], self.root / name)
+        return str(self.folders[name])

@@ -9,6 +9,12 @@ which. Commands run in-process through the CLI's entry point, ``vocablab.cli.mai
 The transplant cells use the kNN method (k = 2): OMP's per-target work on 100k-token donors takes
 minutes today (issue 32 item 6), and every part a family can break (tensor names, tied and padded
 heads, the output folder) is shared by both anchor methods.
+
+Kept to a few minutes (docs/benchmarks.md, "The test suite"): each family is built once per session
+(shared with tests/test_speculate_families.py), each transplant runs once for the cells that read it,
+the views' library functions get the models loaded once (as the app passes its loaded models), and
+the texts and byte budgets are as short as the assertions allow: the cost is the partner's forward
+passes over the covers of every byte scored or generated.
 """
 
 from __future__ import annotations
@@ -28,16 +34,16 @@ import torch
 from vocablab.cli import main
 from vocablab.errors import VocabLabError
 
-from .families import FAMILIES, build_family
+from .families import FAMILIES, FamilyFolders
 
 pytestmark = [pytest.mark.slow, pytest.mark.families]
 
 PARTNER = "smollm2-135m"
 RING = list(FAMILIES)  # transplants: each family is the base of the next one's tokenizer
 PROMPT = "The capital of France is"
-NEW_BYTES = 4
-TEXT = "The cat sat on the mat, 12,345 naïve."
-DOCUMENT = "The cat sat on the mat."
+NEW_BYTES = 3  # the budget generations fill: a few steps over bytes, more than one piece of maxlen:3
+TEXT = "The cat sat on the mat, 12,345 naïve."  # tokenized only (compare, transplants): cheap
+DOCUMENT = "The cat sat."  # scored: each byte costs the partner a cover's forward passes
 SIDE_BY_SIDE = ("A as is", "A reduced", "B as is", "B reduced", "MCV ensemble", "byte ensemble")
 
 
@@ -94,17 +100,14 @@ def matrix():
 class Families:
     """The family models of this session, built on first use; the transplants, run once."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.folders: dict[str, Path] = {}
+    def __init__(self, folders: FamilyFolders, root: Path) -> None:
+        self.root, self.folders = root, folders
         self.transplants: dict[tuple[str, str], tuple[int, str, str, Path]] = {}
         self.document = root / "document.txt"
         self.document.write_text(DOCUMENT + "\n", encoding="utf-8")
 
     def __call__(self, name: str) -> str:
-        if name not in self.folders:
-            self.folders[name] = build_family(FAMILIES[name], self.root / name)
-        return str(self.folders[name])
+        return self.folders(name)
 
     def transplant(self, base: str, donor: str) -> tuple[int, str, str, Path]:
         """The CLI's transplant of family ``base`` given family ``donor``'s tokenizer."""
@@ -116,8 +119,15 @@ class Families:
 
 
 @pytest.fixture(scope="session")
-def families(tmp_path_factory) -> Families:
-    return Families(tmp_path_factory.mktemp("families"))
+def families(family_folders: FamilyFolders, tmp_path_factory) -> Families:
+    return Families(family_folders, tmp_path_factory.mktemp("family-matrix"))
+
+
+@functools.cache  # the views' models, loaded once as the app loads them (the library reads them only)
+def loaded(spec: str):
+    from vocablab.sources import load_causal_lm
+
+    return load_causal_lm(spec, device="cpu")
 
 
 def cli(argv: list[str]) -> tuple[int, str, str]:
@@ -514,7 +524,10 @@ def run_view_generation(families: Families, family: str):
 
     def call():
         decoding = Decoding(max_new_bytes=NEW_BYTES)
-        results = generate_side_by_side(families(family), PARTNER, PROMPT, subvocab="mcv", decoding=decoding)
+        models = (loaded(families(family)), loaded(PARTNER))
+        results = generate_side_by_side(
+            families(family), PARTNER, PROMPT, subvocab="mcv", decoding=decoding, models=models
+        )
         assert tuple(results) == SIDE_BY_SIDE
         for result in results.values():
             generated(result.to_dict())
@@ -527,7 +540,8 @@ def run_view_align(families: Families, family: str):
     from vocablab.options import AlignSettings
 
     def call():
-        result = align_text(families(family), PARTNER, DOCUMENT, AlignSettings(5, alignment="index"))
+        models = (loaded(families(family)), loaded(PARTNER))
+        result = align_text(families(family), PARTNER, DOCUMENT, AlignSettings(5, alignment="index"), models=models)
         assert result.positions and all(math.isfinite(p.uld) for p in result.positions)
 
     return library(call)

@@ -9,37 +9,25 @@ from __future__ import annotations
 
 import math
 import shutil
-from pathlib import Path
 
 import pytest
 
 from vocablab.options import Decoding
 
-from .families import FAMILIES, build_family
+from .families import FAMILIES
 
 pytestmark = [pytest.mark.slow, pytest.mark.families]
 
 DRAFT = "smollm2-135m"
 PROMPT = "The capital of France is"
-NEW_BYTES = 6
-TEXT = "The cat sat on the mat."
-
-
-class FamilyModels:
-    """Each family's folder, built on first use."""
-
-    def __init__(self, root: Path) -> None:
-        self.root, self.folders = root, {}
-
-    def __call__(self, name: str) -> str:
-        if name not in self.folders:
-            self.folders[name] = build_family(FAMILIES[name], self.root / name)
-        return str(self.folders[name])
+NEW_BYTES = 4  # rounds enough for gamma 3 to draft, verify and correct
+TEXT = "The cat sat."  # each byte costs both models a cover's forward passes
 
 
 @pytest.fixture(scope="module")
-def family_models(tmp_path_factory) -> FamilyModels:
-    return FamilyModels(tmp_path_factory.mktemp("speculate-families"))
+def family_models(family_folders):
+    """The session's family folders (tests/conftest.py), built once for this file and the family matrix."""
+    return family_folders
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ from vocablab.reduce.generate import Generation, _needs_eos, generate_reduced
 from vocablab.reduce.lvr import CoverLimit, ReducedModel
 from vocablab.reduce.model import ContextLimit, HFTokenModel, _State, left_padded_cache
 from vocablab.reduce.prompt import _split
-from vocablab.reduce.sampling import _TIME_LIMIT
+from vocablab.reduce.sampling import TimeUp, check_time, generation_clock
 from vocablab.reduce.subvocab import check_reducible
 from vocablab.sources import causal_lm, load_vocabulary, resolve, torch_device
 
@@ -154,6 +154,7 @@ class ChainedHFModel(HFTokenModel):
 
     @torch.no_grad()
     def extend_chains(self, chains: list[tuple[object, list[int]]]) -> list[list[object]] | None:
+        check_time()  # one batch of passes, like HFTokenModel.extend's
         lengths = [state.length for state, _ in chains]
         longest, width = max(lengths), max(len(tokens) for _, tokens in chains)
         if longest + width + 1 >= min(self.merge_limit, self.context):
@@ -261,6 +262,7 @@ class Speculator:
         if self.draft_lost_at is not None:
             return proposals, covers
         for _ in range(self.gamma):
+            check_time()
             q = self.draft_probs(covers[-1])
             if q.sum() == 0:
                 break
@@ -286,6 +288,7 @@ class Speculator:
             self.target.model.prefetch(self._chains(b"".join(self._data(x) for x, _ in proposals)))
         start = len(self.emitted)
         for i, (x, q) in enumerate(proposals):
+            check_time()
             p = self.target_probs()
             if self.greedy:
                 accept = int(p.argmax()) == x
@@ -343,6 +346,8 @@ class Speculator:
                 if draft.ready(s)[s].item() == -math.inf:
                     raise VocabLabError("the draft gives this text no probability")
                 draft.advance(s)
+        except TimeUp:
+            raise  # the time limit ends the run; it says nothing of the draft
         except (VocabLabError, ValueError):
             self.draft_lost_at = len(self.emitted)
             return False
@@ -552,8 +557,6 @@ def speculate(
         ReducedModel(model, sub, split.ids, keep_closing=n == 1, **decoding.pruning())
         for n, (model, sub, split) in enumerate(zip(models, shared.subs, splits, strict=True))
     ]
-    for cover, split in zip(covers, splits, strict=True):
-        cover.condition(split.tail)
     speculator = Speculator(
         *covers,
         shared,
@@ -563,7 +566,8 @@ def speculate(
         top_p=decoding.top_p,
         max_new_bytes=decoding.max_new_bytes,
     )
-    _run(speculator, SeededDraws(decoding.seed), started)
+    ends = [(cover, split.tail) for cover, split in zip(covers, splits, strict=True)]
+    run_rounds(speculator, SeededDraws(decoding.seed), ends)
     result = _speculation(vocabs, shared, speculator, *models, started)
     if alone:
         plain = generate_reduced(target, prompt, subvocab=shared.subs[0], decoding=decoding, model=target_lm, **remote)
@@ -571,15 +575,20 @@ def speculate(
     return result
 
 
-def _run(speculator: Speculator, draws: Draws, started: float) -> None:
-    """Rounds until the end, the byte budget, a limit, or the app's time limit (sampling.time_limit)."""
-    limit = _TIME_LIMIT.get()
-    while speculator.ended_by is None:
-        check_stop()
-        if limit is not None and time.perf_counter() - started > limit:
+def run_rounds(speculator: Speculator, draws: Draws, prompt_ends: list[tuple[ReducedModel, bytes]] = ()) -> None:
+    """Condition each cover of ``prompt_ends`` on its prompt's end, then rounds until the end, the byte
+    budget, a limit, or the app's time limit (sampling.time_limit). The time limit counts from the
+    conditioning on and holds inside a round: it is checked before each drafted symbol, each verified
+    one and each batch of forward passes; the symbols emitted before it passed are kept."""
+    with generation_clock():
+        try:
+            for cover, tail in prompt_ends:
+                cover.condition(tail)
+            while speculator.ended_by is None:
+                check_stop()
+                speculator.round(draws)
+        except TimeUp:
             speculator.ended_by = "time limit"
-            return
-        speculator.round(draws)
 
 
 def _speculation(vocabs, shared, speculator: Speculator, target_model, draft_model, started: float) -> Speculation:
