@@ -170,10 +170,15 @@ CLAMP_STEP = """(results, which, step) => {
 }"""
 
 
-def build(pickers) -> dict[str, gr.Component]:
-    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers;
-    returns the fields a link carries."""
-    gr.Markdown(INTRO)
+# run_all's arguments after models A and B, by the names the settings are registered under
+RUN_ARGUMENTS = (
+    *("text", "chat", "heal", "subvocab", "maxlen", "k", "exact", "sample"),
+    *("temperature", "top_p", "seed", "bytes", "weight"),
+)
+
+
+def settings() -> dict[str, gr.Component]:
+    """The prompt and the decoding settings, the fields a link carries."""
     prompt = gr.Textbox("The capital of France is", label="Prompt", lines=2, elem_id="gen-prompt")
     with gr.Row():
         subvocab = gr.Radio(
@@ -199,48 +204,6 @@ def build(pickers) -> dict[str, gr.Component]:
     with gr.Row():
         max_bytes = gr.Slider(4, 400, value=48, step=4, label="new bytes (the last token may run past)")
         weight = gr.Slider(0.0, 1.0, value=SIDE_BY_SIDE_WEIGHT_A, step=0.05, label="ensemble weight of model A")
-    with gr.Row():
-        run = gr.Button("Generate all six", variant="primary", elem_id="gen-run", scale=4)
-        stop = gr.Button("Stop", variant="stop", elem_id="gen-stop", scale=1)
-    failed = gr.Markdown(elem_id="gen-failed")
-    generated = gr.HTML(elem_id="gen-outputs")
-    results = gr.State({})
-    gr.Markdown("### Step inspector")
-    with gr.Row():
-        which = gr.Dropdown(list(SIDE_BY_SIDE), value="MCV ensemble", label="output", elem_id="gen-which")
-        step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="gen-step")
-    chart = gr.Plot(label="Top candidates", elem_id="gen-inspector")
-    gr.Markdown(CAVEAT)
-    ran = run.click(
-        run_all,
-        [
-            pickers[0],
-            pickers[1],
-            prompt,
-            chat,
-            heal,
-            subvocab,
-            maxlen,
-            k,
-            exact,
-            sample,
-            temperature,
-            top_p,
-            seed,
-            max_bytes,
-            weight,
-            which,
-        ],
-        [generated, results, chart, step],
-        **HEAVY,
-    )
-    report_failures(failed, ran)
-    stop.click(None, cancels=[ran])  # the run ends at its next step (vocablab.ui.common.visitor_gone)
-    which.change(inspect, [results, which, step], [chart, step])
-    # typed in its box, moved by the arrow keys or dragged (only the latest value is drawn)
-    # a step typed past the slider's end is clamped to it here: Gradio would refuse it with an error in place
-    # of the slider and the chart
-    step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last", js=CLAMP_STEP)
     return {
         "text": prompt,
         "subvocab": subvocab,
@@ -256,3 +219,36 @@ def build(pickers) -> dict[str, gr.Component]:
         "bytes": max_bytes,
         "weight": weight,
     }
+
+
+def build(pickers) -> dict[str, gr.Component]:
+    """The tab's components and events, inside an open ``gr.Tab``; models A and B are the shared pickers;
+    returns the fields a link carries."""
+    gr.Markdown(INTRO)
+    fields = settings()
+    with gr.Row():
+        run = gr.Button("Generate all six", variant="primary", elem_id="gen-run", scale=4)
+        stop = gr.Button("Stop", variant="stop", elem_id="gen-stop", scale=1)
+    failed = gr.Markdown(elem_id="gen-failed")
+    generated = gr.HTML(elem_id="gen-outputs")
+    results = gr.State({})
+    gr.Markdown("### Step inspector")
+    with gr.Row():
+        which = gr.Dropdown(list(SIDE_BY_SIDE), value="MCV ensemble", label="output", elem_id="gen-which")
+        step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="gen-step")
+    chart = gr.Plot(label="Top candidates", elem_id="gen-inspector")
+    gr.Markdown(CAVEAT)
+    ran = run.click(
+        run_all,
+        [pickers[0], pickers[1], *(fields[name] for name in RUN_ARGUMENTS), which],
+        [generated, results, chart, step],
+        **HEAVY,
+    )
+    report_failures(failed, ran)
+    stop.click(None, cancels=[ran])  # the run ends at its next step (vocablab.ui.common.visitor_gone)
+    which.change(inspect, [results, which, step], [chart, step])
+    # typed in its box, moved by the arrow keys or dragged (only the latest value is drawn)
+    # a step typed past the slider's end is clamped to it here: Gradio would refuse it with an error in place
+    # of the slider and the chart
+    step.input(inspect, [results, which, step], [chart, step], trigger_mode="always_last", js=CLAMP_STEP)
+    return fields

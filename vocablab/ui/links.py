@@ -1,7 +1,7 @@
 """Links a user can share: the URL carries the open tab, the shared models it uses and every field its
 ``build()`` registers (``?tab=generate&a=gpt2&b=llama3&text=...&exact=1``); opening it restores them.
 
-Any text box, checkbox, slider, number box, radio or dropdown a tab returns is carried with no change
+Any text or code box, checkbox, slider, number box, radio or dropdown a tab returns is carried with no change
 here; a field at its default is left out, so links stay short. Each view has a "copy link" button,
 and its link box is emptied in the browser as soon as a carried input changes, so the box never
 shows a link that does not match the screen. What a link brings is checked as a visitor's typing
@@ -49,7 +49,7 @@ def kind(field: gr.components.Component) -> str:
         return "spec"
     if isinstance(field, (gr.Radio, gr.Dropdown)):
         return "choice"
-    if isinstance(field, gr.Textbox):
+    if isinstance(field, (gr.Textbox, gr.Code)):  # a code box: the chat builder's messages
         return "text"
     raise TypeError(f"a link cannot carry a {type(field).__name__}: return only inputs a visitor types or picks")
 
@@ -149,7 +149,7 @@ def decode(field: gr.components.Component, strings: list[str]):
     if what == "spec":
         first = first.strip()
         return first if first and len(first) <= LINE_CHARS and first.isprintable() else None
-    return first[: min(field.max_length or MAX_TEXT_CHARS, MAX_TEXT_CHARS)]
+    return first[: min(getattr(field, "max_length", None) or MAX_TEXT_CHARS, MAX_TEXT_CHARS)]
 
 
 def read_query(query: Mapping[str, list[str]], fields: Mapping) -> dict:

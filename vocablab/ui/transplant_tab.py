@@ -259,16 +259,8 @@ def _download(out: gr.State) -> None:
     push_button.click(push, [out, repo_id, hub_token], push_note)
 
 
-def build(
-    pickers: list[gr.Dropdown], tabs: gr.Tabs, panel: outputs_panel.Panel | None = None
-) -> dict[str, gr.Component]:
-    """The tab's components and events, inside an open ``gr.Tab``; ``pickers`` A and B and the
-    ``tabs`` serve the button that opens the Numbers view on the base and the donor. Returns the
-    fields a link carries."""
-    gr.Markdown(INTRO)
-    with gr.Row():
-        base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
-        donor = model_picker("Donor (gives its tokenizer)", "smollm2-135m", "transplant-donor")
+def _settings() -> tuple[gr.Slider, gr.Radio, gr.Radio, gr.Dropdown]:
+    """The transplant's k, method, matching and output dtype, each with help that follows its choice."""
     with gr.Row():
         k = gr.Slider(
             1, 256, value=TRANSPLANT_K, step=1, label="k (anchors per new token; omp and knn)", elem_id="transplant-k"
@@ -282,6 +274,25 @@ def build(
             info=OUTPUT_DTYPE_HELP["auto"],
             elem_id="transplant-dtype",
         )
+    method.change(
+        lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
+    )
+    match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
+    dtype.change(lambda d: gr.Dropdown(info=OUTPUT_DTYPE_HELP.get(d, "")), dtype, dtype)
+    return k, method, match, dtype
+
+
+def build(
+    pickers: list[gr.Dropdown], tabs: gr.Tabs, panel: outputs_panel.Panel | None = None
+) -> dict[str, gr.Component]:
+    """The tab's components and events, inside an open ``gr.Tab``; ``pickers`` A and B and the
+    ``tabs`` serve the button that opens the Numbers view on the base and the donor. Returns the
+    fields a link carries."""
+    gr.Markdown(INTRO)
+    with gr.Row():
+        base = model_picker("Base model (keeps its weights)", "gemma3-270m", "transplant-base")
+        donor = model_picker("Donor (gives its tokenizer)", "smollm2-135m", "transplant-donor")
+    k, method, match, dtype = _settings()
     with gr.Row():
         run = gr.Button("Transplant", variant="primary", elem_id="transplant-run", scale=4)
         stop = gr.Button("Stop", variant="stop", elem_id="transplant-stop", scale=1)
@@ -315,11 +326,6 @@ def build(
     _before_after(out)
     _download(out)
 
-    method.change(
-        lambda m: (gr.Radio(info=METHOD_HELP[m]), gr.Slider(interactive=m in ANCHOR_METHODS)), method, [method, k]
-    )
-    match.change(lambda m: gr.Radio(info=MATCH_HELP[m]), match, match)
-    dtype.change(lambda d: gr.Dropdown(info=OUTPUT_DTYPE_HELP.get(d, "")), dtype, dtype)
     # one run at a time per page: the button is locked from the click until the run and its map end (a second
     # click used to start a second transplant, another 500 MB output, once the first had passed its check)
     locked = run.click(lock, None, run, queue=False)
