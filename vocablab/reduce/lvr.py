@@ -29,10 +29,13 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.options import HEAL_K, LVR_K, check_pruning
+from vocablab.reduce.sampling import check_time
 from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
 LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
+# paths inside a prompt's tail run as one tree in one forward pass up to this many (:meth:`ReducedModel.condition`)
+TREE_NODES = 400
 RESERVE = 4  # closing entries pruning drops that are kept apart, without a forward pass, for recovery
 
 
@@ -311,10 +314,75 @@ class ReducedModel:
         pass each), offset by offset: all paths ending at one offset face the same rest of the tail,
         so only they are pruned against each other and the cover spelling the tail so far
         (:meth:`_heal_prune`); a path is never judged by its weight before the rest of the tail, which
-        it may spell far likelier than its rivals (" ca" given " caf")."""
+        it may spell far likelier than its rivals (" ca" given " caf"). When the model runs token
+        trees (:meth:`HFTokenModel.tree`) and the paths ending inside the tail are at most
+        :data:`TREE_NODES`, they all run in one forward pass instead, and nothing is pruned."""
         if not tail:
             return
         (root,) = self.closed
+        tree = getattr(self.model, "tree", None)  # a TokenModel may not run trees (tests' table models)
+        nodes = self._tail_tree(tail) if tree is not None else None
+        states = None
+        if nodes is not None:
+            check_time()
+            states = tree(root.state, [(parent, u) for parent, u, _ in nodes]) if nodes else []
+        if states is None:
+            closed, groups = self._condition_by_offset(root, tail)
+        else:
+            closed, groups = self._condition_at_once(root, tail, nodes, states)
+        masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
+        if not masses or max(masses) == -math.inf:
+            raise VocabLabError("no token path of this model spells the end of the prompt")
+        total = torch.tensor(masses, dtype=torch.float64).logsumexp(0).item()
+        for e in closed:
+            e.logw -= total
+        for g in groups:
+            g.logw = g.logw - total
+        self.log_dropped -= total
+        self.closed, self.groups, self._distribution = closed, groups, None
+
+    def _tail_tree(self, tail: bytes) -> list[tuple[int, int, int]] | None:
+        """Every token path from the root whose bytes are a prefix of ``tail``, as a tree: per node (its
+        parent's index, -1 for the root; its last token; the offset it ends at), parents first. None
+        when there are more than :data:`TREE_NODES`."""
+        nodes: list[tuple[int, int, int]] = []
+        frontier = [(-1, 0)]
+        for parent, offset in frontier:  # grows while it is read: breadth first
+            if offset == len(tail):
+                continue
+            for u in self.sub.tokens_along(tail[offset:])[0]:
+                nodes.append((parent, u, offset + len(self.sub.token_bytes[u])))
+                frontier.append((len(nodes) - 1, nodes[-1][2]))
+                if len(nodes) > TREE_NODES:
+                    return None
+        return nodes
+
+    def _condition_at_once(
+        self, root: Closed, tail: bytes, nodes: list[tuple[int, int, int]], states: list[object]
+    ) -> tuple[list[Closed], list[OpenGroup]]:
+        """:meth:`condition`'s cover from the states after every node of :meth:`_tail_tree`, run in
+        one forward pass: the nodes that end at the tail's end are closed; each other node, and the
+        root, starts an open group of the tokens that run past the end."""
+        self.forward_passes += len(nodes)
+        self.batches += bool(nodes)
+        paths = [(root.logw, root.state, root.tokens, 0)]  # per node: weight, state, tokens, end offset
+        for (parent, u, end), state in zip(nodes, states, strict=True):
+            w, parent_state, tokens, _ = paths[parent + 1]
+            paths.append((w + self._logprobs(parent_state)[u].item(), state, (*tokens, u), end))
+        closed, groups = [], []
+        for w, state, tokens, end in paths:
+            if w == -math.inf:
+                continue
+            if end == len(tail):
+                closed.append(self._closed(w, state, tokens, at_prompt_end=True))
+                continue
+            _, ids, pending = self.sub.tokens_along(tail[end:])
+            if len(ids):
+                groups.append(OpenGroup(self._logprobs(state)[ids] + w, state, tokens, ids, 0, pending))
+        return closed, groups
+
+    def _condition_by_offset(self, root: Closed, tail: bytes) -> tuple[list[Closed], list[OpenGroup]]:
+        """:meth:`condition`'s cover built offset by offset: a batch of forward passes per offset."""
         entries, closed, groups = [root], [], []
         arriving: dict[int, list] = {}  # offset -> paths ending there: (weight, parent state, tokens, token)
         for offset in range(len(tail) + 1):
@@ -346,16 +414,7 @@ class ReducedModel:
                     f"conditioning on the prompt's last {len(tail)} bytes needs more than {MAX_STATES:,} model states "
                     "in exact mode: keep K next tokens per entry (leave exact mode), or end the prompt elsewhere"
                 )
-        masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
-        if not masses or max(masses) == -math.inf:
-            raise VocabLabError("no token path of this model spells the end of the prompt")
-        total = torch.tensor(masses, dtype=torch.float64).logsumexp(0).item()
-        for e in closed:
-            e.logw -= total
-        for g in groups:
-            g.logw = g.logw - total
-        self.log_dropped -= total
-        self.closed, self.groups, self._distribution = closed, groups, None
+        return closed, groups
 
     def _heal_prune(self, requests: list, arriving: dict[int, list], groups: list[OpenGroup]) -> list:
         """The paths ending at one offset of the prompt's tail kept for a forward pass: those within

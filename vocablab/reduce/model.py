@@ -32,6 +32,22 @@ class _State:
     length: int
 
 
+class _TreeState(_State):
+    """A state after one node of a token tree run in one forward pass (:meth:`HFTokenModel.tree`): its
+    KV cache is the root's and the tree's rows of its ancestors, gathered only when first needed (most
+    nodes of a prompt's tail are never extended)."""
+
+    def __init__(self, build, logprobs: torch.Tensor, length: int) -> None:
+        self._build, self._cache = build, None
+        self.logprobs, self.length = logprobs, length
+
+    @property
+    def cache(self):
+        if self._cache is None:
+            self._cache, self._build = self._build(), None
+        return self._cache
+
+
 def left_padded_cache(states: list[_State], longest: int, config) -> DynamicCache:
     """The KV caches of ``states`` as one batch, each left-padded to ``longest`` positions."""
     merged = DynamicCache(config=config)
@@ -94,6 +110,47 @@ class HFTokenModel:
                 layer.update(merged_layer.keys[row : row + 1, :, start:], merged_layer.values[row : row + 1, :, start:])
             states.append(_State(cache, logprobs[row], n + 1))
         return states
+
+    @torch.no_grad()
+    def tree(self, root: _State, nodes: list[tuple[int, int]]) -> list[_State] | None:
+        """The states after every node of a token tree grown from ``root``, by one forward pass: node i
+        is (index of its parent among ``nodes``, -1 for ``root``; its token), parents listed before
+        their children. The nodes run as one sequence after the root's cache; each attends to the
+        cache and to its own ancestors only (a 4D mask) at its own depth's position, so each gets the
+        log-probs one pass per path would give. None past a sliding window (a cache cut per row)."""
+        depth, ancestors = [], []
+        for parent, _ in nodes:
+            depth.append(1 if parent < 0 else depth[parent] + 1)
+            ancestors.append(([] if parent < 0 else ancestors[parent]) + [len(ancestors)])
+        past = root.length
+        if past + max(depth) + 1 >= min(self.merge_limit, self.context):
+            return None
+        dtype = next(self.model.parameters()).dtype
+        mask = torch.full((1, 1, len(nodes), past + len(nodes)), torch.finfo(dtype).min, dtype=dtype)
+        mask[..., :past] = 0
+        for row, path in enumerate(ancestors):
+            mask[0, 0, row, [past + i for i in path]] = 0
+        out = self.model(
+            input_ids=torch.tensor([[token for _, token in nodes]], device=self.device),
+            past_key_values=fork(root.cache),
+            attention_mask=mask.to(self.device),
+            position_ids=torch.tensor([[past + d - 1 for d in depth]], device=self.device),
+            use_cache=True,
+        )
+        logprobs = torch.log_softmax(out.logits[0].float(), dim=-1).double().cpu()
+        layers = out.past_key_values.layers
+
+        def gather(path: list[int]):
+            index = torch.tensor([*range(past), *(past + i for i in path)], device=self.device)
+            cache = DynamicCache(config=self.model.config)
+            for layer, tree_layer in zip(cache.layers, layers, strict=True):
+                layer.update(tree_layer.keys.index_select(2, index), tree_layer.values.index_select(2, index))
+            return cache
+
+        return [
+            _TreeState(lambda path=path: gather(path), logprobs[row], past + len(path))
+            for row, path in enumerate(ancestors)
+        ]
 
     def start(self, prompt_ids: list[int]) -> _State:
         if len(prompt_ids) >= self.context:
