@@ -107,7 +107,9 @@ class ReducedModel:
         self.log_heal_min_weight = math.log(heal_min_weight) if heal_min_weight > 0 else -math.inf
         self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
-        self.closed = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
+        # the prompt's entry is made when first read (:attr:`closed`): a model may run the prompt with the
+        # tree of its tail's paths, in one pass (:meth:`condition`)
+        self._root, self._entries = (model.start(prompt_ids), tuple(prompt_ids)), None
         self.groups: list[OpenGroup] = []
         self.forward_passes = 1  # tokens run through the model
         self.batches = 1  # calls to the model: a batch of passes counts once
@@ -122,6 +124,17 @@ class ReducedModel:
         self.ended = False
         self._distribution: torch.Tensor | None = None
         self._ahead: dict[tuple[int, int], tuple[object, object]] = {}  # (id(state), token) -> (state, next state)
+
+    @property
+    def closed(self) -> list[Closed]:
+        """The closed entries of the cover."""
+        if self._entries is None:
+            self._entries = [self._closed(0.0, *self._root)]
+        return self._entries
+
+    @closed.setter
+    def closed(self, entries: list[Closed]) -> None:
+        self._entries = entries
 
     def _closed(self, logw: float, state: object, tokens: tuple[int, ...], *, at_prompt_end: bool = False) -> Closed:
         logprobs = self._logprobs(state)
@@ -319,7 +332,9 @@ class ReducedModel:
         :data:`TREE_NODES`, they all run in one forward pass instead, and nothing is pruned."""
         if not tail:
             return
-        (root,) = self.closed
+        # the prompt's entry: only its weight, state and tokens are read here, so its top K is not taken
+        (root,) = [Closed(0.0, *self._root, top=None)] if self._entries is None else self._entries
+        pending = getattr(root.state, "pending", False)  # the prompt runs in the tree's pass
         tree = getattr(self.model, "tree", None)  # a TokenModel may not run trees (tests' table models)
         nodes = self._tail_tree(tail) if tree is not None else None
         states = None
@@ -330,6 +345,7 @@ class ReducedModel:
             closed, groups = self._condition_by_offset(root, tail)
         else:
             closed, groups = self._condition_at_once(root, tail, nodes, states)
+            self.batches -= pending and bool(nodes)  # the tree's pass was the prompt's, counted already
         masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
         if not masses or max(masses) == -math.inf:
             raise VocabLabError("no token path of this model spells the end of the prompt")
