@@ -230,7 +230,10 @@ def vocablab_generation(spec: str, model, prompt: str, n: int, exact: bool, limi
 
 
 def check(dist: dict, generation: dict) -> float:
-    """How far this script's distribution is from generate_reduced's first step (its rounded top five)."""
+    """How far this script's distribution is from generate_reduced's first step (its rounded top five);
+    0 when the generation made no step (exact mode stopped by its time limit before the first byte)."""
+    if not generation["first"]:
+        return 0.0
     return max((abs(dist["named"].get(name, math.inf) - p) for name, p in generation["first"]), default=math.inf)
 
 
