@@ -29,10 +29,13 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.options import HEAL_K, LVR_K, check_pruning
+from vocablab.reduce.sampling import check_time
 from vocablab.reduce.subvocab import SubVocabulary
 
 MAX_STATES = 2_000  # model states (KV caches) a cover may hold: exact mode can grow exponentially
 LOOKAHEAD = 1  # open entries run ahead with each batch of forward passes (:meth:`ReducedModel._extend`)
+# paths inside a prompt's tail run as one tree in one forward pass up to this many (:meth:`ReducedModel.condition`)
+TREE_NODES = 400
 RESERVE = 4  # closing entries pruning drops that are kept apart, without a forward pass, for recovery
 
 
@@ -104,7 +107,9 @@ class ReducedModel:
         self.log_heal_min_weight = math.log(heal_min_weight) if heal_min_weight > 0 else -math.inf
         self.model, self.sub, self.k, self.beam, self.keep_closing = model, sub, k, beam, keep_closing
         self.log_min_weight = math.log(min_weight) if min_weight > 0 else -math.inf
-        self.closed = [self._closed(0.0, model.start(prompt_ids), tuple(prompt_ids))]
+        # the prompt's entry is made when first read (:attr:`closed`): a model may run the prompt with the
+        # tree of its tail's paths, in one pass (:meth:`condition`)
+        self._root, self._entries = (model.start(prompt_ids), tuple(prompt_ids)), None
         self.groups: list[OpenGroup] = []
         self.forward_passes = 1  # tokens run through the model
         self.batches = 1  # calls to the model: a batch of passes counts once
@@ -119,6 +124,17 @@ class ReducedModel:
         self.ended = False
         self._distribution: torch.Tensor | None = None
         self._ahead: dict[tuple[int, int], tuple[object, object]] = {}  # (id(state), token) -> (state, next state)
+
+    @property
+    def closed(self) -> list[Closed]:
+        """The closed entries of the cover."""
+        if self._entries is None:
+            self._entries = [self._closed(0.0, *self._root)]
+        return self._entries
+
+    @closed.setter
+    def closed(self, entries: list[Closed]) -> None:
+        self._entries = entries
 
     def _closed(self, logw: float, state: object, tokens: tuple[int, ...], *, at_prompt_end: bool = False) -> Closed:
         logprobs = self._logprobs(state)
@@ -311,10 +327,78 @@ class ReducedModel:
         pass each), offset by offset: all paths ending at one offset face the same rest of the tail,
         so only they are pruned against each other and the cover spelling the tail so far
         (:meth:`_heal_prune`); a path is never judged by its weight before the rest of the tail, which
-        it may spell far likelier than its rivals (" ca" given " caf")."""
+        it may spell far likelier than its rivals (" ca" given " caf"). When the model runs token
+        trees (:meth:`HFTokenModel.tree`) and the paths ending inside the tail are at most
+        :data:`TREE_NODES`, they all run in one forward pass instead, and nothing is pruned."""
         if not tail:
             return
-        (root,) = self.closed
+        # the prompt's entry: only its weight, state and tokens are read here, so its top K is not taken
+        (root,) = [Closed(0.0, *self._root, top=None)] if self._entries is None else self._entries
+        pending = getattr(root.state, "pending", False)  # the prompt runs in the tree's pass
+        tree = getattr(self.model, "tree", None)  # a TokenModel may not run trees (tests' table models)
+        nodes = self._tail_tree(tail) if tree is not None else None
+        states = None
+        if nodes is not None:
+            check_time()
+            states = tree(root.state, [(parent, u) for parent, u, _ in nodes]) if nodes else []
+        if states is None:
+            closed, groups = self._condition_by_offset(root, tail)
+        else:
+            closed, groups = self._condition_at_once(root, tail, nodes, states)
+            self.batches -= pending and bool(nodes)  # the tree's pass was the prompt's, counted already
+        masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
+        if not masses or max(masses) == -math.inf:
+            raise VocabLabError("no token path of this model spells the end of the prompt")
+        total = torch.tensor(masses, dtype=torch.float64).logsumexp(0).item()
+        for e in closed:
+            e.logw -= total
+        for g in groups:
+            g.logw = g.logw - total
+        self.log_dropped -= total
+        self.closed, self.groups, self._distribution = closed, groups, None
+
+    def _tail_tree(self, tail: bytes) -> list[tuple[int, int, int]] | None:
+        """Every token path from the root whose bytes are a prefix of ``tail``, as a tree: per node (its
+        parent's index, -1 for the root; its last token; the offset it ends at), parents first. None
+        when there are more than :data:`TREE_NODES`."""
+        nodes: list[tuple[int, int, int]] = []
+        frontier = [(-1, 0)]
+        for parent, offset in frontier:  # grows while it is read: breadth first
+            if offset == len(tail):
+                continue
+            for u in self.sub.tokens_along(tail[offset:])[0]:
+                nodes.append((parent, u, offset + len(self.sub.token_bytes[u])))
+                frontier.append((len(nodes) - 1, nodes[-1][2]))
+                if len(nodes) > TREE_NODES:
+                    return None
+        return nodes
+
+    def _condition_at_once(
+        self, root: Closed, tail: bytes, nodes: list[tuple[int, int, int]], states: list[object]
+    ) -> tuple[list[Closed], list[OpenGroup]]:
+        """:meth:`condition`'s cover from the states after every node of :meth:`_tail_tree`, run in
+        one forward pass: the nodes that end at the tail's end are closed; each other node, and the
+        root, starts an open group of the tokens that run past the end."""
+        self.forward_passes += len(nodes)
+        self.batches += bool(nodes)
+        paths = [(root.logw, root.state, root.tokens, 0)]  # per node: weight, state, tokens, end offset
+        for (parent, u, end), state in zip(nodes, states, strict=True):
+            w, parent_state, tokens, _ = paths[parent + 1]
+            paths.append((w + self._logprobs(parent_state)[u].item(), state, (*tokens, u), end))
+        closed, groups = [], []
+        for w, state, tokens, end in paths:
+            if w == -math.inf:
+                continue
+            if end == len(tail):
+                closed.append(self._closed(w, state, tokens, at_prompt_end=True))
+                continue
+            _, ids, pending = self.sub.tokens_along(tail[end:])
+            if len(ids):
+                groups.append(OpenGroup(self._logprobs(state)[ids] + w, state, tokens, ids, 0, pending))
+        return closed, groups
+
+    def _condition_by_offset(self, root: Closed, tail: bytes) -> tuple[list[Closed], list[OpenGroup]]:
+        """:meth:`condition`'s cover built offset by offset: a batch of forward passes per offset."""
         entries, closed, groups = [root], [], []
         arriving: dict[int, list] = {}  # offset -> paths ending there: (weight, parent state, tokens, token)
         for offset in range(len(tail) + 1):
@@ -346,16 +430,7 @@ class ReducedModel:
                     f"conditioning on the prompt's last {len(tail)} bytes needs more than {MAX_STATES:,} model states "
                     "in exact mode: keep K next tokens per entry (leave exact mode), or end the prompt elsewhere"
                 )
-        masses = [g.logw.logsumexp(0).item() for g in groups] + [e.logw for e in closed]
-        if not masses or max(masses) == -math.inf:
-            raise VocabLabError("no token path of this model spells the end of the prompt")
-        total = torch.tensor(masses, dtype=torch.float64).logsumexp(0).item()
-        for e in closed:
-            e.logw -= total
-        for g in groups:
-            g.logw = g.logw - total
-        self.log_dropped -= total
-        self.closed, self.groups, self._distribution = closed, groups, None
+        return closed, groups
 
     def _heal_prune(self, requests: list, arriving: dict[int, list], groups: list[OpenGroup]) -> list:
         """The paths ending at one offset of the prompt's tail kept for a forward pass: those within
