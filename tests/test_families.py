@@ -1,6 +1,6 @@
 """The family matrix (issue 32 item 3): every command and every view's library function on tiny
 random models of eight real architectures with real preset tokenizers (tests/families.py), each
-paired with smollm2-135m where a command takes two models.
+paired with another family's tiny model (GPT-2's; Qwen2's for GPT-2) where a command takes two models.
 
 Each cell either works, checked on what it produced (against transformers run directly where a
 number can be recomputed), or refuses with a VocabLabError naming the true reason; EXPECT says
@@ -13,8 +13,9 @@ heads, the output folder) is shared by both anchor methods.
 Kept to a few minutes (docs/benchmarks.md, "The test suite"): each family is built once per session
 (shared with tests/test_speculate_families.py), each transplant runs once for the cells that read it,
 the views' library functions get the models loaded once (as the app passes its loaded models), and
-the texts and byte budgets are as short as the assertions allow: the cost is the partner's forward
-passes over the covers of every byte scored or generated.
+the texts and byte budgets are as short as the assertions allow, and the partner is a tiny model: scoring
+or generating over bytes costs the partner forward passes over the covers of every byte, which a 135M
+partner (SmolLM2, the matrix's first partner) made most of the tier's time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from .families import FAMILIES, FamilyFolders
 
 pytestmark = [pytest.mark.slow, pytest.mark.families]
 
-PARTNER = "smollm2-135m"
+# the partner of a family where a command takes two models: another family's tiny model with a byte-level
+# BPE tokenizer (GPT-2's; Qwen's for the GPT-2 family), so every cell costs the partner next to nothing
+PARTNER, PARTNER_OF_GPT2 = "gpt2", "qwen2"
 RING = list(FAMILIES)  # transplants: each family is the base of the next one's tokenizer
 PROMPT = "The capital of France is"
 NEW_BYTES = 3  # the budget generations fill: a few steps over bytes, more than one piece of maxlen:3
@@ -138,6 +141,10 @@ def cli(argv: list[str]) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
+def partner_of(families: Families, family: str) -> str:
+    return families(PARTNER_OF_GPT2 if family == PARTNER else PARTNER)
+
+
 def neighbours(family: str) -> tuple[str, str]:
     n = RING.index(family)
     return RING[n - 1], RING[(n + 1) % len(RING)]
@@ -184,7 +191,7 @@ def generated(result: dict, longest: int | None = None) -> None:
 
 
 def run_compare(families: Families, family: str):
-    status, out, err = cli(["compare", families(family), PARTNER, "--text", TEXT, "--json"])
+    status, out, err = cli(["compare", families(family), partner_of(families, family), "--text", TEXT, "--json"])
     if status:
         return status, err
     tokenized = json.loads(out)["tokenizers"]
@@ -195,7 +202,7 @@ def run_compare(families: Families, family: str):
 
 
 def run_numbers(families: Families, family: str):
-    status, out, err = cli(["numbers", families(family), PARTNER, "--json"])
+    status, out, err = cli(["numbers", families(family), partner_of(families, family), "--json"])
     if status:
         return status, err
     result = json.loads(out)
@@ -288,7 +295,16 @@ def run_eval_subvocab_bytes(families: Families, family: str):
 
 
 def eval_space(families: Families, family: str, space: str):
-    argv = ["eval", families(family), PARTNER, "--text", str(families.document), "--space", space, "--json"]
+    argv = [
+        "eval",
+        families(family),
+        partner_of(families, family),
+        "--text",
+        str(families.document),
+        "--space",
+        space,
+        "--json",
+    ]
     status, out, err = cli(argv)
     if status:
         return status, err
@@ -335,14 +351,14 @@ def run_generate_maxlen(families: Families, family: str):
 def run_generate_mcv(families: Families, family: str):
     from transformers import AutoTokenizer
 
-    status, result, err = generate(families, family, f"mcv:{PARTNER}")
+    status, result, err = generate(families, family, f"mcv:{partner_of(families, family)}")
     if result:
         generated(result)
         # every piece is one of the partner's tokens (a byte-level BPE: token strings map to bytes by
         # GPT-2's byte-to-character table)
-        partner = AutoTokenizer.from_pretrained(str(preset_folder(PARTNER)))
+        other = AutoTokenizer.from_pretrained(partner_of(families, family))
         table = {c: b for b, c in byte_characters().items()}
-        spelled = {bytes(table[c] for c in t) for t in partner.get_vocab() if all(c in table for c in t)}
+        spelled = {bytes(table[c] for c in t) for t in other.get_vocab() if all(c in table for c in t)}
         data = result["text"].encode("utf-8")
         if len(data) == sum(result["piece_bytes"]):  # no cut character in the text
             ends = list(itertools.accumulate(result["piece_bytes"]))
@@ -362,12 +378,6 @@ def byte_characters() -> dict[int, str]:
     return table
 
 
-def preset_folder(preset: str) -> Path:
-    from vocablab.sources import resolve
-
-    return resolve(preset).path
-
-
 def run_generate_chat(families: Families, family: str):
     status, result, err = generate(families, family, "bytes", "--chat")
     if result:
@@ -375,8 +385,8 @@ def run_generate_chat(families: Families, family: str):
     return status, err
 
 
-def ensemble(families: Families, family: str, space: str, partner: str = PARTNER):
-    argv = ["ensemble", families(family), partner, "--space", space, "--prompt", PROMPT]
+def ensemble(families: Families, family: str, space: str, other: str | None = None):
+    argv = ["ensemble", families(family), other or partner_of(families, family), "--space", space, "--prompt", PROMPT]
     status, out, err = cli([*argv, "--max-new-bytes", str(NEW_BYTES), "--json"])
     if status:
         return status, err
@@ -396,7 +406,7 @@ def run_ensemble_bytes(families: Families, family: str):
 
 
 def run_side_by_side(families: Families, family: str):
-    argv = ["side-by-side", families(family), PARTNER, "--subvocab", "bytes", "--prompt", PROMPT]
+    argv = ["side-by-side", families(family), partner_of(families, family), "--subvocab", "bytes", "--prompt", PROMPT]
     status, out, err = cli([*argv, "--max-new-bytes", str(NEW_BYTES), "--json"])
     if status:
         return status, err
@@ -408,7 +418,9 @@ def run_side_by_side(families: Families, family: str):
 
 
 def run_align(families: Families, family: str):
-    status, out, err = cli(["align", families(family), PARTNER, "--text", DOCUMENT, "--top-k", "5", "--json"])
+    status, out, err = cli(
+        ["align", families(family), partner_of(families, family), "--text", DOCUMENT, "--top-k", "5", "--json"]
+    )
     if status:
         return status, err
     result = json.loads(out)
@@ -422,7 +434,15 @@ def run_align(families: Families, family: str):
 
 
 def run_distill(families: Families, family: str):
-    argv = ["distill", "--teacher", PARTNER, "--student", families(family), "--text", str(families.document)]
+    argv = [
+        "distill",
+        "--teacher",
+        partner_of(families, family),
+        "--student",
+        families(family),
+        "--text",
+        str(families.document),
+    ]
     status, out, err = cli([*argv, "--steps", "1", "--lr", "1e-3", "--json"])
     if status:
         return status, err
@@ -461,7 +481,7 @@ def run_view_tokenizers(families: Families, family: str):
     from vocablab.vocab import token_membership
 
     def call():
-        mine, partner = load_vocabulary(families(family)), load_vocabulary(PARTNER)
+        mine, partner = load_vocabulary(families(family)), load_vocabulary(partner_of(families, family))
         result = compare_tokenization([mine, partner], TEXT)
         spans = [(t.start, t.end) for t in result.tokenized[0].tokens]  # tile the text's bytes
         assert [a for a, _ in spans[1:]] == [b for _, b in spans[:-1]]
@@ -477,7 +497,7 @@ def run_view_numbers(families: Families, family: str):
     from vocablab.sources import load_vocabulary
 
     def call():
-        mine, partner = load_vocabulary(families(family)), load_vocabulary(PARTNER)
+        mine, partner = load_vocabulary(families(family)), load_vocabulary(partner_of(families, family))
         assert compare_numbers(mine, partner).samples_total > 0
         spans = highlight_numbers(mine, partner, "Pay 12,345 or 2024-01-05.")
         assert [s.text for s in spans] == ["12,345", "2024-01-05"]
@@ -524,9 +544,9 @@ def run_view_generation(families: Families, family: str):
 
     def call():
         decoding = Decoding(max_new_bytes=NEW_BYTES)
-        models = (loaded(families(family)), loaded(PARTNER))
+        models = (loaded(families(family)), loaded(partner_of(families, family)))
         results = generate_side_by_side(
-            families(family), PARTNER, PROMPT, subvocab="mcv", decoding=decoding, models=models
+            families(family), partner_of(families, family), PROMPT, subvocab="mcv", decoding=decoding, models=models
         )
         assert tuple(results) == SIDE_BY_SIDE
         for result in results.values():
@@ -540,8 +560,10 @@ def run_view_align(families: Families, family: str):
     from vocablab.options import AlignSettings
 
     def call():
-        models = (loaded(families(family)), loaded(PARTNER))
-        result = align_text(families(family), PARTNER, DOCUMENT, AlignSettings(5, alignment="index"), models=models)
+        models = (loaded(families(family)), loaded(partner_of(families, family)))
+        result = align_text(
+            families(family), partner_of(families, family), DOCUMENT, AlignSettings(5, alignment="index"), models=models
+        )
         assert result.positions and all(math.isfinite(p.uld) for p in result.positions)
 
     return library(call)
@@ -591,5 +613,5 @@ def test_transplant_onto_qwen2_keeps_the_donors_tokenizer(families: Families) ->
 def test_a_qwen_and_a_llama_3_model_ensemble(families: Families, space: str) -> None:
     """The announcement's kind of pair, Qwen's tokenizer (about 150k) with Llama 3's (about 128k): their
     ensemble generates over the MCV and over bytes, its bytes budget reached, no refusal."""
-    status, message = ensemble(families, "qwen2", space, partner=families("llama3"))
+    status, message = ensemble(families, "qwen2", space, other=families("llama3"))
     assert status == 0, message
