@@ -106,6 +106,18 @@ def read_probes(path: str | Path) -> list[Probe]:
     return check_probes(probes)
 
 
+def last_logits(model, ids: list[int], keep: int) -> torch.Tensor:
+    """The logits of the last ``keep`` positions: Gemma's 262k-row head on every position of each
+    greedy step was most of the probe's time (transformers' ``logits_to_keep``; a model's own code
+    without it gets every position)."""
+    batch = torch.tensor([ids], device=next(model.parameters()).device)
+    try:
+        logits = model(batch, logits_to_keep=keep).logits[0]
+    except TypeError:
+        logits = model(batch).logits[0]
+    return logits[-keep:].float()
+
+
 @torch.no_grad()
 def answer_bits(model, vocab: Vocabulary, prompt: str, answer: str) -> float:
     """-log2 P(answer | prompt) under the canonical tokenization of prompt + answer, after the start
@@ -115,8 +127,7 @@ def answer_bits(model, vocab: Vocabulary, prompt: str, answer: str) -> float:
     prompt_bytes = len(prompt.encode("utf-8"))
     ends = [end for _, end in vocab.byte_spans(ids[1:])]
     first = 1 + next(n for n, end in enumerate(ends) if end > prompt_bytes)  # the first answer token
-    logits = model(torch.tensor([ids], device=next(model.parameters()).device)).logits[0].float()
-    log_probs = torch.log_softmax(logits[first - 1 : -1], dim=-1)
+    log_probs = torch.log_softmax(last_logits(model, ids, len(ids) - first + 1)[:-1], dim=-1)
     targets = torch.tensor(ids[first:], device=log_probs.device)
     return -log_probs.gather(1, targets.unsqueeze(1)).sum().item() / math.log(2)
 
@@ -124,11 +135,10 @@ def answer_bits(model, vocab: Vocabulary, prompt: str, answer: str) -> float:
 @torch.no_grad()
 def greedy_bytes(model, vocab: Vocabulary, prompt: str, max_bytes: int) -> bytes:
     """The greedy continuation of ``prompt`` as bytes, until it has ``max_bytes`` or a special token."""
-    device = next(model.parameters()).device
     ids = [vocab.start_id, *vocab.encode(prompt)]
     out = b""
     while len(out) < max_bytes:
-        logits = model(torch.tensor([ids], device=device)).logits[0, -1]
+        logits = last_logits(model, ids, 1)[0]
         best = int(logits[: len(vocab)].argmax())  # rows past the tokenizer (padding) are no token
         piece = vocab.pieces[best]
         if piece is None:  # end of text, or another special token
