@@ -17,8 +17,9 @@ import torch
 
 from vocablab.errors import VocabLabError
 from vocablab.options import check_length
+from vocablab.presets import TEXT_PRESETS, ensure_text
 from vocablab.pretty import plural
-from vocablab.progress import track
+from vocablab.progress import check_stop, track
 from vocablab.sources import Source, causal_lm, causal_lms, load_vocabulary, resolve, same_model
 from vocablab.vocab import Vocabulary
 
@@ -60,6 +61,18 @@ def read_documents(path: str | Path | list[str], limit: int | None = None) -> li
     if not documents:
         raise VocabLabError(f"no text in {where}")
     return documents[:limit]
+
+
+def corpus_documents(corpus: str, limit: int | None = None) -> list[str]:
+    """The first ``limit`` documents of a corpus: a text preset (fetched once) or a UTF-8 file."""
+    if corpus in TEXT_PRESETS:
+        return read_documents(ensure_text(corpus), limit)
+    if not Path(corpus).is_file():
+        raise VocabLabError(
+            f"unknown corpus {corpus!r}: give a text preset ({', '.join(TEXT_PRESETS)}) "
+            "or a UTF-8 file with one document a line"
+        )
+    return read_documents(corpus, limit)
 
 
 @torch.no_grad()
@@ -108,6 +121,7 @@ def bits_per_byte(
     model = causal_lm(source, model, device=device, trust_remote_code=trust_remote_code)
     total_bits, n_tokens = 0.0, 0
     for text in track(documents, f"scoring {source.spec}", unit="document"):
+        check_stop()  # between documents: Stop in the app, or its visitor gone
         bits, tokens = document_bits(model, vocab, text)
         total_bits += bits
         n_tokens += tokens

@@ -73,6 +73,7 @@ SUBVOCAB_SPEC = " | ".join(SUBVOCAB_KINDS)
 MAX_TEXT_CHARS = 20_000  # tokenizer and number views, before/after, a generation's prompt
 MAX_ALIGN_BYTES = 4_000  # alignment: one forward pass per model, one transport problem per position
 MAX_PROMPT_CHARS = 2_000  # generation view and side-by-side (six generations a request)
+MAX_CORPUS_DOCUMENTS = 100  # the transplant view's corpus score: one visitor holds the model-run slot this long
 
 
 def check_length(text: str, limit: int = MAX_TEXT_CHARS, what: str = "text") -> None:
@@ -95,6 +96,8 @@ MIN_SINKHORN_REG = 5e-3
 ULD_WEIGHT = 1.5
 DISTILL_LR = 5e-5  # AdamW learning rate of the distillation
 DISTILL_BLOCK_BYTES = 1000  # each training document is cut to this many bytes
+CORPUS = "lee_background"  # the text preset a scorecard reads (vocablab probe, the transplant view)
+CORPUS_DOCUMENTS = 10  # its first 10 articles, about 10 kB (docs/benchmarks.md has the time of 20)
 SIDE_BY_SIDE_WEIGHT_A = 0.5  # ensemble weight of model A in the generation view
 
 

@@ -18,8 +18,11 @@ from vocablab.isolated import remove_partial
 from vocablab.numbers import digit_scheme_warning
 from vocablab.options import (
     ANCHOR_METHODS,
+    CORPUS,
+    CORPUS_DOCUMENTS,
     MAP_POINTS,
     MATCH_HELP,
+    MAX_CORPUS_DOCUMENTS,
     METHOD_HELP,
     METHODS,
     OUTPUT_DTYPE_HELP,
@@ -28,13 +31,26 @@ from vocablab.options import (
     TRANSPLANT_METHOD,
 )
 from vocablab.plots import anchor_chart, embedding_map_figure
+from vocablab.scorecard import Scorecard, score_models
 from vocablab.sources import load_vocabulary, resolve
 from vocablab.surgery import transplant
 from vocablab.surgery.card import write_model_card
 from vocablab.surgery.engine import resolve_pair
 from vocablab.surgery.report import TransplantReport, project_rows, push_to_hub, write_archive
 from vocablab.ui import outputs_panel
-from vocablab.ui.common import HEAVY, MAPS, gpu, in_worker, lock, model_picker, report_failures, unlock, user_errors
+from vocablab.ui.common import (
+    HEAVY,
+    MAPS,
+    cached_model,
+    gpu,
+    in_worker,
+    lock,
+    model_picker,
+    report_failures,
+    typed,
+    unlock,
+    user_errors,
+)
 
 INTRO = """Give the **base** model the **donor**'s tokenizer without training: tokens both have keep the
 base's rows; every other donor token is built from *k* shared anchor tokens by orthogonal matching
@@ -210,6 +226,63 @@ def before_after(out, text, prompt, request: gr.Request, progress=gr.Progress(tr
     return scores, result.continuations["base"], result.continuations["transplanted"]
 
 
+SCORECARD_COLUMNS = ["model", "corpus bits per byte", "digit probe bits per byte", "digits exact"]
+PROBE_COLUMNS = ["prompt", "answer", "base continues", "transplanted continues", "base bits", "transplanted bits"]
+
+
+@gpu(240)
+def scorecards_on_gpu(base, transplanted, documents, session) -> list[Scorecard]:
+    with outputs.serving(session):
+        models = [cached_model(base), cached_model(transplanted)]
+        return score_models([base, transplanted], corpus=CORPUS, documents=documents, models=models)
+
+
+@user_errors
+def score_corpus_and_digits(out, documents, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
+    """The base and the transplanted model on the corpus's first ``documents`` and on the digit probe."""
+    out = run_folder(out)
+    documents = typed(documents, f"{CORPUS} documents", int)
+    if not 1 <= documents <= MAX_CORPUS_DOCUMENTS:
+        raise VocabLabError(f"score 1 to {MAX_CORPUS_DOCUMENTS} documents of {CORPUS} here, not {documents}")
+    base = TransplantReport.load(out).settings["base"]  # the run's own base, whatever the box shows now
+    specs = (base, outputs.handle(out))
+    for spec in specs:
+        cached_model(spec)  # loaded in the app's own process, where the cache lives (ZeroGPU forks a worker)
+    cards = scorecards_on_gpu(*specs, documents, getattr(request, "session_hash", None))
+    labelled = list(zip(("base", "transplanted"), cards, strict=True))
+    table = pd.DataFrame(
+        [
+            [
+                f"{label}: {spec}",
+                round(card.corpus.bits_per_byte, 4),
+                round(card.digits.bits_per_byte, 4),
+                f"{card.digits.exact}/{card.digits.n_probes}",
+            ]
+            for (label, card), spec in zip(labelled, specs, strict=True)
+        ],
+        columns=SCORECARD_COLUMNS,
+    )
+    items = zip(cards[0].digits.items, cards[1].digits.items, strict=True)
+    rows = [
+        [base_item["prompt"], base_item["answer"], base_item["greedy"], item["greedy"], base_item["bits"], item["bits"]]
+        for base_item, item in items
+    ]
+    probes = pd.DataFrame(rows, columns=PROBE_COLUMNS).round(2)
+    return table, probes, scorecard_note(*cards)
+
+
+def scorecard_note(base: Scorecard, transplanted: Scorecard) -> str:
+    """The transplant's cost on each score, and what was scored."""
+    corpus = transplanted.corpus.bits_per_byte - base.corpus.bits_per_byte
+    digits = transplanted.digits.bits_per_byte - base.digits.bits_per_byte
+    return (
+        f"Cost of the transplant: **{corpus:+.4f}** bits per byte on the first {base.corpus.n_documents} "
+        f"documents of {CORPUS} ({base.corpus.n_bytes:,} bytes), **{digits:+.4f}** on the answers of "
+        f"the digit probe ({base.digits.n_probes} prompts, {base.digits.n_bytes} bytes). Lower is better; "
+        "each model reads the text with its own tokenizer."
+    )
+
+
 @user_errors
 def download(out, progress=gr.Progress(track_tqdm=True)):
     out = run_folder(out)
@@ -243,6 +316,33 @@ def _before_after(out: gr.State) -> None:
             before = gr.Textbox(label="Base model continues", interactive=False)
             after = gr.Textbox(label="Transplanted model continues", interactive=False)
     report_failures(compare_failed, compare.click(before_after, [out, text, prompt], [scores, before, after], **HEAVY))
+    _scorecard(out)
+
+
+def _scorecard(out: gr.State) -> None:
+    """Inside "Before and after": the two models on a corpus and on the digit probe, with a Stop."""
+    gr.Markdown(
+        f"One sentence proves little: score both models on the first news articles of {CORPUS} and on a "
+        "digit probe (arithmetic, years, counting: bits per byte of each right answer, and whether greedy "
+        "decoding gives it), where a change in how numbers are split shows."
+    )
+    with gr.Row():
+        documents = gr.Slider(
+            1, MAX_CORPUS_DOCUMENTS, value=CORPUS_DOCUMENTS, step=1, label=f"{CORPUS} documents", scale=2
+        )
+        score = gr.Button("Score on the corpus and the digit probe", elem_id="transplant-scorecard", scale=2)
+        stop = gr.Button("Stop", variant="stop", elem_id="transplant-scorecard-stop", scale=1)
+    failed = gr.Markdown(elem_id="transplant-scorecard-failed")
+    note = gr.Markdown(elem_id="transplant-scorecard-note")
+    table = gr.Dataframe(headers=SCORECARD_COLUMNS, label="Corpus and digit probe", interactive=False)
+    probes = gr.Dataframe(headers=PROBE_COLUMNS, label="Digit probe: greedy continuations", interactive=False)
+    scored = score.click(lock, None, score, queue=False).then(
+        score_corpus_and_digits, [out, documents], [table, probes, note], **HEAVY
+    )
+    report_failures(failed, scored)
+    scored.then(unlock, None, score, queue=False)
+    # the corpus is scored document by document and the probe prompt by prompt: Stop is heard between them
+    stop.click(unlock, None, score, cancels=[scored], queue=False)
 
 
 def _download(out: gr.State) -> None:
