@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from vocablab.options import Decoding
+from vocablab.reduce import lvr
 from vocablab.reduce import model as adapter
 from vocablab.reduce.lvr import ReducedModel
 from vocablab.reduce.model import HFTokenModel
@@ -76,6 +77,8 @@ def test_the_time_limit_cuts_a_step_of_exact_mode_and_keeps_the_steps_before(tin
 def test_the_time_limit_holds_while_conditioning_on_the_prompts_end(tiny, byte_level_vocab, monkeypatch):
     model, sub = tiny
     monkeypatch.setattr(adapter, "BATCH", 1)  # a batch: one pass
+    # a tail of more token paths than one tree call takes is conditioned on offset by offset: that path
+    monkeypatch.setattr(lvr, "TREE_NODES", 0)
     prompt, limit = byte_level_vocab.backend.encode("the cat sat").ids, 1.0
     # in exact mode the tail " on the" takes ~100 forward passes to condition on (~5 s)
     emitted, ended, elapsed = timed_run(model, sub, prompt, b" on the", Decoding(k=None), limit)
