@@ -6,8 +6,8 @@ keep its corpus score and still lose its arithmetic; a corpus has too few number
 
     >>> from vocablab.digit_probe import probe_model
     >>> score = probe_model("smollm2-135m", [("3 + 4 = 7\\n12 + 35 =", " 47")])
-    >>> score.n_bytes, score.exact
-    (3, 1)
+    >>> score.n_bytes, score.items[0]["greedy"].strip(), score.exact  # SmolLM2-135M answers 42
+    (3, '42', 0)
 """
 
 from __future__ import annotations
