@@ -300,6 +300,8 @@ def test_each_view_shows_the_shared_pickers_it_uses(page):
     expect_shown("ab")
     page.get_by_role("tab", name="Tokenizers").click()
     expect_shown("abcd")
+    # the map drawn after the run: no run left in flight whose stop, at the page's close, the next test counts
+    expect(page.locator("#transplant-map")).to_contain_text("PCA", timeout=120_000)
 
 
 def test_a_run_given_up_stops_and_frees_the_app(app_url, app_log):
